@@ -1,0 +1,44 @@
+# pleaco — the commands a newcomer runs: `make up` and `make test`. Both install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NODE ?= node
+export PLEACO_STATE_DIR ?= $(CURDIR)/.pleaco
+
+.PHONY: help deps build base-images up test test-unit bench-deploy clean lint
+
+help:
+	@echo "make up            start a node here and serve the example app (prints URL and API token)"
+	@echo "make test          the whole test suite (ends with 'N passed, N failed')"
+	@echo "make bench-deploy  push-to-serving time vs a bare docker build + run"
+	@echo "make base-images   build busybox:latest and debian:bookworm-slim locally"
+	@echo "make clean         remove build output (not the node's state in .pleaco)"
+
+# Debian packages (docker.io, haproxy, git, busybox-static, mmdebstrap), dockerd running, npm packages.
+deps:
+	@bash scripts/ensure-deps.sh
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: node_modules/.package-lock.json
+	@npx tsc -p tsconfig.json
+
+base-images: deps
+	@bash scripts/base-images.sh
+
+up: deps build base-images
+	@$(NODE) dist/src/main/up.js
+
+test: deps build base-images
+	@$(NODE) test/run.mjs
+
+# Only the suites that need neither Docker nor git servers (quick feedback while editing).
+test-unit: build
+	@$(NODE) test/run.mjs state/ cli/ config/ source/url source/signature source/github core/
+
+bench-deploy: deps build base-images
+	@$(NODE) dist/bench/deploy.js
+
+clean:
+	rm -rf dist

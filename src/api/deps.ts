@@ -1,0 +1,31 @@
+/** What the routes are given: the core and the adapters main/ wired in. Routes never build their own. */
+import type { Config } from '../config/index.js';
+import type { AppService, BuildLogs } from '../core/index.js';
+import type { Logger } from '../log.js';
+import type { Engine } from '../runtime/engine.js';
+import type { Store } from '../state/index.js';
+
+export interface LogLine {
+  slot: string;
+  release: number;
+  stream: 'stdout' | 'stderr';
+  line: string;
+}
+
+/** Reads an app's container logs (the runner's containers on this node). */
+export type AppLogReader = (app: string, opts: { tail: number; follow: boolean; signal: AbortSignal }, onLine: (l: LogLine) => void) => Promise<void>;
+
+export interface ApiDeps {
+  config: Config;
+  nodeId: string;
+  version: string;
+  token: string;
+  store: Store;
+  apps: AppService;
+  buildLogs: BuildLogs;
+  engine: Engine;
+  appLogs: AppLogReader;
+  log: Logger;
+  /** How long a deploy's event stream waits for the release's containers to run (ms). */
+  rolloutTimeoutMs?: number;
+}

@@ -1,0 +1,103 @@
+/**
+ * Koa plumbing shared by all routes: the error boundary (koa's `expose` rule: 4xx/503 say what
+ * went wrong, other 5xx stay generic), bearer-token auth, and bounded body reading.
+ */
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type Koa from 'koa';
+import { PleacoError, toPleacoError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export interface ApiState {
+  rawBody?: Buffer;
+}
+export type Ctx = Koa.ParameterizedContext<ApiState>;
+
+export function errorBoundary(log: Logger): Koa.Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) throw new PleacoError('not_found', `no route for ${ctx.method} ${ctx.path}`);
+    } catch (raw) {
+      const err = toPleacoError(raw);
+      if (err.status >= 500) log.error('request failed', { method: ctx.method, path: ctx.path, code: err.code, err: raw });
+      if (ctx.headerSent || !ctx.writable) {
+        ctx.res.destroy();
+        return;
+      }
+      ctx.status = err.status;
+      ctx.set('cache-control', 'no-store');
+      ctx.body = err.toJSON();
+    }
+  };
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** Constant-time bearer token check (hashing first makes the lengths equal). */
+export function checkBearer(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(\S+)$/i.exec(header ?? '');
+  if (!m) return false;
+  return timingSafeEqual(digest(m[1]!), digest(token));
+}
+
+export function requireToken(token: string, open: (path: string, method: string) => boolean): Koa.Middleware {
+  return async (ctx, next) => {
+    if (!open(ctx.path, ctx.method) && !checkBearer(ctx.get('authorization'), token)) {
+      ctx.set('www-authenticate', 'Bearer realm="pleaco"');
+      throw new PleacoError('unauthorized', 'missing or invalid API token (Authorization: Bearer <token>)');
+    }
+    await next();
+  };
+}
+
+/** Reads the request body into a Buffer, failing with 413 past `limit` bytes. */
+export async function readRaw(ctx: Ctx, limit: number): Promise<Buffer> {
+  const declared = Number(ctx.get('content-length') || 0);
+  if (declared > limit) throw new PleacoError('payload_too_large', `request body over ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      ctx.req.unpipe();
+      throw new PleacoError('payload_too_large', `request body over ${limit} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Parses a JSON object body (empty body → {}); 415 for other media types, 400 for bad JSON. */
+export async function jsonBody(ctx: Ctx, limit: number): Promise<Record<string, unknown>> {
+  const raw = await readRaw(ctx, limit);
+  ctx.state.rawBody = raw;
+  if (raw.length === 0) return {};
+  if (!ctx.is('application/json')) throw new PleacoError('unsupported_media_type', 'send the body as application/json');
+  let v: unknown;
+  try {
+    v = JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    throw new PleacoError('bad_request', `malformed JSON body: ${(err as Error).message}`);
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new PleacoError('bad_request', 'the JSON body must be an object');
+  return v as Record<string, unknown>;
+}
+
+/** Starts an ndjson response that stays open; returns a writer and a promise that settles when the client goes away. */
+export function ndjson(ctx: Ctx): { send: (obj: unknown) => boolean; end: () => void; closed: Promise<void> } {
+  ctx.respond = false;
+  const res = ctx.res;
+  res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  const closed = new Promise<void>((resolve) => {
+    res.on('close', resolve);
+  });
+  return {
+    send: (obj) => (res.writableEnded ? false : res.write(JSON.stringify(obj) + '\n')),
+    end: () => {
+      if (!res.writableEnded) res.end();
+    },
+    closed,
+  };
+}

@@ -1,0 +1,53 @@
+import { PleacoError } from '../../errors.js';
+import type { NodeStatus } from '../../core/index.js';
+import { engineError, pingEngine } from '../../runtime/engine.js';
+import type { ApiDeps } from '../deps.js';
+import { ndjson } from '../http.js';
+import type { RouteDef } from '../registry.js';
+
+export function systemRoutes(d: ApiDeps, doc: () => Record<string, unknown>): RouteDef[] {
+  return [
+    {
+      method: 'GET', path: '/v1/health', tag: 'system', summary: 'Liveness of this node (no token needed)', auth: false,
+      handler: async (ctx) => {
+        const docker = await pingEngine(d.engine);
+        ctx.body = { ok: true, node: d.nodeId, version: d.version, docker: { ok: docker.ok } };
+      },
+    },
+    { method: 'GET', path: '/v1/openapi.json', tag: 'system', summary: 'This document', handler: async (ctx) => void (ctx.body = doc()) },
+    {
+      method: 'GET', path: '/v1/nodes', tag: 'system', summary: 'Members of the cluster',
+      handler: async (ctx) => {
+        const nodes = d.store.list<NodeStatus>('obs/').filter((e) => e.key.endsWith('/node')).map((e) => ({ ...e.value, self: e.value.id === d.nodeId, state: 'alive' }));
+        if (!nodes.some((n) => n.self)) {
+          const docker = await pingEngine(d.engine);
+          nodes.unshift({ id: d.nodeId, address: d.config.api.host, version: d.version, startedAt: '', docker, cpus: 0, memoryBytes: 0, self: true, state: 'alive' } as never);
+        }
+        ctx.body = { nodes };
+      },
+    },
+    {
+      method: 'GET', path: '/v1/apps/:name/logs', tag: 'processes', stream: true, query: { tail: 'lines per container (default 100)', follow: '1 to follow' },
+      summary: "The app's container logs as ndjson",
+      handler: async (ctx) => {
+        const name = ctx.params.name!;
+        d.apps.get(name);
+        const tailRaw = String(ctx.query.tail ?? '100');
+        if (!/^\d{1,5}$/.test(tailRaw)) throw new PleacoError('bad_request', 'tail must be a number of lines');
+        const follow = ctx.query.follow === '1' || ctx.query.follow === 'true';
+        const engine = await pingEngine(d.engine);
+        if (!engine.ok) throw new PleacoError('docker_unavailable', `${engine.error} at ${d.config.docker.socketPath}`);
+        const out = ndjson(ctx);
+        const abort = new AbortController();
+        void out.closed.then(() => abort.abort());
+        try {
+          await d.appLogs(name, { tail: Number(tailRaw), follow, signal: abort.signal }, (l) => out.send(l));
+        } catch (err) {
+          if (!abort.signal.aborted) d.log.warn('log stream ended', { app: name, err: engineError(err, d.config.docker.socketPath) });
+        } finally {
+          out.end();
+        }
+      },
+    },
+  ];
+}

@@ -1,0 +1,319 @@
+/**
+ * BuildWorker: works the build queue in state (builds/<app>/<id>, status 'queued'), oldest first, at most
+ * one running build per app and `concurrency` (default 1) in all. A build is claimed through the agent
+ * (409 → someone else has it) and then run by the pipeline; its record always ends succeeded, failed
+ * (with error {code, message}) or superseded. The worker never dies of a failed build, a down Engine or an
+ * unreachable agent: it logs, records what it can, and picks up again on the next change or tick.
+ */
+import type { AppSpec, Build } from '../core/model.js';
+import { keys } from '../core/model.js';
+import type { Config } from '../config/index.js';
+import { PleacoError, toPleacoError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Engine } from '../runtime/engine.js';
+import type { Builder } from './builder.js';
+import { appsWithImages, removeAppImages, removeLeftoverContainers } from './cleanup.js';
+import { LogShipper } from './logship.js';
+import { runPipeline, type AgentClientLike, type GitMirrorLike } from './pipeline.js';
+import { pollTargets, triggerPoll, type PolledApp } from './poll.js';
+
+/** The parts of StateMirror the worker uses (StateMirror satisfies it). */
+export interface MirrorLike {
+  readonly synced: boolean;
+  get<T>(key: string): T | undefined;
+  list<T>(prefix: string): { key: string; value: T }[];
+  put(key: string, value: unknown): Promise<unknown>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  on(event: string, fn: (...args: any[]) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  off(event: string, fn: (...args: any[]) => void): unknown;
+}
+
+export const BUILDER_PREFIXES = ['apps/', 'builds/', 'env/', 'current/', 'releases/'];
+
+export interface BuildWorkerDeps {
+  mirror: MirrorLike;
+  client: AgentClientLike;
+  git: GitMirrorLike;
+  builder: Builder;
+  engine: Engine;
+  nodeId: string;
+  config: Config;
+  log: Logger;
+  /** Builds at once on this node (default 1: a build is CPU-bound and nodes are small). */
+  concurrency?: number;
+  /** Deadline of one image build (default 30 min); tests have config.build.testTimeoutMs. */
+  buildTimeoutMs?: number;
+  /** Safety-net rescan interval (default 5 s); changes in state trigger a scan at once. */
+  tickMs?: number;
+  /**
+   * Every minute, remove builder-made images of apps that are not in state (deleted while the builder was
+   * down, or still in use when deleted). Default true; tests that share an Engine turn it off.
+   */
+  janitor?: boolean;
+}
+
+/** A build record as the worker writes it: `retried` marks a build re-queued after a crash. */
+type WorkerBuild = Build & { retried?: boolean };
+
+interface Running {
+  id: string;
+  ac: AbortController;
+  done: Promise<void>;
+}
+
+export class BuildWorker {
+  private readonly running = new Map<string, Running>();
+  private readonly refused = new Set<string>();
+  private readonly deleted = new Set<string>();
+  private pumping = false;
+  private again = false;
+  private stopping = false;
+  private timer: NodeJS.Timeout | null = null;
+  private janitorTimer: NodeJS.Timeout | null = null;
+  private claimPauseUntil = 0;
+  /** Image removals in progress: no build starts meanwhile (see appDeleted). */
+  private cleaning = 0;
+  private readonly onChange = (e: { key: string; value: unknown }): void => this.changed(e);
+  private readonly onSynced = (): void => this.kick();
+
+  constructor(private readonly d: BuildWorkerDeps) {}
+
+  /** Call after the mirror's first sync: recovers from a previous life, then starts taking builds. */
+  async start(): Promise<void> {
+    await this.recover();
+    this.d.mirror.on('change', this.onChange);
+    this.d.mirror.on('synced', this.onSynced);
+    this.timer = setInterval(() => this.kick(), this.d.tickMs ?? 5000);
+    this.timer.unref();
+    if (this.d.janitor !== false) {
+      this.janitorTimer = setInterval(() => void this.janitor(), 60_000);
+      this.janitorTimer.unref();
+      void this.janitor();
+    }
+    this.kick();
+  }
+
+  /** Stops taking builds, aborts the running ones (recorded as failed 'interrupted') and waits for them. */
+  async stop(timeoutMs = 8000): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.janitorTimer) clearInterval(this.janitorTimer);
+    this.d.mirror.off('change', this.onChange);
+    this.d.mirror.off('synced', this.onSynced);
+    const reason = new PleacoError('interrupted', 'the builder stopped while this build was running; deploy again');
+    for (const r of this.running.values()) r.ac.abort(reason);
+    const all = Promise.allSettled([...this.running.values()].map((r) => r.done));
+    await Promise.race([all, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+  }
+
+  /** Ids of the builds running now, by app (for tests and status). */
+  runningBuilds(): Record<string, string> {
+    return Object.fromEntries([...this.running].map(([app, r]) => [app, r.id]));
+  }
+
+  /**
+   * Crash recovery. A build 'running' on this node now is from a previous life of this process (a crash:
+   * a clean stop records 'interrupted' itself). Choice: re-queue it once (status 'queued', retried: true),
+   * because most crashes (OOM kill, host reboot) are transient and the user should not have to deploy
+   * again; a build that was already retried, or that a newer build of the app has overtaken, fails with
+   * 'interrupted' so a build that kills the builder cannot loop forever.
+   */
+  private async recover(): Promise<void> {
+    const now = new Date().toISOString();
+    for (const { key, value: b } of this.d.mirror.list<WorkerBuild>('builds/')) {
+      if (b.status !== 'running' || b.node !== this.d.nodeId) continue;
+      const newer = this.d.mirror.list<Build>(keys.buildPrefix(b.app)).some((o) => o.value.createdAt > b.createdAt);
+      let next: WorkerBuild;
+      if (b.retried || newer) {
+        next = { ...b, status: 'failed', finishedAt: now, error: { code: 'interrupted', message: 'the builder restarted while this build was running; deploy again' } };
+      } else {
+        const { node: _n, startedAt: _s, ...rest } = b;
+        next = { ...rest, status: 'queued', stage: 'queued', retried: true };
+      }
+      await this.d.mirror.put(key, next).catch((err: unknown) => this.d.log.warn('could not recover a build record', { key, error: err }));
+      this.d.log.info(next.status === 'queued' ? 're-queued a build interrupted by a restart' : 'failed a build interrupted by a restart', { app: b.app, build: b.id });
+    }
+    await removeLeftoverContainers(this.d.engine, this.d.nodeId, this.d.log).catch((err: unknown) => this.d.log.warn('could not list leftover build containers', { error: err }));
+  }
+
+  private changed(e: { key: string; value: unknown }): void {
+    if (e.key.startsWith('builds/')) {
+      this.refused.delete(e.key);
+      const b = e.value as Build | null;
+      const r = b ? this.running.get(b.app) : undefined;
+      if (b && r && r.id === b.id && b.status === 'superseded') r.ac.abort(new PleacoError('superseded', b.error?.message ?? 'superseded by a newer build'));
+    } else if (e.key.startsWith('apps/') && e.value === null) {
+      void this.appDeleted(e.key.slice('apps/'.length));
+    }
+    this.kick();
+  }
+
+  /** Schedules a scan of the queue (coalesced). */
+  kick(): void {
+    if (this.stopping) return;
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    void this.pump().finally(() => {
+      this.pumping = false;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      }
+    });
+  }
+
+  private next(): { key: string; build: Build; spec: AppSpec } | null {
+    const queued = this.d.mirror
+      .list<Build>('builds/')
+      .filter(({ key, value }) => value.status === 'queued' && !this.running.has(value.app) && !this.refused.has(key))
+      .sort((a, b) => (a.value.createdAt === b.value.createdAt ? (a.value.id < b.value.id ? -1 : 1) : a.value.createdAt < b.value.createdAt ? -1 : 1));
+    for (const { key, value } of queued) {
+      const spec = this.d.mirror.get<AppSpec>(keys.app(value.app));
+      if (spec) return { key, build: value, spec };
+    }
+    return null;
+  }
+
+  private async pump(): Promise<void> {
+    while (!this.stopping && this.d.mirror.synced && this.cleaning === 0 && this.running.size < (this.d.concurrency ?? 1) && Date.now() >= this.claimPauseUntil) {
+      const n = this.next();
+      if (!n) return;
+      let claimed: Build;
+      try {
+        const path = `/v1/internal/apps/${encodeURIComponent(n.build.app)}/builds/${encodeURIComponent(n.build.id)}/claim`;
+        claimed = (await this.d.client.request<{ build: Build }>('POST', path, { body: { node: this.d.nodeId } })).build;
+      } catch (err) {
+        const e = toPleacoError(err);
+        if (e.status === 409 || e.status === 404) {
+          this.refused.add(n.key); // taken, superseded or gone: its next change clears this
+          continue;
+        }
+        this.d.log.warn('could not claim a build; retrying shortly', { app: n.build.app, build: n.build.id, error: err });
+        this.claimPauseUntil = Date.now() + 2000;
+        return;
+      }
+      if (this.stopping) {
+        // Claimed while stopping: hand it back to the queue untouched rather than leave it 'running' here.
+        const { node: _n, startedAt: _s, ...rest } = claimed;
+        await this.d.mirror.put(n.key, { ...rest, status: 'queued', stage: 'queued' }).catch(() => undefined);
+        return;
+      }
+      this.launch(claimed, n.spec);
+    }
+  }
+
+  private launch(build: Build, spec: AppSpec): void {
+    const ac = new AbortController();
+    const entry: Running = { id: build.id, ac, done: Promise.resolve() };
+    this.running.set(build.app, entry);
+    entry.done = this.runOne(build, spec, ac).finally(() => {
+      this.running.delete(build.app);
+      this.kick();
+    });
+  }
+
+  private async runOne(claimed: Build, spec: AppSpec, ac: AbortController): Promise<void> {
+    const { app, id } = claimed;
+    const log = this.d.log.child({ app, build: id });
+    const ship = new LogShipper(this.d.client, app, id, log);
+    const key = keys.build(app, id);
+    let rec: WorkerBuild = { ...claimed, status: 'running', node: this.d.nodeId, builder: this.d.builder.name };
+    const write = async (next: WorkerBuild): Promise<void> => {
+      const cur = this.d.mirror.get<Build>(key);
+      if (cur?.status === 'superseded' && !ac.signal.aborted) ac.abort(new PleacoError('superseded', cur.error?.message ?? 'superseded by a newer build'));
+      if (cur?.status === 'superseded' || this.deleted.has(app)) return; // never resurrect a superseded record or a deleted app's
+      await this.d.mirror.put(key, next);
+    };
+    const update = async (patch: Partial<Build>): Promise<void> => {
+      rec = { ...rec, ...patch };
+      await write(rec).catch((err: unknown) => log.warn('could not update the build record', { stage: rec.stage, error: err }));
+      ac.signal.throwIfAborted();
+    };
+    log.info('build started', { ref: claimed.ref, trigger: claimed.trigger });
+    let final: WorkerBuild;
+    try {
+      await update({});
+      const release = await runPipeline(rec, spec, { ...this.d, env: (a) => this.env(a) }, { update, ship, signal: ac.signal });
+      final = { ...rec, status: 'succeeded', stage: 'done', release: release.number, finishedAt: new Date().toISOString() };
+      log.info('build succeeded', { release: release.number, commit: rec.commit });
+    } catch (raw) {
+      const err = toPleacoError(ac.signal.aborted ? (ac.signal.reason ?? raw) : raw);
+      // Messages of pleaco's own codes are written for the user; an unexpected error stays in the process log.
+      const message = err.code === 'internal' ? 'internal error in the builder (see its log)' : err.message;
+      const verdict = err.code === 'superseded' ? 'superseded' : err.code === 'interrupted' ? 'interrupted' : 'failed';
+      ship.line(`-----> Build ${verdict}: ${message}`);
+      final = { ...rec, status: err.code === 'superseded' ? 'superseded' : 'failed', finishedAt: new Date().toISOString(), error: { code: err.code, message } };
+      (err.code === 'internal' ? log.error : log.info)('build did not succeed', { code: err.code, error: err.message });
+    }
+    await ship.close();
+    if (final.status === 'superseded' && this.d.mirror.get<Build>(key)?.status === 'superseded') return;
+    for (let i = 0; i < 5; i++) {
+      try {
+        if (this.deleted.has(app)) return;
+        await this.d.mirror.put(key, final);
+        return;
+      } catch (err) {
+        log.warn('could not record the build result; retrying', { attempt: i + 1, error: err });
+        await new Promise((r) => setTimeout(r, 500 * 2 ** i));
+      }
+    }
+  }
+
+  private env(app: string): Record<string, string> {
+    const prefix = keys.envPrefix(app);
+    return Object.fromEntries(this.d.mirror.list<string>(prefix).map(({ key, value }) => [key.slice(prefix.length), String(value)]));
+  }
+
+  /** An app was deleted: stop its build, remove its mirror and its unused images. */
+  private async appDeleted(app: string): Promise<void> {
+    this.deleted.add(app);
+    const r = this.running.get(app);
+    if (r) {
+      r.ac.abort(new PleacoError('superseded', `app ${app} was deleted`));
+      await r.done.catch(() => undefined);
+    }
+    if (this.d.mirror.get(keys.app(app))) {
+      this.deleted.delete(app); // re-created meanwhile
+      return;
+    }
+    await this.d.git.remove(app).catch((err: unknown) => this.d.log.warn('could not remove the mirror of a deleted app', { app, error: err }));
+    // Removing images while another build runs could pull a cached parent layer from under it (the classic
+    // builder reuses intermediate images across apps); the janitor retries when the worker is idle.
+    if (this.running.size > 0) {
+      this.deleted.delete(app);
+      return;
+    }
+    this.cleaning++;
+    try {
+      await removeAppImages(this.d.engine, app, this.d.nodeId, this.d.log).catch((err: unknown) => this.d.log.warn('could not remove images of a deleted app', { app, error: err }));
+    } finally {
+      this.cleaning--;
+      this.deleted.delete(app);
+      this.kick();
+    }
+  }
+
+  /** At start and every minute: images of apps deleted while the builder was down, or still in use then. */
+  private async janitor(): Promise<void> {
+    if (!this.d.mirror.synced || this.running.size > 0 || this.stopping) return;
+    try {
+      for (const app of await appsWithImages(this.d.engine, this.d.nodeId)) if (!this.d.mirror.get(keys.app(app)) && !this.running.has(app)) await this.appDeleted(app);
+    } catch (err) {
+      this.d.log.debug('janitor could not list images', { error: err });
+    }
+  }
+
+  /** For the Poller (see poll.ts). */
+  pollTargets(): PolledApp[] {
+    return pollTargets(this.d.mirror);
+  }
+
+  /** For the Poller: queue a deploy of `commit` (the agent supersedes an older queued build). */
+  triggerPoll(app: string, commit: string): Promise<void> {
+    return triggerPoll(this.d.client, app, commit);
+  }
+}

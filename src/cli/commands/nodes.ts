@@ -1,0 +1,30 @@
+/** nodes. */
+import type { NodeStatus } from '../../core/model.js';
+import { EXIT, type Command } from '../context.js';
+import { bytes, duration, json, table } from '../format.js';
+
+export type NodeRow = NodeStatus & { self: boolean; state: string };
+
+export const nodes: Command = async (ctx) => {
+  const body = await ctx.client().request<{ nodes: NodeRow[] }>('GET', '/v1/nodes');
+  if (ctx.json) {
+    ctx.out.out(json(body));
+    return EXIT.ok;
+  }
+  const now = ctx.now();
+  const rows = [...body.nodes]
+    .sort((a, b) => a.id.localeCompare(b.id))
+    .map((n) => [
+      `${n.id}${n.self ? '*' : ''}`,
+      n.address,
+      n.state,
+      n.version,
+      n.docker.ok ? `ok${n.docker.version ? ` ${n.docker.version}` : ''}` : `down${n.docker.error ? `: ${n.docker.error}` : ''}`,
+      n.cpus,
+      bytes(n.memoryBytes),
+      duration(Math.max(0, now - Date.parse(n.startedAt))),
+    ]);
+  for (const line of table(['id', 'address', 'state', 'version', 'docker', 'cpus', 'memory', 'up'], rows)) ctx.out.out(line);
+  ctx.out.out('* the node this CLI is talking to');
+  return EXIT.ok;
+};

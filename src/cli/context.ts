@@ -1,0 +1,49 @@
+/**
+ * What every command receives: the API client, where to write, the parsed arguments, and the few
+ * process facts a command may need (a terminal to ask on, Ctrl-C, the clock), all injected so the
+ * commands run in tests without a process.
+ */
+import type { AgentClient } from '../api/client.js';
+import type { FlagValues } from './args.js';
+import type { Output } from './format.js';
+
+export interface CliDeps {
+  out: Output;
+  /** Finds the node (flags first, see connect.ts) and returns a client; only called by verbs that talk to a node. */
+  connect: (flags: { api?: string; token?: string }) => AgentClient;
+  /** The CLI's own version (package.json). */
+  version: string;
+  /** Asks a question on the terminal and resolves with the answer; absent when stdin is not a TTY. */
+  ask?: (question: string) => Promise<string>;
+  /** Subscribes to Ctrl-C (SIGINT); returns the unsubscribe function. */
+  onInterrupt?: (fn: () => void) => () => void;
+  now?: () => number;
+}
+
+export interface Ctx {
+  verb: string;
+  args: string[];
+  flags: FlagValues;
+  json: boolean;
+  out: Output;
+  deps: CliDeps;
+  /** Connects lazily (the first call finds the node). */
+  client(): AgentClient;
+  now(): number;
+}
+
+/** A command: resolves with the process exit code. */
+export type Command = (ctx: Ctx) => Promise<number>;
+
+/** `/v1/apps/<name>` with the name encoded as one path segment. */
+export function appPath(name: string, rest = ''): string {
+  return `/v1/apps/${encodeURIComponent(name)}${rest}`;
+}
+
+export function str(flags: FlagValues, name: string): string | undefined {
+  const v = flags[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Exit codes. */
+export const EXIT = { ok: 0, error: 1, usage: 2, interrupted: 130 } as const;

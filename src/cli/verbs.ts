@@ -1,0 +1,123 @@
+/**
+ * The one table of verbs: what each accepts (parsed by args.ts), its help text, and the function that runs it.
+ * `pleaco help`, `pleaco help VERB` and docs/cli.md (checked by test/cli/docs.test.ts) all come from here.
+ */
+import { usageLine, type ArgSpec } from './args.js';
+import { apps, appsCreate, appsDestroy, appsInfo } from './commands/apps.js';
+import { config, configSet, configUnset } from './commands/config.js';
+import { builds, buildsInfo, deploy } from './commands/deploy.js';
+import { logs } from './commands/logs.js';
+import { token, version } from './commands/meta.js';
+import { nodes } from './commands/nodes.js';
+import { ps, psScale } from './commands/ps.js';
+import { releases, rollback } from './commands/releases.js';
+import type { Command } from './context.js';
+import { helpText, unknownVerb, verbHelp } from './help.js';
+
+export interface Verb extends ArgSpec {
+  name: string;
+  group: string;
+  summary: string;
+  /** More lines for `pleaco help VERB`. */
+  details?: string[];
+  example: string;
+  run: Command;
+}
+
+export const VERBS: Verb[] = [
+  { name: 'apps', group: 'Apps', args: [], json: true, summary: 'List the apps on the cluster', example: 'pleaco apps', run: apps },
+  {
+    name: 'apps:create', group: 'Apps', args: ['NAME'],
+    flags: {
+      repo: { type: 'string', value: 'URL', required: true, help: 'git repository to build from (https:// or ssh)' },
+      branch: { type: 'string', value: 'B', help: "branch to deploy (default: the repository's default branch)" },
+    },
+    summary: 'Create an app from a git repository',
+    details: ['Prints the webhook path and secret to configure on GitHub; pushes to the branch then deploy.'],
+    example: 'pleaco apps:create web --repo https://github.com/acme/web --branch main', run: appsCreate,
+  },
+  { name: 'apps:info', group: 'Apps', args: ['NAME'], json: true, summary: 'Show an app: repo, URL, release, processes', example: 'pleaco apps:info web', run: appsInfo },
+  {
+    name: 'apps:destroy', group: 'Apps', args: ['NAME'],
+    flags: { confirm: { type: 'string', value: 'NAME', help: 'the app name again; required when stdin is not a terminal' } },
+    summary: 'Destroy an app, its releases, config, containers and images',
+    details: ['Asks for the name on a terminal; scripts must pass --confirm NAME.'],
+    example: 'pleaco apps:destroy web --confirm web', run: appsDestroy,
+  },
+  {
+    name: 'deploy', group: 'Deploys', args: ['NAME'],
+    flags: {
+      ref: { type: 'string', value: 'R', help: "branch, tag or commit to deploy (default: the app's branch)" },
+      'no-follow': { type: 'boolean', help: 'queue the build and return without showing its progress' },
+    },
+    summary: 'Build, test and release an app, showing live progress',
+    details: [
+      'Exits 0 when released, 1 when the build, tests or rollout failed or a newer deploy superseded it.',
+      'Ctrl-C stops following (exit 130); the deploy continues on the node.',
+    ],
+    example: 'pleaco deploy web', run: deploy,
+  },
+  { name: 'builds', group: 'Deploys', args: ['NAME'], json: true, summary: 'List the builds of an app, newest first', example: 'pleaco builds web', run: builds },
+  {
+    name: 'builds:info', group: 'Deploys', args: ['NAME', 'ID'], json: true,
+    flags: { follow: { type: 'boolean', short: 'f', help: "show the build's log and progress, following it until it finishes" } },
+    summary: 'Show one build; -f replays its log and follows it',
+    example: 'pleaco builds:info web b-7f3a2c', run: buildsInfo,
+  },
+  { name: 'releases', group: 'Releases', args: ['NAME'], json: true, summary: 'List the releases of an app, newest first', example: 'pleaco releases web', run: releases },
+  {
+    name: 'rollback', group: 'Releases', args: ['NAME', '[RELEASE]'],
+    summary: 'Roll back to an earlier release (default: the one before the current)',
+    details: ['RELEASE is v3 or 3. A rollback is itself a new release, as on Heroku.'],
+    example: 'pleaco rollback web v3', run: rollback,
+  },
+  { name: 'ps', group: 'Processes', args: ['NAME'], json: true, summary: "Show an app's replicas and their state", example: 'pleaco ps web', run: ps },
+  {
+    name: 'ps:scale', group: 'Processes', args: ['NAME=N...'],
+    summary: 'Set the number of replicas of one or more apps (0 to 100)',
+    example: 'pleaco ps:scale web=3 api=1', run: psScale,
+  },
+  {
+    name: 'config', group: 'Config', args: ['NAME'], json: true,
+    flags: { shell: { type: 'boolean', help: 'print KEY=value lines for a shell' } },
+    summary: "Show an app's config vars", example: 'pleaco config web', run: config,
+  },
+  {
+    name: 'config:set', group: 'Config', args: ['NAME', 'KEY=VALUE...'],
+    summary: 'Set config vars (a new release when the app has one)',
+    details: ['Values may contain `=`; quote them for your shell.'],
+    example: "pleaco config:set web DATABASE_URL='postgres://db/web?sslmode=require' WORKERS=4", run: configSet,
+  },
+  { name: 'config:unset', group: 'Config', args: ['NAME', 'KEY...'], summary: 'Remove config vars', example: 'pleaco config:unset web WORKERS', run: configUnset },
+  {
+    name: 'logs', group: 'Logs', args: ['NAME'],
+    flags: {
+      follow: { type: 'boolean', short: 'f', help: 'keep streaming new lines (Ctrl-C to stop)' },
+      num: { type: 'string', short: 'n', value: 'N', help: 'lines per replica to show first (default 100)' },
+    },
+    summary: "Show an app's output: `web#0 v3 | line`", example: 'pleaco logs web -f -n 20', run: logs,
+  },
+  { name: 'nodes', group: 'Cluster', args: [], json: true, summary: 'List the nodes of the cluster', example: 'pleaco nodes', run: nodes },
+  {
+    name: 'token', group: 'Cluster', args: [],
+    summary: "Print the node's API token (for PLEACO_TOKEN on another machine)",
+    example: 'export PLEACO_TOKEN=$(pleaco token)', run: token,
+  },
+  { name: 'help', group: 'Other', args: ['[VERB]'], summary: 'Show help for all verbs or one', example: 'pleaco help deploy', run: async (ctx) => help(ctx.args[0], ctx.out.out) },
+  { name: 'version', group: 'Other', args: [], summary: "Show the CLI's version (and the node's, when reachable)", example: 'pleaco version', run: version },
+];
+
+export function findVerb(name: string): Verb | undefined {
+  return VERBS.find((v) => v.name === name);
+}
+
+export function usageOf(v: Verb): string {
+  return `pleaco ${usageLine(v.name, v)}`;
+}
+
+function help(name: string | undefined, print: (line: string) => void): number {
+  const v = name === undefined ? undefined : findVerb(name);
+  if (name !== undefined && !v) throw unknownVerb(name, VERBS);
+  for (const line of v ? verbHelp(v) : helpText(VERBS)) print(line);
+  return 0;
+}

@@ -1,0 +1,132 @@
+/**
+ * Configuration is loaded and validated once, in `main/`, and passed down. Nothing else reads process.env.
+ * Sources, later wins: built-in defaults, a JSON file (PLEACO_CONFIG, default /etc/pleaco/pleaco.json when present),
+ * then PLEACO_* environment variables.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { PleacoError } from '../errors.js';
+import type { Level } from '../log.js';
+
+export type BuildBackend = 'docker' | 'kaniko';
+
+export interface Config {
+  stateDir: string;
+  /** Unix socket of the agent's local API (subsystems and the CLI on this node). */
+  socketPath: string;
+  api: { host: string; port: number; bodyLimitBytes: number };
+  docker: { socketPath: string };
+  source: { allowLocal: boolean; pollIntervalMs: number };
+  build: { backend: BuildBackend; kanikoImage: string; memoryBytes: number; testTimeoutMs: number; cpuShares: number };
+  runtime: { bindHost: string; backoffBaseMs: number; backoffMaxMs: number; stableAfterMs: number; defaultPort: number };
+  store: { tombstoneTtlMs: number; compactAfterEntries: number };
+  logLevel: Level;
+}
+
+export const DEFAULTS: Config = {
+  stateDir: '/var/lib/pleaco',
+  socketPath: '/var/lib/pleaco/agent.sock',
+  api: { host: '127.0.0.1', port: 7070, bodyLimitBytes: 1024 * 1024 },
+  docker: { socketPath: '/var/run/docker.sock' },
+  source: { allowLocal: false, pollIntervalMs: 60_000 },
+  build: {
+    backend: 'docker',
+    // The maintained fork of the archived upstream executor; override with PLEACO_KANIKO_IMAGE.
+    kanikoImage: 'ghcr.io/chainguard-dev/kaniko/executor:latest',
+    memoryBytes: 2 * 1024 ** 3,
+    testTimeoutMs: 300_000,
+    cpuShares: 512,
+  },
+  runtime: { bindHost: '127.0.0.1', backoffBaseMs: 1000, backoffMaxMs: 60_000, stableAfterMs: 30_000, defaultPort: 5000 },
+  store: { tombstoneTtlMs: 7 * 24 * 3600_000, compactAfterEntries: 5000 },
+  logLevel: 'info',
+};
+
+type Env = Record<string, string | undefined>;
+
+function bad(message: string): PleacoError {
+  return new PleacoError('invalid_config', message);
+}
+
+function int(name: string, raw: string | undefined, min: number, max: number): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^-?\d+$/.test(raw.trim())) throw bad(`${name} must be an integer, got ${JSON.stringify(raw)}`);
+  const n = Number(raw);
+  if (n < min || n > max) throw bad(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function bool(name: string, raw: string | undefined): boolean | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw bad(`${name} must be true or false, got ${JSON.stringify(raw)}`);
+}
+
+/** Parses sizes like `512m`, `2g`, `1048576`. */
+export function parseBytes(name: string, raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const m = /^(\d+)([kmg]?)b?$/i.exec(raw.trim());
+  if (!m) throw bad(`${name} must be a size like 512m or 2g, got ${JSON.stringify(raw)}`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? '').toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return Number(m[1]) * mult;
+}
+
+function merge<T extends object>(base: T, over: Partial<T> | undefined): T {
+  return { ...base, ...(over ?? {}) };
+}
+
+/** Loads the JSON config file shape (same keys as Config, all optional). */
+function fromFile(path: string | undefined): Partial<Config> {
+  if (!path) return {};
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw bad(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('top level must be an object');
+    return v as Partial<Config>;
+  } catch (err) {
+    throw bad(`config file ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export function loadConfig(env: Env = {}): Config {
+  const filePath = env.PLEACO_CONFIG ?? (existsSync('/etc/pleaco/pleaco.json') ? '/etc/pleaco/pleaco.json' : undefined);
+  const file = fromFile(filePath);
+  const stateDir = resolve(env.PLEACO_STATE_DIR ?? file.stateDir ?? DEFAULTS.stateDir);
+  const cfg: Config = {
+    stateDir,
+    socketPath: resolve(env.PLEACO_SOCKET ?? file.socketPath ?? join(stateDir, 'agent.sock')),
+    api: merge(DEFAULTS.api, file.api),
+    docker: merge(DEFAULTS.docker, file.docker),
+    source: merge(DEFAULTS.source, file.source),
+    build: merge(DEFAULTS.build, file.build),
+    runtime: merge(DEFAULTS.runtime, file.runtime),
+    store: merge(DEFAULTS.store, file.store),
+    logLevel: file.logLevel ?? DEFAULTS.logLevel,
+  };
+  cfg.api.host = env.PLEACO_API_HOST ?? cfg.api.host;
+  cfg.api.port = int('PLEACO_API_PORT', env.PLEACO_API_PORT, 0, 65535) ?? cfg.api.port;
+  cfg.api.bodyLimitBytes = parseBytes('PLEACO_BODY_LIMIT', env.PLEACO_BODY_LIMIT) ?? cfg.api.bodyLimitBytes;
+  cfg.docker.socketPath = env.PLEACO_DOCKER_SOCKET ?? cfg.docker.socketPath;
+  cfg.source.allowLocal = bool('PLEACO_ALLOW_LOCAL_REPOS', env.PLEACO_ALLOW_LOCAL_REPOS) ?? cfg.source.allowLocal;
+  const poll = int('PLEACO_POLL_INTERVAL', env.PLEACO_POLL_INTERVAL, 0, 86_400);
+  if (poll !== undefined) cfg.source.pollIntervalMs = poll * 1000;
+  const backend = env.PLEACO_BUILDER ?? cfg.build.backend;
+  if (backend !== 'docker' && backend !== 'kaniko') throw bad(`PLEACO_BUILDER must be docker or kaniko, got ${JSON.stringify(backend)}`);
+  cfg.build.backend = backend;
+  cfg.build.kanikoImage = env.PLEACO_KANIKO_IMAGE ?? cfg.build.kanikoImage;
+  cfg.build.memoryBytes = parseBytes('PLEACO_BUILD_MEMORY', env.PLEACO_BUILD_MEMORY) ?? cfg.build.memoryBytes;
+  const tt = int('PLEACO_TEST_TIMEOUT', env.PLEACO_TEST_TIMEOUT, 1, 86_400);
+  if (tt !== undefined) cfg.build.testTimeoutMs = tt * 1000;
+  cfg.runtime.bindHost = env.PLEACO_BIND_HOST ?? cfg.runtime.bindHost;
+  const level = env.PLEACO_LOG_LEVEL ?? cfg.logLevel;
+  if (!['debug', 'info', 'warn', 'error'].includes(level)) throw bad(`PLEACO_LOG_LEVEL must be debug, info, warn or error`);
+  cfg.logLevel = level as Level;
+  if (cfg.build.memoryBytes < 64 * 1024 ** 2) throw bad('build memory limit must be at least 64m');
+  return cfg;
+}

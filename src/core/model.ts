@@ -1,0 +1,170 @@
+/**
+ * The domain model and where each record lives in the replicated state.
+ *
+ * Desired state (LWW registers, any node may write):
+ *   apps/<app>                 AppSpec
+ *   env/<app>/<KEY>            string           (one key per variable, so concurrent config:set of different keys both win)
+ *   scale/<app>                ScaleSpec
+ *   current/<app>              CurrentRelease   (which release should run)
+ *   releases/<app>/<n>         Release          (immutable once written)
+ *   builds/<app>/<id>          Build            (the build queue and its history)
+ * Observed state (one writer: the node named in the key):
+ *   obs/<node>/slots/<app>#<i> SlotStatus
+ *   obs/<node>/node            NodeStatus
+ */
+
+export const APP_NAME_RE = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
+export const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export interface AppSpec {
+  name: string;
+  repo: string;
+  branch: string;
+  /** HMAC secret for GitHub webhooks (X-Hub-Signature-256). Never logged. */
+  webhookSecret: string;
+  createdAt: string;
+  /** Overrides for what the repository's pleaco.json/yaml says. */
+  port?: number;
+  testCommand?: string;
+  /** Poll interval override in ms; 0 disables polling for this app. */
+  pollIntervalMs?: number;
+}
+
+export interface ScaleSpec {
+  replicas: number;
+}
+
+export interface CurrentRelease {
+  release: number;
+}
+
+export type BuildStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'superseded';
+export type BuildStage = 'queued' | 'fetch' | 'build' | 'test' | 'release' | 'done';
+
+export interface TestResult {
+  command: string | null;
+  /** Set when there was no test command: the release was not gated, and says so. */
+  skipped?: string;
+  exitCode?: number;
+  timedOut?: boolean;
+  durationMs?: number;
+  /** The last part of the output (the full output is in the build log). */
+  output?: string;
+}
+
+export interface Build {
+  id: string;
+  app: string;
+  /** What the user asked for: a branch, tag or commit. */
+  ref: string;
+  status: BuildStatus;
+  stage: BuildStage;
+  trigger: 'api' | 'webhook' | 'poll' | 'up';
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  node?: string;
+  commit?: string;
+  image?: string;
+  imageId?: string;
+  builder?: string;
+  test?: TestResult;
+  release?: number;
+  error?: { code: string; message: string };
+  durations?: Partial<Record<'fetch' | 'build' | 'test', number>>;
+}
+
+export interface Release {
+  app: string;
+  number: number;
+  kind: 'deploy' | 'rollback' | 'config';
+  description: string;
+  commit: string | null;
+  image: string | null;
+  imageId: string | null;
+  build: string | null;
+  test: TestResult | null;
+  /** Container port the app listens on. */
+  port: number;
+  /** Environment at the time of the release (immutable). */
+  config: Record<string, string>;
+  createdAt: string;
+  /** For rollbacks: the release whose image and config were used. */
+  from?: number;
+}
+
+export type SlotState = 'starting' | 'running' | 'crashed' | 'backoff' | 'stopping' | 'failed';
+
+export interface SlotStatus {
+  app: string;
+  slot: string;
+  node: string;
+  release: number;
+  containerId: string;
+  state: SlotState;
+  /** Host address the container's port is published on. */
+  host: string;
+  hostPort: number | null;
+  restarts: number;
+  /** When the slot entered its current state (ISO). */
+  since: string;
+  lastExitCode?: number;
+  /** Last lines of the container log when it crashed. */
+  lastLog?: string;
+  nextRetryAt?: string;
+  /** During a rollout: the new release's container, while this record's (old) container still serves. */
+  next?: PendingSlot;
+}
+
+/** The new-release container of a slot while the old one still serves. */
+export interface PendingSlot {
+  release: number;
+  containerId: string;
+  state: SlotState;
+  since: string;
+  restarts: number;
+  lastExitCode?: number;
+  lastLog?: string;
+  nextRetryAt?: string;
+}
+
+export interface NodeStatus {
+  id: string;
+  address: string;
+  version: string;
+  startedAt: string;
+  docker: { ok: boolean; version?: string; error?: string };
+  cpus: number;
+  memoryBytes: number;
+}
+
+export const keys = {
+  app: (app: string) => `apps/${app}`,
+  env: (app: string, k: string) => `env/${app}/${k}`,
+  envPrefix: (app: string) => `env/${app}/`,
+  scale: (app: string) => `scale/${app}`,
+  current: (app: string) => `current/${app}`,
+  release: (app: string, n: number) => `releases/${app}/${String(n).padStart(8, '0')}`,
+  releasePrefix: (app: string) => `releases/${app}/`,
+  build: (app: string, id: string) => `builds/${app}/${id}`,
+  buildPrefix: (app: string) => `builds/${app}/`,
+  slot: (node: string, app: string, i: number) => `obs/${node}/slots/${app}#${i}`,
+  slotPrefix: (node: string) => `obs/${node}/slots/`,
+  node: (node: string) => `obs/${node}/node`,
+};
+
+export function slotName(app: string, i: number): string {
+  return `${app}#${i}`;
+}
+
+/** Docker labels on every resource pleaco creates. Nothing without `io.pleaco.managed=true` is ever touched. */
+export const LABELS = {
+  managed: 'io.pleaco.managed',
+  app: 'io.pleaco.app',
+  release: 'io.pleaco.release',
+  slot: 'io.pleaco.slot',
+  node: 'io.pleaco.node',
+  build: 'io.pleaco.build',
+  role: 'io.pleaco.role',
+  base: 'io.pleaco.base',
+} as const;

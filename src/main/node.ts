@@ -1,0 +1,83 @@
+/** Identity files of a node in its state dir: the node id, the API token (0600), and the version. */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AgentClient } from '../api/client.js';
+import type { Config } from '../config/index.js';
+
+function readOr(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** Writes a small file atomically and durably (tmp, fsync, rename). */
+function writeDurable(path: string, text: string, mode: number): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, text, { mode });
+  const fd = openSync(tmp, 'r');
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(tmp, path);
+}
+
+export function ensureStateDir(cfg: Config): void {
+  mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
+}
+
+export function ensureNodeId(cfg: Config): string {
+  const path = join(cfg.stateDir, 'node-id');
+  const existing = readOr(path);
+  if (existing) return existing;
+  const base = hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40) || 'node';
+  const id = `${base}-${randomBytes(3).toString('hex')}`;
+  writeDurable(path, id + '\n', 0o644);
+  return id;
+}
+
+export function tokenPath(stateDir: string): string {
+  return join(stateDir, 'token');
+}
+
+/** The API token, generated at first start and stored 0600. */
+export function ensureToken(cfg: Config): string {
+  const path = tokenPath(cfg.stateDir);
+  const existing = readOr(path);
+  if (existing) return existing;
+  const token = randomBytes(32).toString('base64url');
+  writeDurable(path, token + '\n', 0o600);
+  return token;
+}
+
+export function readVersion(): string {
+  const pkg = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'package.json');
+  try {
+    return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/** For subsystems: waits until the agent has written its token and answers on its socket. */
+export async function connectToAgent(cfg: Config, timeoutMs = 30_000): Promise<AgentClient> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    const token = readOr(tokenPath(cfg.stateDir));
+    if (token) {
+      const client = new AgentClient({ socketPath: cfg.socketPath, token });
+      try {
+        await client.request('GET', '/v1/health');
+        return client;
+      } catch (err) {
+        lastErr = err;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`the agent did not answer on ${cfg.socketPath} within ${timeoutMs / 1000} s: ${(lastErr as Error | undefined)?.message ?? 'no token yet'}`);
+}

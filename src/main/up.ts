@@ -1,0 +1,134 @@
+/**
+ * `make up`: one node in the foreground. Starts agent, builder and runner (the systemd units'
+ * entry points) under a small supervisor, creates the bundled example app from a local git
+ * repository, deploys it, and prints the app URL, the API address and the token. Ctrl-C stops the
+ * processes; containers and state stay, and the next `make up` reuses them.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AgentClient } from '../api/client.js';
+import { loadConfig } from '../config/index.js';
+import type { Build } from '../core/index.js';
+import { PleacoError } from '../errors.js';
+import { connectToAgent } from './node.js';
+import { Supervisor } from './supervisor.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const APP = 'hello';
+
+function say(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+/** Shows warnings and errors from the processes; everything is in <state>/logs/<proc>.log. */
+function showLine(proc: string, line: string): void {
+  try {
+    const rec = JSON.parse(line) as { level?: string; msg?: string; err?: { message?: string } };
+    if (rec.level === 'warn' || rec.level === 'error') say(`  [${proc}] ${rec.level}: ${rec.msg}${rec.err?.message ? ` (${rec.err.message})` : ''}`);
+  } catch {
+    if (line.trim()) say(`  [${proc}] ${line}`);
+  }
+}
+
+/** The example app's source as a local git repository (made once, from examples/hello). */
+function exampleRepo(stateDir: string): string {
+  const repo = join(stateDir, 'example', APP);
+  if (existsSync(join(repo, '.git'))) return repo;
+  mkdirSync(dirname(repo), { recursive: true });
+  cpSync(join(root, 'examples', APP), repo, { recursive: true });
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, stdio: 'ignore', env: { ...process.env, GIT_AUTHOR_NAME: 'pleaco', GIT_AUTHOR_EMAIL: 'pleaco@localhost', GIT_COMMITTER_NAME: 'pleaco', GIT_COMMITTER_EMAIL: 'pleaco@localhost' } });
+  git('init', '-q', '-b', 'main');
+  git('add', '-A');
+  git('commit', '-q', '-m', 'Example app');
+  return repo;
+}
+
+async function follow(client: AgentClient, build: Build): Promise<string | null> {
+  let url: string | null = null;
+  let failure: string | null = null;
+  let stage = '';
+  await client.stream(`/v1/apps/${APP}/builds/${build.id}/events?follow=1`, (raw) => {
+    const ev = raw as { type: string; line?: string; build?: Build; ok?: boolean; url?: string | null; release?: number; error?: { message: string }; lastLog?: string };
+    if (ev.type === 'log') say(`       ${ev.line}`);
+    else if (ev.type === 'build' && ev.build && ev.build.stage !== stage) stage = ev.build.stage;
+    else if (ev.type === 'rollout' && stage !== 'rollout') {
+      stage = 'rollout';
+      say(`-----> Starting release v${ev.release}`);
+    } else if (ev.type === 'done') {
+      if (ev.ok) {
+        url = ev.url ?? null;
+        say(`-----> Released v${ev.release}`);
+      } else failure = `${ev.error?.message ?? 'deploy failed'}${ev.lastLog ? `\n${ev.lastLog}` : ''}`;
+    }
+  });
+  if (failure) throw new PleacoError('build_failed', failure);
+  return url;
+}
+
+async function waitForUrl(client: AgentClient, timeoutMs: number): Promise<string | null> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const { app } = await client.request<{ app: { url: string | null } }>('GET', `/v1/apps/${APP}`);
+    if (app.url) return app.url;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return null;
+}
+
+async function main(): Promise<void> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  env.PLEACO_STATE_DIR ??= join(root, '.pleaco');
+  env.PLEACO_ALLOW_LOCAL_REPOS ??= 'true';
+  const config = loadConfig(env);
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  say(`-----> Starting a pleaco node (state in ${config.stateDir})`);
+  const sup = new Supervisor({ logDir: join(config.stateDir, 'logs'), env, onLine: showLine });
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    say('\n-----> Stopping the node (containers keep running; the next `make up` reuses them)');
+    await sup.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+
+  const dist = join(root, 'dist', 'src', 'main');
+  sup.start({ name: 'agent', script: join(dist, 'agent.js') });
+  const client = await connectToAgent(config);
+  sup.start({ name: 'builder', script: join(dist, 'builder.js') });
+  sup.start({ name: 'runner', script: join(dist, 'runner.js') });
+
+  const repo = exampleRepo(config.stateDir);
+  const apps = await client.request<{ apps: { name: string; release: number | null }[] }>('GET', '/v1/apps');
+  let app = apps.apps.find((a) => a.name === APP);
+  if (!app) {
+    say(`-----> Creating app ${APP} from ${repo}`);
+    await client.request('POST', '/v1/apps', { body: { name: APP, repo: `file://${repo}`, branch: 'main' } });
+    app = { name: APP, release: null };
+  }
+  let url: string | null;
+  if (app.release === null) {
+    say(`-----> Deploying ${APP}`);
+    const { build } = await client.request<{ build: Build }>('POST', `/v1/apps/${APP}/deploys`, { body: { trigger: 'up' } });
+    url = await follow(client, build);
+  } else {
+    say(`-----> ${APP} is at v${app.release}; waiting for it to serve`);
+    url = await waitForUrl(client, 120_000);
+  }
+  say('');
+  say(`  App:    ${url ?? '(not serving yet: see ./bin/pleaco ps hello)'}`);
+  say(`  API:    http://${config.api.host}:${config.api.port}   (and ${config.socketPath})`);
+  say(`  Token:  ${client.opts.token}`);
+  say(`  CLI:    ./bin/pleaco apps      (finds this node by itself)`);
+  say('');
+  say('  Ctrl-C stops the node.');
+}
+
+main().catch((err: unknown) => {
+  say(`error: ${(err as Error).message}`);
+  process.kill(process.pid, 'SIGTERM');
+});

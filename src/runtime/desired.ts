@@ -1,0 +1,61 @@
+/**
+ * Desired slots of this node, read from the replicated state (pure over a read-only view):
+ * every app with `apps/<app>`, `current/<app>` and that release present runs slots
+ * 0..replicas-1 (`scale/<app>`, default 1), filtered by the placement hook.
+ */
+import { keys, type AppSpec, type CurrentRelease, type Release, type ScaleSpec } from '../core/model.js';
+import type { DesiredSlot } from './plan.js';
+
+export interface StateReader {
+  get<T>(key: string): T | undefined;
+  list<T>(prefix: string): { key: string; value: T }[];
+}
+
+/** Decides whether slot `app#i` runs on this node. Single node: always true. */
+export type Placement = (app: string, index: number) => boolean;
+
+export const everywhere: Placement = () => true;
+
+export interface DesiredOptions {
+  placement?: Placement;
+  /** config.runtime.defaultPort, for releases without a port. */
+  defaultPort: number;
+  /** Optional memory limit for every app container. */
+  memoryBytes?: number;
+  /** Told about apps whose current release cannot run (no image), once per call. */
+  onSkip?: (app: string, reason: string) => void;
+}
+
+export function desiredSlots(state: StateReader, opts: DesiredOptions): DesiredSlot[] {
+  const placement = opts.placement ?? everywhere;
+  const out: DesiredSlot[] = [];
+  for (const { key } of state.list<AppSpec>('apps/')) {
+    const app = key.slice('apps/'.length);
+    if (!app || app.includes('/')) continue;
+    const current = state.get<CurrentRelease>(keys.current(app));
+    if (!current || !Number.isInteger(current.release)) continue;
+    const release = state.get<Release>(keys.release(app, current.release));
+    if (!release) continue;
+    const image = release.imageId ?? release.image;
+    if (!image) {
+      opts.onSkip?.(app, `release ${current.release} has no image`);
+      continue;
+    }
+    const scale = state.get<ScaleSpec>(keys.scale(app));
+    const replicas = scale && Number.isInteger(scale.replicas) && scale.replicas >= 0 ? scale.replicas : 1;
+    for (let i = 0; i < replicas; i++) {
+      if (!placement(app, i)) continue;
+      const slot: DesiredSlot = {
+        app,
+        index: i,
+        release: release.number,
+        image,
+        port: release.port > 0 ? release.port : opts.defaultPort,
+        env: { ...(release.config ?? {}) },
+      };
+      if (opts.memoryBytes) slot.memoryBytes = opts.memoryBytes;
+      out.push(slot);
+    }
+  }
+  return out;
+}

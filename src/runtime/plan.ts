@@ -1,0 +1,298 @@
+/**
+ * Reconcile planning, pure: desired slots + observed containers + per-slot memory + now → actions and
+ * the SlotStatus records to publish. No I/O, no clock: the runner supplies `now` and the readiness probe.
+ *
+ * Rules:
+ * - A slot runs the container of its desired release. Rollout: the new container starts first; the old
+ *   one is removed only once the new is ready (running ≥ readyAfterMs and its port accepts). One slot
+ *   per app at a time: only the lowest slot that still has an old container serving may start a new one.
+ * - While a new container is not ready, the slot's record describes the container that serves (the
+ *   old one) and carries the new one in `next`, so the proxy keeps routing to what works.
+ * - A container that exited on its own is a crash: 'crashed', then 'backoff' until
+ *   finishedAt + base·2^(failures-1) (capped), then remove + create. A run of ≥ stableAfterMs resets failures.
+ * - Slots no longer desired (scale-down, app deleted, release gone) are removed, highest index first.
+ */
+import { slotName, type PendingSlot, type SlotState, type SlotStatus } from '../core/model.js';
+import type { ManagedContainer, SlotSpec } from './runtime.js';
+
+export type DesiredSlot = SlotSpec;
+
+export interface ObservedContainer extends ManagedContainer {
+  /** The runner's probe said the app port accepts connections. */
+  ready?: boolean;
+  /** Last log lines, supplied by the runner for exited containers whose crash is not yet recorded. */
+  log?: string;
+}
+
+/** What the runner remembers about a slot between plans (about the slot's desired release). */
+export interface SlotMemory {
+  release: number;
+  restarts: number;
+  /** Consecutive crashes (or failed starts), for the backoff. */
+  failures: number;
+  /** The container whose crash has been counted. */
+  lastCrashId?: string;
+  lastExitCode?: number;
+  lastLog?: string;
+  nextRetryAt?: number;
+}
+
+export interface PlanConfig {
+  nodeId: string;
+  /** Address the ports are published on (config.runtime.bindHost). */
+  host: string;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  stableAfterMs: number;
+  /** How long a container must have been running to count as ready. Default 1000. */
+  readyAfterMs?: number;
+  /** How soon to look again at a container that is running but not ready yet. Default 500, 2000 after 30 s. */
+  readyPollMs?: number;
+}
+
+
+/** Kept as a name for the runner's records; `next` is part of SlotStatus. */
+export type RunnerSlotStatus = SlotStatus;
+export type { PendingSlot };
+
+export type RemoveReason = 'unwanted' | 'replaced' | 'duplicate' | 'stale';
+
+export type Action =
+  | { kind: 'create'; slot: string; spec: DesiredSlot; reason: 'new' | 'rollout' | 'retry' }
+  | { kind: 'restart'; slot: string; containerId: string; spec: DesiredSlot }
+  | { kind: 'remove'; slot: string; containerId: string; reason: RemoveReason; graceful: boolean }
+  | { kind: 'wait'; slot: string; until: number; reason: 'backoff' | 'ready' };
+
+export interface PlanInput {
+  desired: DesiredSlot[];
+  actual: ObservedContainer[];
+  memory: ReadonlyMap<string, SlotMemory>;
+  /** The records last published, by slot name (to keep `since` and restarts). */
+  previous: ReadonlyMap<string, RunnerSlotStatus>;
+  now: number;
+  config: PlanConfig;
+}
+
+export interface PlanOutput {
+  actions: Action[];
+  /** Records to publish by slot name; null deletes. Slots with a pending create/restart are left out. */
+  statuses: Map<string, RunnerSlotStatus | null>;
+  memory: Map<string, SlotMemory>;
+  /** Earliest `wait` deadline, if any. */
+  wakeAt: number | null;
+}
+
+export function backoffDelay(failures: number, cfg: Pick<PlanConfig, 'backoffBaseMs' | 'backoffMaxMs'>): number {
+  const exp = Math.min(Math.max(failures - 1, 0), 30);
+  return Math.min(cfg.backoffBaseMs * 2 ** exp, cfg.backoffMaxMs);
+}
+
+export function isReady(c: ObservedContainer, now: number, readyAfterMs = 1000): boolean {
+  return c.state === 'running' && c.startedAt !== null && now - c.startedAt >= readyAfterMs && c.ready === true;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+const recency = (c: ObservedContainer): number => Math.max(c.startedAt ?? 0, c.finishedAt ?? 0);
+
+/** Best first: ready, then running, then most recent. */
+function rank(list: ObservedContainer[], now: number, readyAfter: number): ObservedContainer[] {
+  const score = (c: ObservedContainer): number => (isReady(c, now, readyAfter) ? 2 : c.state === 'running' ? 1 : 0);
+  return [...list].sort((a, b) => score(b) - score(a) || recency(b) - recency(a) || (a.id < b.id ? -1 : 1));
+}
+
+export function plan(input: PlanInput): PlanOutput {
+  const { now, config: cfg } = input;
+  const readyAfter = cfg.readyAfterMs ?? 1000;
+  const actions: Action[] = [];
+  const statuses = new Map<string, RunnerSlotStatus | null>();
+  const memory = new Map<string, SlotMemory>();
+
+  const desired = new Map(input.desired.map((d) => [slotName(d.app, d.index), d]));
+  const bySlot = new Map<string, ObservedContainer[]>();
+  for (const c of input.actual) {
+    if (c.state === 'removing') continue;
+    const k = slotName(c.app, c.index);
+    bySlot.set(k, [...(bySlot.get(k) ?? []), c]);
+  }
+
+  // Slots no longer desired: remove every container, highest index first; publish 'stopping', then nothing.
+  const unwanted = [...bySlot.keys()].filter((k) => !desired.has(k));
+  unwanted.sort((a, b) => {
+    const [ca, cb] = [bySlot.get(a)![0]!, bySlot.get(b)![0]!];
+    return ca.app < cb.app ? -1 : ca.app > cb.app ? 1 : cb.index - ca.index;
+  });
+  for (const k of unwanted) {
+    const list = rank(bySlot.get(k)!, now, readyAfter);
+    for (const c of list) actions.push({ kind: 'remove', slot: k, containerId: c.id, reason: 'unwanted', graceful: c.state === 'running' });
+    const top = list[0]!;
+    const prev = input.previous.get(k);
+    const st = base(top, 'stopping', prev?.restarts ?? 0);
+    statuses.set(k, withSince(st, prev, now));
+  }
+  for (const k of input.previous.keys()) if (!desired.has(k) && !bySlot.has(k)) statuses.set(k, null);
+
+  // One slot at a time per app: the lowest slot whose old-release container still serves.
+  const transitioning = new Map<string, number>();
+  for (const d of [...desired.values()].sort((a, b) => a.index - b.index)) {
+    const serving = (bySlot.get(slotName(d.app, d.index)) ?? []).some((c) => c.release !== d.release && c.state === 'running');
+    if (serving && !transitioning.has(d.app)) transitioning.set(d.app, d.index);
+  }
+
+  for (const [k, d] of desired) {
+    const prev = input.previous.get(k);
+    const seen = input.memory.get(k);
+    let mem: SlotMemory = seen && seen.release === d.release ? { ...seen } : { release: d.release, restarts: 0, failures: 0 };
+    const all = bySlot.get(k) ?? [];
+    const [primary, ...dups] = rank(all.filter((c) => c.release === d.release), now, readyAfter);
+    for (const c of dups) actions.push({ kind: 'remove', slot: k, containerId: c.id, reason: 'duplicate', graceful: c.state === 'running' });
+    const olds = rank(all.filter((c) => c.release !== d.release), now, readyAfter);
+    const serving = olds[0]?.state === 'running' ? olds[0] : undefined;
+    for (const c of olds) if (c !== serving) actions.push({ kind: 'remove', slot: k, containerId: c.id, reason: c.state === 'running' ? 'replaced' : 'stale', graceful: c.state === 'running' });
+    const mayStart = !serving || transitioning.get(d.app) === d.index;
+
+    const servingStatus = (next?: PendingSlot): RunnerSlotStatus => {
+      const restarts = prev?.containerId === serving!.id ? prev.restarts : 0;
+      const st: RunnerSlotStatus = withSince(base(serving!, 'running', restarts), prev, now);
+      if (next) st.next = next;
+      return st;
+    };
+    const pending = (c: ObservedContainer | undefined, state: SlotState): PendingSlot => {
+      const containerId = c?.id ?? (state === 'backoff' ? (mem.lastCrashId ?? '') : '');
+      const p = prev?.next;
+      const since = p && p.state === state && p.containerId === containerId && p.release === d.release ? p.since : iso(now);
+      const ps: PendingSlot = { release: d.release, containerId, state, since, restarts: mem.restarts };
+      return withMemory(ps, mem, state);
+    };
+    const own = (c: ObservedContainer, state: SlotState): RunnerSlotStatus =>
+      withSince(withMemory(base(c, state, mem.restarts), mem, state), prev, now);
+    const wait = (until: number, reason: 'backoff' | 'ready'): void => {
+      actions.push({ kind: 'wait', slot: k, until, reason });
+    };
+
+    if (primary && (primary.state === 'running' || primary.state === 'paused' || primary.state === 'restarting')) {
+      if (mem.failures > 0 && primary.startedAt !== null && now - primary.startedAt >= cfg.stableAfterMs) {
+        mem = { ...mem, failures: 0 };
+        delete mem.nextRetryAt;
+      }
+      if (isReady(primary, now, readyAfter)) {
+        statuses.set(k, own(primary, 'running'));
+        if (serving) actions.push({ kind: 'remove', slot: k, containerId: serving.id, reason: 'replaced', graceful: true });
+      } else {
+        const readyAt = primary.startedAt === null ? now : primary.startedAt + readyAfter;
+        const slow = primary.startedAt !== null && now - primary.startedAt > 30_000;
+        wait(Math.max(readyAt, now + (slow ? 2000 : (cfg.readyPollMs ?? 500))), 'ready');
+        statuses.set(k, serving ? servingStatus(pending(primary, 'starting')) : own(primary, 'starting'));
+      }
+    } else if (primary) {
+      // exited, dead, or created but never started: a crash
+      let state: SlotState = 'backoff';
+      if (mem.lastCrashId !== primary.id) {
+        const ranFor = primary.startedAt !== null && primary.finishedAt !== null ? primary.finishedAt - primary.startedAt : 0;
+        const failures = ranFor >= cfg.stableAfterMs ? 1 : mem.failures + 1;
+        mem = { ...mem, failures, lastCrashId: primary.id, nextRetryAt: (primary.finishedAt ?? now) + backoffDelay(failures, cfg) };
+        if (primary.exitCode !== null) mem.lastExitCode = primary.exitCode;
+        else delete mem.lastExitCode;
+        if (primary.log !== undefined) mem.lastLog = primary.log;
+        state = 'crashed';
+      }
+      if (mayStart && now >= (mem.nextRetryAt ?? 0)) {
+        mem = { ...mem, restarts: mem.restarts + 1 };
+        actions.push({ kind: 'restart', slot: k, containerId: primary.id, spec: d });
+        if (serving) statuses.set(k, servingStatus(pending(undefined, 'starting')));
+      } else {
+        if (mayStart) wait(mem.nextRetryAt ?? now, 'backoff');
+        statuses.set(k, serving ? servingStatus(pending(primary, state)) : own(primary, state));
+      }
+    } else if (!mayStart) {
+      statuses.set(k, servingStatus());
+    } else if (mem.nextRetryAt !== undefined && now < mem.nextRetryAt) {
+      wait(mem.nextRetryAt, 'backoff');
+      const st = serving ? servingStatus(pending(undefined, 'backoff')) : backoffRecord(d, mem, cfg, prev, now);
+      statuses.set(k, st);
+    } else {
+      const retry = mem.failures > 0;
+      if (retry) mem = { ...mem, restarts: mem.restarts + 1 };
+      actions.push({ kind: 'create', slot: k, spec: d, reason: serving ? 'rollout' : retry ? 'retry' : 'new' });
+      if (serving) statuses.set(k, servingStatus(pending(undefined, 'starting')));
+    }
+    memory.set(k, mem);
+  }
+
+  const waits = actions.filter((a): a is Extract<Action, { kind: 'wait' }> => a.kind === 'wait').map((a) => a.until);
+  return { actions, statuses, memory, wakeAt: waits.length ? Math.min(...waits) : null };
+
+  function base(c: ObservedContainer, state: SlotState, restarts: number): RunnerSlotStatus {
+    return baseStatus(c, state, restarts, cfg);
+  }
+}
+
+function baseStatus(c: ObservedContainer, state: SlotState, restarts: number, cfg: PlanConfig): RunnerSlotStatus {
+  const live = state === 'running' || state === 'starting' || state === 'stopping';
+  return {
+    app: c.app,
+    slot: slotName(c.app, c.index),
+    node: cfg.nodeId,
+    release: c.release,
+    containerId: c.id,
+    state,
+    host: cfg.host,
+    hostPort: live ? c.hostPort : null,
+    restarts,
+    since: '',
+  };
+}
+
+function withMemory<T extends { lastExitCode?: number; lastLog?: string; nextRetryAt?: string }>(st: T, mem: SlotMemory, state: SlotState): T {
+  if (mem.lastExitCode !== undefined) st.lastExitCode = mem.lastExitCode;
+  if (mem.lastLog !== undefined) st.lastLog = mem.lastLog;
+  if ((state === 'crashed' || state === 'backoff') && mem.nextRetryAt !== undefined) st.nextRetryAt = iso(mem.nextRetryAt);
+  return st;
+}
+
+/** Keeps `since` when the slot is still in the same state with the same container. */
+function withSince(st: RunnerSlotStatus, prev: RunnerSlotStatus | undefined, now: number): RunnerSlotStatus {
+  st.since = prev && prev.state === st.state && prev.containerId === st.containerId && prev.release === st.release ? prev.since : iso(now);
+  return st;
+}
+
+/** A slot without a container, waiting out its backoff (e.g. after a failed create). */
+function backoffRecord(d: DesiredSlot, mem: SlotMemory, cfg: PlanConfig, prev: RunnerSlotStatus | undefined, now: number): RunnerSlotStatus {
+  const st: RunnerSlotStatus = {
+    app: d.app,
+    slot: slotName(d.app, d.index),
+    node: cfg.nodeId,
+    release: d.release,
+    containerId: mem.lastCrashId ?? '',
+    state: 'backoff',
+    host: cfg.host,
+    hostPort: null,
+    restarts: mem.restarts,
+    since: '',
+  };
+  return withSince(withMemory(st, mem, 'backoff'), prev, now);
+}
+
+/** Records a failed create/restart (e.g. image missing) as a failure with backoff. Pure. */
+export function recordFailure(mem: SlotMemory | undefined, release: number, message: string, now: number, cfg: PlanConfig): SlotMemory {
+  const m: SlotMemory = mem && mem.release === release ? { ...mem } : { release, restarts: 0, failures: 0 };
+  m.failures += 1;
+  m.lastLog = message;
+  delete m.lastExitCode;
+  delete m.lastCrashId;
+  m.nextRetryAt = now + backoffDelay(m.failures, cfg);
+  return m;
+}
+
+/** Seeds memory from a published record (a restarted runner keeps restarts, backoff, last crash). */
+export function memoryFromStatus(st: RunnerSlotStatus): SlotMemory {
+  const src = st.next ?? st;
+  const m: SlotMemory = { release: src.release, restarts: src.restarts, failures: 0 };
+  if (src.state === 'crashed' || src.state === 'backoff') {
+    m.failures = 1;
+    if (src.containerId) m.lastCrashId = src.containerId;
+    if (src.nextRetryAt) m.nextRetryAt = Date.parse(src.nextRetryAt);
+  }
+  if (src.lastExitCode !== undefined) m.lastExitCode = src.lastExitCode;
+  if (src.lastLog !== undefined) m.lastLog = src.lastLog;
+  return m;
+}

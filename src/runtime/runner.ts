@@ -1,0 +1,337 @@
+/**
+ * The reconcile loop of this node: desired slots (from state) → containers (through ContainerRuntime),
+ * observed SlotStatus/NodeStatus records back into state. Runs on state changes (debounced), Docker
+ * events, a periodic tick and the plan's own deadlines (backoff, readiness); never two at once.
+ * Stopping it leaves the containers running: the next start adopts them.
+ */
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from '../config/index.js';
+import { keys, type NodeStatus } from '../core/model.js';
+import type { Logger } from '../log.js';
+import { desiredSlots, everywhere, type Placement } from './desired.js';
+import { isEngineDown } from './engine.js';
+import { memoryFromStatus, plan, recordFailure, type Action, type ObservedContainer, type PlanConfig, type RunnerSlotStatus, type SlotMemory } from './plan.js';
+import type { ContainerRuntime } from './runtime.js';
+
+export interface StateEntry {
+  key: string;
+  value: unknown;
+}
+
+/** What the runner needs of the state: StateMirror satisfies it structurally. */
+export interface StateView {
+  get<T>(key: string): T | undefined;
+  list<T>(prefix: string): { key: string; value: T }[];
+  write(ops: StateEntry[]): Promise<unknown>;
+  on(event: 'change', listener: (entry: StateEntry) => void): unknown;
+  off(event: 'change', listener: (entry: StateEntry) => void): unknown;
+}
+
+/** The prefixes a runner's StateMirror must watch. */
+export function runnerPrefixes(nodeId: string): string[] {
+  return ['apps/', 'scale/', 'current/', 'releases/', `obs/${nodeId}/`];
+}
+
+export interface RunnerDeps {
+  mirror: StateView;
+  runtime: ContainerRuntime;
+  nodeId: string;
+  config: Config;
+  log: Logger;
+  version?: string;
+  placement?: Placement;
+  tickMs?: number;
+  debounceMs?: number;
+  nodeStatusMs?: number;
+  /** Optional memory limit for every app container (none by default). */
+  memoryBytes?: number;
+  /** Grace period for `docker stop` before SIGKILL. */
+  stopTimeoutSec?: number;
+  now?: () => number;
+}
+
+const LOG_LINES = 20;
+const LOG_CHARS = 4000;
+const MAX_PASSES = 6;
+
+export class Runner {
+  private memory = new Map<string, SlotMemory>();
+  private published = new Map<string, RunnerSlotStatus>();
+  private readyIds = new Set<string>();
+  private inflight: Promise<void> | null = null;
+  private again = false;
+  private stopped = true;
+  private dockerOk: boolean | null = null;
+  private debounce: NodeJS.Timeout | null = null;
+  private wake: { at: number; timer: NodeJS.Timeout } | null = null;
+  private intervals: NodeJS.Timeout[] = [];
+  private abort = new AbortController();
+  private readonly startedAt: string;
+  private readonly now: () => number;
+  private readonly log: Logger;
+  private readonly planCfg: PlanConfig;
+  private readonly onChange = (e: StateEntry): void => {
+    if (!e.key.startsWith('obs/')) this.trigger();
+  };
+
+  constructor(private readonly deps: RunnerDeps) {
+    this.now = deps.now ?? Date.now;
+    this.startedAt = new Date(this.now()).toISOString();
+    this.log = deps.log;
+    const r = deps.config.runtime;
+    this.planCfg = { nodeId: deps.nodeId, host: r.bindHost, backoffBaseMs: r.backoffBaseMs, backoffMaxMs: r.backoffMaxMs, stableAfterMs: r.stableAfterMs };
+  }
+
+  private get slotPrefix(): string {
+    return keys.slotPrefix(this.deps.nodeId);
+  }
+
+  /** Adopts what runs (from the published records and the labelled containers), then keeps reconciling. */
+  async start(): Promise<void> {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.abort = new AbortController();
+    for (const { key, value } of this.deps.mirror.list<RunnerSlotStatus>(this.slotPrefix)) {
+      const slot = key.slice(this.slotPrefix.length);
+      this.published.set(slot, value);
+      this.memory.set(slot, memoryFromStatus(value));
+    }
+    this.deps.mirror.on('change', this.onChange);
+    this.intervals.push(setInterval(() => this.trigger(0), this.deps.tickMs ?? 2000));
+    this.intervals.push(setInterval(() => void this.writeNode(), this.deps.nodeStatusMs ?? 10_000));
+    void this.eventsLoop();
+    await this.writeNode();
+    await this.reconcile();
+  }
+
+  /** Stops reconciling; containers keep running. Resolves after the reconcile in flight. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.deps.mirror.off('change', this.onChange);
+    this.abort.abort();
+    for (const t of this.intervals) clearInterval(t);
+    this.intervals = [];
+    if (this.debounce) clearTimeout(this.debounce);
+    if (this.wake) clearTimeout(this.wake.timer);
+    this.debounce = null;
+    this.wake = null;
+    await this.inflight?.catch(() => undefined);
+  }
+
+  /** Schedules a reconcile (debounced). */
+  trigger(delayMs = this.deps.debounceMs ?? 100): void {
+    if (this.stopped) return;
+    if (this.debounce) {
+      if (delayMs > 0) return;
+      clearTimeout(this.debounce);
+    }
+    this.debounce = setTimeout(() => {
+      this.debounce = null;
+      void this.reconcile();
+    }, delayMs);
+  }
+
+  /** Runs a reconcile now, or joins (and repeats once after) the one in flight. */
+  reconcile(): Promise<void> {
+    if (this.inflight) {
+      this.again = true;
+      return this.inflight;
+    }
+    this.inflight = (async () => {
+      do {
+        this.again = false;
+        await this.pass();
+      } while (this.again && !this.stopped);
+    })().finally(() => {
+      this.inflight = null;
+    });
+    return this.inflight;
+  }
+
+  private async pass(): Promise<void> {
+    try {
+      for (let i = 0; i < MAX_PASSES && !this.stopped; i++) {
+        const actual = await this.observe();
+        this.dockerUp();
+        const desired = desiredSlots(this.deps.mirror, {
+          placement: this.deps.placement ?? everywhere,
+          defaultPort: this.deps.config.runtime.defaultPort,
+          ...(this.deps.memoryBytes ? { memoryBytes: this.deps.memoryBytes } : {}),
+          onSkip: (app, reason) => this.log.debug('app not runnable', { app, reason }),
+        });
+        const before = this.memory;
+        const out = plan({ desired, actual, memory: this.memory, previous: this.published, now: this.now(), config: this.planCfg });
+        this.memory = out.memory;
+        this.logCrashes(before, out.memory);
+        await this.publish(out.statuses);
+        const work = out.actions.filter((a) => a.kind !== 'wait');
+        if (work.length === 0) {
+          if (out.wakeAt !== null) this.wakeAt(out.wakeAt);
+          return;
+        }
+        for (const a of work) await this.execute(a);
+      }
+      this.trigger();
+    } catch (err) {
+      if (isEngineDown(err) || isEngineDown((err as { cause?: unknown })?.cause)) return this.dockerDown(err);
+      this.log.error('reconcile failed', { error: err });
+    }
+  }
+
+  /** Lists the managed containers, probes readiness of running ones, reads logs of fresh crashes. */
+  private async observe(): Promise<ObservedContainer[]> {
+    const list: ObservedContainer[] = await this.deps.runtime.list();
+    const ids = new Set(list.map((c) => c.id));
+    for (const id of this.readyIds) if (!ids.has(id)) this.readyIds.delete(id);
+    await Promise.all(
+      list.map(async (c) => {
+        if (c.state === 'running') {
+          if (!this.readyIds.has(c.id) && (await this.deps.runtime.probe(c))) this.readyIds.add(c.id);
+          c.ready = this.readyIds.has(c.id);
+        } else if (c.state === 'exited' || c.state === 'dead' || c.state === 'created') {
+          const mem = this.memory.get(`${c.app}#${c.index}`);
+          if (mem?.lastCrashId === c.id) return;
+          const text = await this.deps.runtime.logsTail(c.id, LOG_LINES).catch(() => '');
+          c.log = text.length > LOG_CHARS ? text.slice(-LOG_CHARS) : text;
+        }
+      }),
+    );
+    return list;
+  }
+
+  private async execute(a: Action): Promise<void> {
+    const rt = this.deps.runtime;
+    const short = (id: string): string => id.slice(0, 12);
+    try {
+      if (a.kind === 'remove') {
+        if (a.graceful) await rt.stop(a.containerId, this.deps.stopTimeoutSec ?? 10);
+        await rt.remove(a.containerId);
+        this.log.info('container removed', { slot: a.slot, container: short(a.containerId), reason: a.reason });
+      } else if (a.kind === 'create' || a.kind === 'restart') {
+        if (a.kind === 'restart') await rt.remove(a.containerId);
+        const c = await rt.create(a.spec);
+        // Config values never reach the log: keys only.
+        this.log.info(a.kind === 'restart' ? 'container restarted' : 'container started', {
+          slot: a.slot,
+          release: a.spec.release,
+          container: short(c.id),
+          hostPort: c.hostPort,
+          configKeys: Object.keys(a.spec.env).sort(),
+          ...(a.kind === 'create' ? { reason: a.reason } : { restarts: this.memory.get(a.slot)?.restarts }),
+        });
+      }
+    } catch (err) {
+      if (isEngineDown(err) || isEngineDown((err as { cause?: unknown })?.cause)) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      this.log.warn(`${a.kind} failed`, { slot: a.slot, error: message });
+      if (a.kind === 'create' || a.kind === 'restart') {
+        this.memory.set(a.slot, recordFailure(this.memory.get(a.slot), a.spec.release, message, this.now(), this.planCfg));
+      }
+    }
+  }
+
+  private logCrashes(before: Map<string, SlotMemory>, after: Map<string, SlotMemory>): void {
+    for (const [slot, m] of after) {
+      if (!m.lastCrashId || before.get(slot)?.lastCrashId === m.lastCrashId) continue;
+      const retryInMs = m.nextRetryAt === undefined ? null : Math.max(0, m.nextRetryAt - this.now());
+      this.log.warn('container crashed', { slot, release: m.release, exitCode: m.lastExitCode ?? null, restarts: m.restarts, retryInMs });
+    }
+  }
+
+  /** Writes the records that changed; null deletes. Unwritten ones are retried on the next pass. */
+  private async publish(statuses: Map<string, RunnerSlotStatus | null>): Promise<void> {
+    const ops: StateEntry[] = [];
+    const apply: (() => void)[] = [];
+    for (const [slot, st] of statuses) {
+      const key = this.slotPrefix + slot;
+      const prev = this.published.get(slot);
+      if (st === null) {
+        if (!prev && this.deps.mirror.get(key) === undefined) continue;
+        ops.push({ key, value: null });
+        apply.push(() => this.published.delete(slot));
+      } else if (!prev || JSON.stringify(prev) !== JSON.stringify(st)) {
+        ops.push({ key, value: st });
+        apply.push(() => this.published.set(slot, st));
+      }
+    }
+    if (ops.length === 0) return;
+    try {
+      await this.deps.mirror.write(ops);
+      for (const f of apply) f();
+    } catch (err) {
+      this.log.warn('cannot publish slot status', { error: err, keys: ops.length });
+    }
+  }
+
+  private wakeAt(at: number): void {
+    if (this.stopped || (this.wake && this.wake.at <= at)) return;
+    if (this.wake) clearTimeout(this.wake.timer);
+    const timer = setTimeout(() => {
+      this.wake = null;
+      void this.reconcile();
+    }, Math.max(20, at - this.now()));
+    this.wake = { at, timer };
+  }
+
+  private async eventsLoop(): Promise<void> {
+    const signal = this.abort.signal;
+    let delay = 500;
+    while (!signal.aborted) {
+      const opened = this.now();
+      try {
+        await this.deps.runtime.events((ev) => {
+          if (['die', 'start', 'destroy', 'oom', 'stop', 'kill'].includes(ev.action)) this.trigger();
+        }, signal);
+      } catch (err) {
+        if (isEngineDown(err) || isEngineDown((err as { cause?: unknown })?.cause)) this.dockerDown(err);
+        else this.log.warn('docker events stream failed', { error: err });
+      }
+      if (signal.aborted) return;
+      if (this.now() - opened > 10_000) delay = 500;
+      await sleep(delay, undefined, { signal }).catch(() => undefined);
+      delay = Math.min(delay * 2, 5000);
+      this.trigger(0); // catch up on whatever happened while unsubscribed
+    }
+  }
+
+  /** Notes the Engine unreachable: logged once per outage, published in the node record. */
+  private dockerDown(err: unknown, publish = true): void {
+    if (this.dockerOk === false) return;
+    this.log.warn('Docker Engine unreachable; retrying', { error: err instanceof Error ? err.message : String(err) });
+    this.dockerOk = false;
+    if (publish) void this.writeNode();
+  }
+
+  private dockerUp(publish = true): void {
+    if (this.dockerOk === true) return;
+    const wasDown = this.dockerOk === false;
+    this.dockerOk = true;
+    if (wasDown) {
+      this.log.info('Docker Engine reachable again');
+      this.trigger(0);
+    }
+    if (publish) void this.writeNode();
+  }
+
+  /** Publishes this node's NodeStatus (capacity, Docker reachability, version). */
+  async writeNode(): Promise<void> {
+    const ping = await this.deps.runtime.ping();
+    if (ping.ok) this.dockerUp(false);
+    else this.dockerDown(new Error(ping.error), false);
+    const status: NodeStatus = {
+      id: this.deps.nodeId,
+      address: this.deps.config.api.host,
+      version: this.deps.version ?? '0.0.0',
+      startedAt: this.startedAt,
+      docker: ping.ok ? { ok: true, version: ping.version } : { ok: false, error: ping.error },
+      cpus: os.cpus().length,
+      memoryBytes: os.totalmem(),
+    };
+    try {
+      await this.deps.mirror.write([{ key: keys.node(this.deps.nodeId), value: status }]);
+    } catch (err) {
+      this.log.warn('cannot publish node status', { error: err });
+    }
+  }
+}

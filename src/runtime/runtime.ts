@@ -1,0 +1,115 @@
+/**
+ * The core's view of a container engine on this node. The reconcile loop (runner.ts) and the planner
+ * (plan.ts) only know this interface; docker.ts implements it with dockerode. Every container the
+ * runtime creates carries the `io.pleaco.*` labels, and every listing filters on them: a container
+ * without `io.pleaco.managed=true` is never seen, stopped or removed.
+ */
+
+/** Docker's container states (`State.Status`). */
+export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+/** What to run in one replica slot (`app#index`). */
+export interface SlotSpec {
+  app: string;
+  index: number;
+  release: number;
+  /** Image reference: an image id (`sha256:…`) or a tag. */
+  image: string;
+  /** Container port the app listens on; passed as PORT and published on the bind host. */
+  port: number;
+  /** The release's config. Values are secrets: passed via the API's Env only, never logged. */
+  env: Record<string, string>;
+  /** Optional memory limit in bytes (none by default). */
+  memoryBytes?: number;
+}
+
+/** A managed container as inspected. Times are epoch ms (null when Docker reports none). */
+export interface ManagedContainer {
+  id: string;
+  name: string;
+  app: string;
+  index: number;
+  release: number;
+  node: string;
+  image: string;
+  state: ContainerState;
+  exitCode: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  /** Host port published for the app's port on the bind host, when running. */
+  hostPort: number | null;
+  /** The app's port inside the container (from the published binding). */
+  port: number | null;
+  /** The container's address on its bridge network, when running. */
+  ip: string | null;
+  oomKilled: boolean;
+}
+
+export interface ManagedImage {
+  id: string;
+  tags: string[];
+  labels: Record<string, string>;
+  createdAt: number;
+}
+
+export type LogStream = 'stdout' | 'stderr';
+
+export interface LogLine {
+  stream: LogStream;
+  line: string;
+  /** Docker's RFC 3339 timestamp, when requested. */
+  time?: string;
+}
+
+export interface FollowOptions {
+  /** Lines from the end to start with (default: all). */
+  tail?: number;
+  follow?: boolean;
+  signal?: AbortSignal;
+}
+
+export type EngineStatus = { ok: true; version: string } | { ok: false; error: string };
+
+/** A container event (die, start, destroy, oom…) for a managed container of this node. */
+export interface RuntimeEvent {
+  action: string;
+  id: string;
+  app?: string;
+  slot?: string;
+}
+
+export interface ContainerRuntime {
+  /** The host address container ports are published on. */
+  readonly bindHost: string;
+  /** Managed app containers of this node (label-filtered), inspected. */
+  list(): Promise<ManagedContainer[]>;
+  /** Creates and starts the container of a slot; resolves with it inspected (host port assigned). */
+  create(spec: SlotSpec): Promise<ManagedContainer>;
+  /** Stops gracefully (SIGTERM, then SIGKILL after the timeout). No-op when already stopped or gone. */
+  stop(id: string, timeoutSec?: number): Promise<void>;
+  /** Removes (forcefully) a managed container. No-op when already gone. */
+  remove(id: string): Promise<void>;
+  /** One managed container, or null when gone (or not ours). */
+  inspect(id: string): Promise<ManagedContainer | null>;
+  /** The last `lines` log lines of a container, both streams, in order. */
+  logsTail(id: string, lines: number): Promise<string>;
+  /** Streams a container's log lines; resolves when the log ends or the signal aborts. */
+  followLogs(id: string, opts: FollowOptions, onLine: (l: LogLine) => void): Promise<void>;
+  /** Images carrying all the given labels (io.pleaco.managed=true is always added). */
+  listImages(labels?: Record<string, string>): Promise<ManagedImage[]>;
+  /** Removes a managed image; refuses images without the managed label. */
+  removeImage(id: string): Promise<void>;
+  /** Engine reachability and version. */
+  ping(): Promise<EngineStatus>;
+  /**
+   * Calls onEvent for container events of managed containers on this node until the stream ends
+   * (resolves) or the signal aborts (resolves). Rejects when the Engine cannot be reached.
+   */
+  events(onEvent: (ev: RuntimeEvent) => void, signal: AbortSignal): Promise<void>;
+  /**
+   * True when the container's app port accepts TCP connections: dialled on the container's own
+   * address when it has one, else on the published port, where a connection must also stay open
+   * briefly (Docker's userland proxy accepts on the host port and closes when the app is not listening).
+   */
+  probe(c: ManagedContainer, timeoutMs?: number): Promise<boolean>;
+}

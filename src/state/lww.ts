@@ -1,0 +1,73 @@
+/**
+ * A map of last-writer-wins registers. Each entry carries the HLC stamp of its write; a delete is a
+ * tombstone (value null) so it wins over older writes that arrive later. Merge is commutative,
+ * associative and idempotent: any order and duplication of entries converges to the same map.
+ */
+import { compareHlc, type Hlc } from './hlc.js';
+
+export interface Entry {
+  key: string;
+  /** null marks a tombstone. */
+  value: unknown;
+  ts: Hlc;
+}
+
+/**
+ * True when `a` replaces `b`. Stamps are unique per writer, so equal stamps mean the same write;
+ * should two ever carry different values, the larger serialized value wins so merge stays order-free.
+ */
+export function wins(a: Entry, b: Entry): boolean {
+  const c = compareHlc(a.ts, b.ts);
+  if (c !== 0) return c > 0;
+  return JSON.stringify(a.value) > JSON.stringify(b.value);
+}
+
+export class LwwMap {
+  private readonly entries = new Map<string, Entry>();
+
+  /** Applies an entry; returns true when it changed the map (it was newer than what we held). */
+  apply(e: Entry): boolean {
+    const cur = this.entries.get(e.key);
+    if (cur && !wins(e, cur)) return false;
+    this.entries.set(e.key, e);
+    return true;
+  }
+
+  getEntry(key: string): Entry | undefined {
+    return this.entries.get(key);
+  }
+
+  /** The live value, or undefined for missing and deleted keys. */
+  get(key: string): unknown {
+    const e = this.entries.get(key);
+    return e && e.value !== null ? e.value : undefined;
+  }
+
+  /** Live entries whose key starts with prefix, sorted by key. */
+  list(prefix = ''): Entry[] {
+    const out: Entry[] = [];
+    for (const e of this.entries.values()) if (e.value !== null && e.key.startsWith(prefix)) out.push(e);
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /** Every entry including tombstones (for persistence and sync). */
+  all(): IterableIterator<Entry> {
+    return this.entries.values();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Drops tombstones older than `before` (wall ms). Returns how many were reaped. */
+  reap(before: number): number {
+    let n = 0;
+    for (const [k, e] of this.entries) {
+      if (e.value === null && e.ts.wall < before) {
+        this.entries.delete(k);
+        n++;
+      }
+    }
+    return n;
+  }
+}

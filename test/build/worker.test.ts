@@ -1,0 +1,272 @@
+/** BuildWorker end to end on a real Engine and real git (local repos), with an in-memory agent. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BuildWorker, DockerBuilder } from '../../src/build/index.js';
+import { loadConfig } from '../../src/config/index.js';
+import { keys, type AppSpec, type Build } from '../../src/core/model.js';
+import { createLogger, setLogSink } from '../../src/log.js';
+import { connectEngine } from '../../src/runtime/engine.js';
+import { GitMirror } from '../../src/source/index.js';
+import { FakeAgent } from './_fakeagent.js';
+import { RUN, engine, cleanupByLabel } from './_helpers.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'pleaco-worker-test-'));
+writeFileSync(join(tmp, 'config.json'), '{}');
+const config = loadConfig({ PLEACO_STATE_DIR: tmp, PLEACO_ALLOW_LOCAL_REPOS: 'true', PLEACO_BUILD_MEMORY: '256m', PLEACO_TEST_TIMEOUT: '20', PLEACO_CONFIG: join(tmp, 'config.json') });
+const logLines: string[] = [];
+const restoreLog = setLogSink((l) => logLines.push(l));
+const log = createLogger({ proc: 'builder-test' });
+const git = new GitMirror({ root: join(tmp, 'git'), log });
+const nodeId = `node-${RUN}`;
+const apps: string[] = [];
+
+function repo(name: string, files: Record<string, string>): { url: string; commit: (f: Record<string, string | null>) => string } {
+  const dir = join(tmp, 'repos', name);
+  execFileSync('mkdir', ['-p', dir]);
+  const g = (...a: string[]) => execFileSync('git', a, { cwd: dir, env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@x', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@x' } }).toString().trim();
+  g('init', '-q', '-b', 'main');
+  const commit = (f: Record<string, string | null>): string => {
+    for (const [p, text] of Object.entries(f)) text === null ? rmSync(join(dir, p)) : writeFileSync(join(dir, p), text);
+    g('add', '-A');
+    g('commit', '-q', '--allow-empty', '-m', `change ${Object.keys(f).join(',')}`);
+    return g('rev-parse', 'HEAD');
+  };
+  commit(files);
+  return { url: `file://${dir}`, commit };
+}
+
+function setup(files: Record<string, string>, spec: Partial<AppSpec> = {}, opts: { engine?: ReturnType<typeof connectEngine>; buildTimeoutMs?: number } = {}) {
+  const name = `w${apps.length}-${RUN}`.toLowerCase().slice(0, 40);
+  apps.push(name);
+  const r = repo(name, files);
+  const agent = new FakeAgent();
+  void agent.put(keys.app(name), { name, repo: r.url, branch: 'main', webhookSecret: 'x', createdAt: new Date().toISOString(), ...spec } satisfies AppSpec);
+  const eng = opts.engine ?? engine;
+  const worker = new BuildWorker({ mirror: agent, client: agent, git, builder: new DockerBuilder(eng, '/var/run/docker.sock'), engine: eng, nodeId, config, log, tickMs: 200, janitor: false, ...(opts.buildTimeoutMs ? { buildTimeoutMs: opts.buildTimeoutMs } : {}) });
+  const stages: string[] = [];
+  agent.on('change', (e: { key: string; value: Build | null }) => {
+    if (e.key.startsWith('builds/') && e.value && stages[stages.length - 1] !== `${e.value.status}/${e.value.stage}`) stages.push(`${e.value.status}/${e.value.stage}`);
+  });
+  return { name, repo: r, agent, worker, stages };
+}
+
+async function until<T>(fn: () => T | undefined | null | false, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const finished = (agent: FakeAgent, app: string, id: string) => until(() => {
+  const b = agent.get<Build>(keys.build(app, id));
+  return b && ['succeeded', 'failed', 'superseded'].includes(b.status) ? b : null;
+});
+
+const DOCKERFILE = 'FROM busybox:latest\nWORKDIR /app\nCOPY . /app\nEXPOSE 8080\nCMD ["sh", "-c", "sleep 1000"]\n';
+
+test.after(async () => {
+  restoreLog();
+  for (const a of apps) await cleanupByLabel('io.pleaco.app', a);
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+test('a deploy is fetched, built, tested and released; the record walks through every stage', async () => {
+  const { name, agent, worker, stages } = setup({ Dockerfile: DOCKERFILE, 'pleaco.json': '{"test":"sh check.sh"}', 'check.sh': 'echo "checking with SECRET=$SECRET"\n' });
+  await agent.put(keys.env(name, 'SECRET'), 'hunter2-very-secret');
+  const b = agent.enqueue(name, 'main');
+  await worker.start();
+  const done = await finished(agent, name, b.id);
+  await worker.stop();
+  assert.is(done.status, 'succeeded', JSON.stringify(done.error));
+  assert.is(done.stage, 'done');
+  assert.is(done.release, 1);
+  assert.is(done.node, nodeId);
+  assert.is(done.builder, 'docker');
+  assert.match(done.commit ?? '', /^[0-9a-f]{40}$/);
+  assert.is(done.image, `pleaco/${name}:${b.id}`);
+  assert.equal(stages, ['queued/queued', 'running/fetch', 'running/build', 'running/test', 'running/release', 'succeeded/done']);
+  assert.ok(done.durations?.fetch !== undefined && done.durations?.build !== undefined && done.durations?.test !== undefined);
+  assert.is(done.test?.exitCode, 0);
+  const rel = agent.releaseBodies[0]!;
+  assert.is(rel.port, 8080, 'port from EXPOSE');
+  assert.is(rel.imageId, done.imageId);
+  assert.match(String(rel.description), /^Deploy [0-9a-f]{7}: change /);
+  const img = await engine.getImage(done.image!).inspect();
+  assert.is(img.Config.Labels['io.pleaco.managed'], 'true');
+  assert.is(img.Config.Labels['io.pleaco.app'], name);
+  assert.is(img.Config.Labels['io.pleaco.build'], b.id);
+  const lines = agent.log(name, b.id);
+  assert.ok(lines.some((l) => /^-----> Fetching file:\/\/.* \(ref main\)$/.test(l)), lines.join('\n'));
+  assert.ok(lines.includes('-----> Building with docker'));
+  assert.ok(lines.includes('-----> Testing: sh check.sh'));
+  assert.ok(lines.some((l) => /^-----> Test passed in \d+\.\ds$/.test(l)));
+  assert.ok(lines.includes('       checking with SECRET=***'), 'config values are masked in the build log');
+  assert.ok(!lines.join('\n').includes('hunter2'));
+  assert.ok(!logLines.join('\n').includes('hunter2'), 'and never in the process log');
+  assert.ok(!(done.test?.output ?? '').includes('hunter2'));
+});
+
+test('a failing test fails the build with test_failed and its output; nothing is released', async () => {
+  const { name, agent, worker } = setup({ Dockerfile: DOCKERFILE, 'pleaco.yaml': 'test: echo "1 test failed"; exit 3\nport: 9000\n' });
+  const b = agent.enqueue(name, 'main');
+  await worker.start();
+  const done = await finished(agent, name, b.id);
+  await worker.stop();
+  assert.is(done.status, 'failed');
+  assert.equal(done.error, { code: 'test_failed', message: 'the test command exited with code 3' });
+  assert.is(done.test?.exitCode, 3);
+  assert.match(done.test?.output ?? '', /1 test failed/);
+  assert.is(done.release, undefined);
+  assert.is(agent.releaseBodies.length, 0);
+  assert.ok(agent.log(name, b.id).some((l) => /^-----> Test failed \(exit code 3\) in/.test(l)));
+  const filters = JSON.stringify({ label: ['io.pleaco.managed=true', 'io.pleaco.role=test', `io.pleaco.app=${name}`] });
+  assert.is((await engine.listContainers({ all: true, filters })).length, 0);
+});
+
+test('no test command: released, test.skipped says the release was not gated; app spec port wins', async () => {
+  const { name, agent, worker } = setup({ Dockerfile: DOCKERFILE }, { port: 7000 });
+  const b = agent.enqueue(name, 'main');
+  await worker.start();
+  const done = await finished(agent, name, b.id);
+  await worker.stop();
+  assert.is(done.status, 'succeeded', JSON.stringify(done.error));
+  assert.equal(done.test, { command: null, skipped: 'no test command in app config or pleaco.json/yaml: release not gated' });
+  assert.is(agent.releaseBodies[0]!.port, 7000);
+});
+
+test('failures carry stable codes: no_dockerfile, unknown_ref, invalid_config, build_failed', async () => {
+  const { name, agent, worker, repo: r } = setup({ 'README.md': 'no dockerfile here\n' });
+  await worker.start();
+  const b1 = agent.enqueue(name, 'main');
+  const d1 = await finished(agent, name, b1.id);
+  assert.is(d1.error?.code, 'no_dockerfile');
+  assert.match(d1.error!.message, /^no Dockerfile at the root of file:\/\/.* at [0-9a-f]{7}$/);
+  const b2 = agent.enqueue(name, 'no-such-branch');
+  assert.is((await finished(agent, name, b2.id)).error?.code, 'unknown_ref');
+  r.commit({ Dockerfile: DOCKERFILE, 'pleaco.json': '{"tests":"oops"}' });
+  const b3 = agent.enqueue(name, 'main');
+  const d3 = await finished(agent, name, b3.id);
+  assert.equal(d3.error, { code: 'invalid_config', message: 'pleaco.json: unknown key "tests" (allowed: test, port, healthcheck)' });
+  r.commit({ Dockerfile: 'FROM busybox:latest\nRUN exit 9\n', 'pleaco.json': null });
+  const b4 = agent.enqueue(name, 'main');
+  const d4 = await finished(agent, name, b4.id);
+  await worker.stop();
+  assert.equal(d4.error, { code: 'build_failed', message: "The command '/bin/sh -c exit 9' returned a non-zero code: 9" });
+  assert.ok(agent.log(name, b4.id).includes("-----> Build failed: The command '/bin/sh -c exit 9' returned a non-zero code: 9"));
+  assert.is(agent.releaseBodies.length, 0);
+});
+
+test('a build superseded while running is aborted and stays superseded; stop() fails a running build as interrupted', async () => {
+  const { name, agent, worker } = setup({ Dockerfile: 'FROM busybox:latest\nRUN sleep 20\n' });
+  const b = agent.enqueue(name, 'main');
+  await worker.start();
+  await until(() => agent.get<Build>(keys.build(name, b.id))?.stage === 'build');
+  await new Promise((r) => setTimeout(r, 500));
+  const cur = agent.get<Build>(keys.build(name, b.id))!;
+  const t0 = Date.now();
+  await agent.put(keys.build(name, b.id), { ...cur, status: 'superseded', error: { code: 'superseded', message: 'superseded by build bX' } });
+  await until(() => Object.keys(worker.runningBuilds()).length === 0, 15_000);
+  assert.ok(Date.now() - t0 < 10_000);
+  const d = agent.get<Build>(keys.build(name, b.id))!;
+  assert.is(d.status, 'superseded');
+  assert.is(agent.releaseBodies.length, 0);
+
+  const b2 = agent.enqueue(name, 'main');
+  await until(() => agent.get<Build>(keys.build(name, b2.id))?.stage === 'build');
+  await worker.stop();
+  const d2 = agent.get<Build>(keys.build(name, b2.id))!;
+  assert.is(d2.status, 'failed');
+  assert.is(d2.error?.code, 'interrupted');
+});
+
+test('crash recovery: a running build of this node is re-queued once, then failed as interrupted', async () => {
+  const { name, agent, worker } = setup({ Dockerfile: DOCKERFILE });
+  const b = agent.enqueue(name, 'main');
+  await agent.put(keys.build(name, b.id), { ...agent.get<Build>(keys.build(name, b.id))!, status: 'running', stage: 'build', node: nodeId });
+  const other = agent.enqueue(name, 'main', { createdAt: new Date(0).toISOString() });
+  await agent.put(keys.build(name, other.id), { ...agent.get<Build>(keys.build(name, other.id))!, status: 'running', stage: 'build', node: 'another-node' });
+  const retried = { ...b, id: `${b.id}r`, createdAt: new Date(Date.now() + 60_000).toISOString(), status: 'running', stage: 'test', node: nodeId, retried: true };
+  await agent.put(keys.build(name, retried.id), retried);
+  await worker.start();
+  const r = agent.get<Build & { retried?: boolean }>(keys.build(name, retried.id))!;
+  assert.is(r.status, 'failed');
+  assert.equal(r.error, { code: 'interrupted', message: 'the builder restarted while this build was running; deploy again' });
+  const done = await finished(agent, name, b.id);
+  await worker.stop();
+  // b was overtaken by a newer build (the retried one): not re-queued either.
+  assert.is(done.status, 'failed');
+  assert.is(done.error?.code, 'interrupted');
+  assert.is(agent.get<Build>(keys.build(name, other.id))!.status, 'running', "another node's build is not touched");
+});
+
+test('crash recovery re-queues a lone interrupted build, which then succeeds', async () => {
+  const { name, agent, worker } = setup({ Dockerfile: DOCKERFILE });
+  const b = agent.enqueue(name, 'main');
+  await agent.put(keys.build(name, b.id), { ...agent.get<Build>(keys.build(name, b.id))!, status: 'running', stage: 'build', node: nodeId });
+  await worker.start();
+  const done = await finished(agent, name, b.id);
+  await worker.stop();
+  assert.is(done.status, 'succeeded', JSON.stringify(done.error));
+  assert.is((done as Build & { retried?: boolean }).retried, true);
+});
+
+test('poll targets and trigger; an app deleted loses its mirror and unused images', async () => {
+  const { name, agent, worker, repo: r } = setup({ Dockerfile: DOCKERFILE });
+  await worker.start();
+  assert.equal(worker.pollTargets(), [{ app: name, repo: r.url, branch: 'main', lastCommit: null }]);
+  const head = await git.lsRemoteHead(r.url, 'main');
+  await worker.triggerPoll(name, head!);
+  const b = agent.list<Build>(keys.buildPrefix(name))[0]!.value;
+  assert.is(b.trigger, 'poll');
+  assert.is(b.ref, head);
+  assert.equal(worker.pollTargets(), [], 'not polled while its build is queued or running');
+  const done = await finished(agent, name, b.id);
+  assert.is(done.status, 'succeeded', JSON.stringify(done.error));
+  assert.equal(worker.pollTargets(), [{ app: name, repo: r.url, branch: 'main', lastCommit: head }]);
+  assert.ok(existsSync(join(tmp, 'git', `${name}.git`)));
+  await agent.put(keys.app(name), null);
+  const filters = JSON.stringify({ label: ['io.pleaco.managed=true', `io.pleaco.app=${name}`] });
+  await until(() => !existsSync(join(tmp, 'git', `${name}.git`)), 10_000);
+  for (let i = 0; i < 100 && (await engine.listImages({ filters })).length > 0; i++) await new Promise((res) => setTimeout(res, 100));
+  assert.is((await engine.listImages({ filters })).length, 0);
+  await worker.stop();
+});
+
+test('Docker Engine down: the build fails with docker_unavailable and the worker keeps going', async () => {
+  const { name, agent, worker } = setup({ Dockerfile: DOCKERFILE }, {}, { engine: connectEngine('/nonexistent/docker.sock') });
+  const b = agent.enqueue(name, 'main');
+  await worker.start();
+  const d = await finished(agent, name, b.id);
+  assert.is(d.error?.code, 'docker_unavailable');
+  const b2 = agent.enqueue(name, 'main');
+  assert.is((await finished(agent, name, b2.id)).error?.code, 'docker_unavailable');
+  await worker.stop();
+});
+
+test('a build that hangs fails at its deadline; a hanging test fails with test_timeout', async () => {
+  const { name, agent, worker, repo: r } = setup({ Dockerfile: 'FROM busybox:latest\nRUN sleep 30\n' }, {}, { buildTimeoutMs: 1500 });
+  await worker.start();
+  const b = agent.enqueue(name, 'main');
+  const d = await finished(agent, name, b.id);
+  assert.equal(d.error, { code: 'build_failed', message: 'the image build did not finish within 2 s' });
+  r.commit({ Dockerfile: DOCKERFILE });
+  const w2 = new BuildWorker({ mirror: agent, client: agent, git, builder: new DockerBuilder(engine, '/var/run/docker.sock'), engine, nodeId, config: { ...config, build: { ...config.build, testTimeoutMs: 1000 } }, log, janitor: false });
+  await worker.stop();
+  await agent.put(keys.app(name), { ...agent.get<AppSpec>(keys.app(name))!, testCommand: 'echo hanging; sleep 30' });
+  await w2.start();
+  const b2 = agent.enqueue(name, 'main');
+  const d2 = await finished(agent, name, b2.id);
+  await w2.stop();
+  assert.equal(d2.error, { code: 'test_timeout', message: 'the test command did not finish within 1 s' });
+  assert.is(d2.test?.timedOut, true);
+  assert.match(d2.test?.output ?? '', /hanging/);
+});
+
+test.run();

@@ -1,0 +1,98 @@
+/**
+ * A whole pleaco node as real processes (agent, builder, runner: the systemd units' entry points)
+ * with its own temp state dir and a free API port. Used by the end-to-end tests and benchmarks.
+ */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AgentClient } from '../../src/api/client.js';
+import { loadConfig } from '../../src/config/index.js';
+import { connectToAgent } from '../../src/main/node.js';
+import { Supervisor } from '../../src/main/supervisor.js';
+import { tempDir } from './tmp.js';
+
+const MAIN = fileURLToPath(new URL('../../src/main/', import.meta.url));
+
+export interface TestNode {
+  client: AgentClient;
+  stateDir: string;
+  lines: string[];
+  stop(): Promise<void>;
+  /** Removes containers and images the node made (by its labels) and the state dir. */
+  destroy(): Promise<void>;
+}
+
+export async function startNode(env: Record<string, string> = {}): Promise<TestNode> {
+  const tmp = tempDir('pleaco-node-');
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const fullEnv = { ...process.env, PLEACO_STATE_DIR: tmp.dir, PLEACO_API_PORT: String(port), PLEACO_ALLOW_LOCAL_REPOS: 'true', PLEACO_POLL_INTERVAL: '0', PLEACO_CONFIG: '', ...env };
+  const config = loadConfig(fullEnv);
+  const lines: string[] = [];
+  const sup = new Supervisor({ logDir: join(tmp.dir, 'logs'), env: fullEnv, onLine: (proc, line) => lines.push(`${proc} ${line}`) });
+  sup.start({ name: 'agent', script: join(MAIN, 'agent.js') });
+  const client = await connectToAgent(config);
+  sup.start({ name: 'builder', script: join(MAIN, 'builder.js') });
+  sup.start({ name: 'runner', script: join(MAIN, 'runner.js') });
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await sup.stop();
+  };
+  return {
+    client, stateDir: tmp.dir, lines, stop,
+    destroy: async () => {
+      await stop();
+      const nodeId = execFileSync('cat', [join(tmp.dir, 'node-id')]).toString().trim();
+      const ids = execFileSync('docker', ['ps', '-aq', '--filter', 'label=io.pleaco.managed=true', '--filter', `label=io.pleaco.node=${nodeId}`]).toString().split('\n').filter(Boolean);
+      if (ids.length) execFileSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
+      tmp.cleanup();
+    },
+  };
+}
+
+export interface DeployOutcome {
+  ok: boolean;
+  release?: number;
+  url?: string | null;
+  error?: { code: string; message: string };
+  log: string[];
+  stages: string[];
+}
+
+/** Follows a build's event stream to its `done` event. */
+export async function followBuild(client: AgentClient, app: string, id: string): Promise<DeployOutcome> {
+  const out: DeployOutcome = { ok: false, log: [], stages: [] };
+  await client.stream(`/v1/apps/${app}/builds/${id}/events?follow=1`, (raw) => {
+    const ev = raw as { type: string; line?: string; build?: { stage: string }; ok?: boolean; release?: number; url?: string | null; error?: { code: string; message: string } };
+    if (ev.type === 'log') out.log.push(ev.line!);
+    if (ev.type === 'build' && out.stages[out.stages.length - 1] !== ev.build!.stage) out.stages.push(ev.build!.stage);
+    if (ev.type === 'done') Object.assign(out, { ok: ev.ok, release: ev.release, url: ev.url, error: ev.error });
+  });
+  return out;
+}
+
+export async function deploy(client: AgentClient, app: string, ref?: string): Promise<DeployOutcome> {
+  const { build } = await client.request<{ build: { id: string } }>('POST', `/v1/apps/${app}/deploys`, { body: ref ? { ref } : {} });
+  return followBuild(client, app, build.id);
+}
+
+/** GETs a URL until its body matches, or fails after the timeout. */
+export async function waitForBody(url: () => Promise<string | null>, re: RegExp, timeoutMs = 60_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const u = await url();
+    if (u) {
+      try {
+        const res = await fetch(u);
+        last = await res.text();
+        if (res.ok && re.test(last)) return last;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${re} (last: ${last.slice(0, 200)})`);
+}

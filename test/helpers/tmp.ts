@@ -1,0 +1,10 @@
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A fresh temp dir under the OS temp dir; remove it with the returned function. */
+export function tempDir(prefix = 'pleaco-test-'): { dir: string; cleanup: () => void } {
+  mkdirSync(tmpdir(), { recursive: true });
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// Runs every compiled uvu suite (dist/test/**/*.test.js) one after another (they share one Docker
+// Engine and 2 cores), shows their output, and ends with the one line CI reads:
+//   N passed, N failed, N skipped
+// Usage: node test/run.mjs [filter...]   (a filter is a substring of the suite path)
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const dist = join(root, 'dist', 'test');
+const filters = process.argv.slice(2);
+const perSuiteMs = Number(process.env.PLEACO_SUITE_TIMEOUT_MS || 15 * 60_000);
+
+function walk(dir) {
+  let out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out = out.concat(walk(p));
+    else if (name.endsWith('.test.js')) out.push(p);
+  }
+  return out;
+}
+
+const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
+const suites = walk(dist).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+let passed = 0, failed = 0, skipped = 0;
+const failedSuites = [];
+
+for (const file of suites) {
+  const name = relative(dist, file);
+  process.stdout.write(`\n### ${name}\n`);
+  const started = Date.now();
+  const child = spawn(process.execPath, ['--enable-source-maps', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' } });
+  let text = '';
+  child.stdout.on('data', (d) => { text += d; process.stdout.write(d); });
+  child.stderr.on('data', (d) => { text += d; process.stderr.write(d); });
+  const timer = setTimeout(() => { text += `\nsuite timed out after ${perSuiteMs} ms\n`; child.kill('SIGKILL'); }, perSuiteMs);
+  const code = await new Promise((r) => child.on('close', (c) => r(c ?? 1)));
+  clearTimeout(timer);
+  const plain = strip(text);
+  const num = (label) => { const m = [...plain.matchAll(new RegExp(`${label}:\\s+(\\d+)`, 'g'))].pop(); return m ? Number(m[1]) : null; };
+  const total = num('Total'), ok = num('Passed'), skip = num('Skipped');
+  let f = total === null || ok === null ? 0 : total - ok;
+  if (code !== 0 && f === 0) f = 1; // crashed or exited early: count it, never hide it
+  passed += ok ?? 0; failed += f; skipped += skip ?? 0;
+  if (f) failedSuites.push(name);
+  process.stdout.write(`### ${name}: ${ok ?? 0} passed, ${f} failed, ${skip ?? 0} skipped (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+}
+
+if (suites.length === 0) { console.log('no test suites found under dist/test (did tsc run?)'); failed++; }
+if (failedSuites.length) console.log(`\nfailed suites: ${failedSuites.join(', ')}`);
+console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,120 @@
+/**
+ * Runs real Runners (real Docker Engine) against MemoryStateView fakes: one test node id per runner,
+ * log lines captured, everything removed by label afterwards.
+ */
+import { existsSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import Docker from 'dockerode';
+import type { Config } from '../../src/config/index.js';
+import { keys, type NodeStatus } from '../../src/core/model.js';
+import { createLogger, setLogSink } from '../../src/log.js';
+import { DockerRuntime, Runner, type RunnerSlotStatus } from '../../src/runtime/index.js';
+import { MemoryStateView } from './_memory-state.js';
+import { DOCKER_SOCKET, RUN_ID, baseImage, buildImage, cleanup, crashDockerfile, docker, testConfig, uid, waitFor, webDockerfile } from './_fixtures.js';
+
+export interface Started {
+  runner: Runner;
+  nodeId: string;
+  state: MemoryStateView;
+  runtime: DockerRuntime;
+}
+
+export class Harness {
+  readonly nodes = new Set<string>();
+  readonly extraContainers: string[] = [];
+  readonly runners: Runner[] = [];
+  /** Every log line written while the harness is open. */
+  readonly logs: string[] = [];
+  images = { web: '', crash: '', base: '' };
+  readonly imageApp = `rt-${RUN_ID}`;
+  private restoreSink: (() => void) | null = null;
+
+  async open(): Promise<void> {
+    this.restoreSink = setLogSink((line) => {
+      this.logs.push(line);
+      if (process.env.RUNTIME_TEST_LOGS) process.stdout.write(line + '\n');
+    });
+    this.images.base = await baseImage();
+    this.images.web = await buildImage(this.imageApp, webDockerfile(this.images.base), `pleaco-test/${this.imageApp}-web:1`);
+    this.images.crash = await buildImage(this.imageApp, crashDockerfile(this.images.base), `pleaco-test/${this.imageApp}-crash:1`);
+  }
+
+  async close(): Promise<void> {
+    for (const r of this.runners) await r.stop();
+    await cleanup([...this.nodes], this.extraContainers);
+    this.restoreSink?.();
+  }
+
+  async start(state: MemoryStateView, o: { nodeId?: string; config?: Config; engine?: Docker; instance?: string } = {}): Promise<Started> {
+    const nodeId = o.nodeId ?? uid('node');
+    this.nodes.add(nodeId);
+    const runtime = new DockerRuntime({ engine: o.engine ?? docker, nodeId, bindHost: '127.0.0.1' });
+    const log = createLogger({ proc: 'runner', node: nodeId, instance: o.instance ?? 'a' });
+    const runner = new Runner({ mirror: state, runtime, nodeId, config: o.config ?? testConfig(), log, version: '0.0.0-test', stopTimeoutSec: 2, tickMs: 1000 });
+    this.runners.push(runner);
+    await runner.start();
+    return { runner, nodeId, state, runtime };
+  }
+
+  /** Parsed log lines of one node (optionally one runner instance). */
+  lines(nodeId: string, instance?: string): Record<string, unknown>[] {
+    return this.logs
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.node === nodeId && (instance === undefined || l.instance === instance));
+  }
+}
+
+export function slotOf(s: Started, app: string, i: number): RunnerSlotStatus | undefined {
+  return s.state.get<RunnerSlotStatus>(keys.slot(s.nodeId, app, i));
+}
+
+export function nodeOf(s: Started): NodeStatus | undefined {
+  return s.state.get<NodeStatus>(keys.node(s.nodeId));
+}
+
+/** Waits until slots 0..n-1 of the app are running (with release, if given). */
+export function waitRunning(s: Started, app: string, n: number, release?: number, timeoutMs = 20_000): Promise<RunnerSlotStatus[]> {
+  return waitFor(`${n} running slots of ${app}`, () => {
+    const all = Array.from({ length: n }, (_, i) => slotOf(s, app, i));
+    const ok = all.every((st) => st && st.state === 'running' && st.hostPort && (release === undefined || st.release === release) && !st.next);
+    return ok ? (all as RunnerSlotStatus[]) : null;
+  }, timeoutMs);
+}
+
+/**
+ * A unix socket in front of the Engine's, to simulate an outage: down() closes it and cuts every
+ * connection (event streams included), up() serves again.
+ */
+export class EngineProxy {
+  readonly path = `/tmp/pleaco-rt-${RUN_ID}-${process.pid}.sock`;
+  private server: net.Server | null = null;
+  private conns = new Set<net.Socket>();
+
+  engine(): Docker {
+    return new Docker({ socketPath: this.path });
+  }
+
+  async up(): Promise<void> {
+    if (existsSync(this.path)) unlinkSync(this.path);
+    this.server = net.createServer((client) => {
+      const upstream = net.connect(DOCKER_SOCKET);
+      for (const s of [client, upstream]) {
+        this.conns.add(s);
+        s.on('close', () => this.conns.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((r) => this.server!.listen(this.path, r));
+  }
+
+  async down(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    for (const c of this.conns) c.destroy();
+    if (s) await new Promise((r) => s.close(r));
+    if (existsSync(this.path)) unlinkSync(this.path);
+  }
+}

@@ -1,0 +1,52 @@
+/** Desired slots from state, with plain data. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { keys } from '../../src/core/model.js';
+import { desiredSlots } from '../../src/runtime/desired.js';
+import { MemoryStateView } from './_memory-state.js';
+import { seedApp } from './_fixtures.js';
+
+const opts = { defaultPort: 5000 };
+
+test('an app with a current release runs replicas slots (default 1) with the release config and PORT source', () => {
+  const s = new MemoryStateView();
+  seedApp(s, 'web', { release: 3, image: 'pleaco/web:3', config: { A: '1' } });
+  assert.equal(desiredSlots(s, opts), [{ app: 'web', index: 0, release: 3, image: 'pleaco/web:3', port: 8080, env: { A: '1' } }]);
+  s.set(keys.scale('web'), { replicas: 3 });
+  assert.equal(desiredSlots(s, opts).map((d) => d.index), [0, 1, 2]);
+  s.set(keys.scale('web'), { replicas: 0 });
+  assert.equal(desiredSlots(s, opts), []);
+});
+
+test('no app record, no current pointer, or a missing release: nothing runs', () => {
+  const s = new MemoryStateView();
+  seedApp(s, 'web', { release: 1, image: 'img' });
+  s.set(keys.app('web'), null);
+  assert.equal(desiredSlots(s, opts), []);
+  seedApp(s, 'api', { release: 2, image: 'img' });
+  s.set(keys.current('api'), { release: 7 });
+  assert.equal(desiredSlots(s, opts), []);
+  s.set(keys.current('api'), null);
+  assert.equal(desiredSlots(s, opts), []);
+});
+
+test('the image id is preferred over the tag; a release without image is reported and skipped; port falls back', () => {
+  const s = new MemoryStateView();
+  seedApp(s, 'web', { release: 1, image: 'pleaco/web:1', port: 0 });
+  const rel = s.get<Record<string, unknown>>(keys.release('web', 1))!;
+  s.set(keys.release('web', 1), { ...rel, imageId: 'sha256:abc' });
+  assert.equal(desiredSlots(s, opts).map((d) => [d.image, d.port]), [['sha256:abc', 5000]]);
+  s.set(keys.release('web', 1), { ...rel, image: null, imageId: null });
+  const skipped: string[] = [];
+  assert.equal(desiredSlots(s, { ...opts, onSkip: (app, why) => skipped.push(`${app}: ${why}`) }), []);
+  assert.equal(skipped, ['web: release 1 has no image']);
+});
+
+test('the placement hook decides which slots run here; memory limits pass through', () => {
+  const s = new MemoryStateView();
+  seedApp(s, 'web', { release: 1, image: 'img', replicas: 4 });
+  const here = desiredSlots(s, { ...opts, placement: (_app, i) => i % 2 === 1, memoryBytes: 256 * 1024 ** 2 });
+  assert.equal(here.map((d) => [d.index, d.memoryBytes]), [[1, 268435456], [3, 268435456]]);
+});
+
+test.run();

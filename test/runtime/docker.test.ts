@@ -1,0 +1,163 @@
+/** The dockerode adapter and the log reader, against the real Docker Engine. */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { LABELS } from '../../src/core/model.js';
+import { DockerRuntime, containerName, decodeLogBuffer, tailLogs, type AppLogLine, type ManagedContainer } from '../../src/runtime/index.js';
+import { rejects, baseImage, buildImage, cleanup, docker, httpGet, nodeContainers, uid, waitFor, webDockerfile, crashDockerfile } from './_fixtures.js';
+
+const frame = (stream: number, text: string): Buffer => {
+  const body = Buffer.from(text);
+  const h = Buffer.alloc(8);
+  h[0] = stream;
+  h.writeUInt32BE(body.length, 4);
+  return Buffer.concat([h, body]);
+};
+
+const Frames = suite('log frames');
+
+Frames('demultiplexes stdout/stderr frames split anywhere, lines across frames', () => {
+  const buf = Buffer.concat([frame(1, 'one\ntw'), frame(2, 'err line\n'), frame(1, 'o\nlast')]);
+  assert.equal(decodeLogBuffer(buf, false), [
+    { stream: 'stdout', line: 'one' },
+    { stream: 'stderr', line: 'err line' },
+    { stream: 'stdout', line: 'two' },
+    { stream: 'stdout', line: 'last' },
+  ]);
+  const ts = decodeLogBuffer(frame(1, '2030-01-01T00:00:00.000000001Z hello world\n'), true);
+  assert.equal(ts, [{ stream: 'stdout', line: 'hello world', time: '2030-01-01T00:00:00.000000001Z' }]);
+  assert.equal(decodeLogBuffer(Buffer.from('raw tty output\n'), false), [{ stream: 'stdout', line: 'raw tty output' }]);
+});
+
+Frames.run();
+
+const Adapter = suite('DockerRuntime');
+const nodeId = uid('node');
+const app = uid('ad');
+let web = '';
+let crash = '';
+let sleeper = '';
+let unlabelled = '';
+const rt = new DockerRuntime({ engine: docker, nodeId, bindHost: '127.0.0.1', socketPath: '/var/run/docker.sock' });
+
+Adapter.before(async () => {
+  const base = await baseImage();
+  web = await buildImage(app, webDockerfile(base), `pleaco-test/${app}-web:1`);
+  crash = await buildImage(app, crashDockerfile(base), `pleaco-test/${app}-crash:1`);
+  sleeper = await buildImage(app, `FROM ${base}\nCMD ["sleep", "300"]\n`, `pleaco-test/${app}-sleep:1`);
+});
+
+Adapter.after(async () => {
+  await cleanup([nodeId], unlabelled ? [unlabelled] : []);
+});
+
+let c0: ManagedContainer;
+
+Adapter('create: labels, name, env via Env only, port on the bind host, restart no, bounded json-file logs', async () => {
+  c0 = await rt.create({ app, index: 0, release: 3, image: web, port: 8080, env: { NAME: 'adapter', SECRET_KEY: 'sk-very-secret' } });
+  assert.is(c0.name, containerName(app, 0, 3));
+  assert.equal([c0.app, c0.index, c0.release, c0.node, c0.state, c0.port], [app, 0, 3, nodeId, 'running', 8080]);
+  assert.ok(c0.hostPort && c0.hostPort > 0);
+  const info = await docker.getContainer(c0.id).inspect();
+  const own = Object.fromEntries(Object.entries(info.Config.Labels).filter(([k]) => !k.startsWith('io.pleaco.base') && k !== 'io.pleaco.test'));
+  assert.equal(own, {
+    [LABELS.managed]: 'true',
+    [LABELS.app]: app,
+    [LABELS.release]: '3',
+    [LABELS.slot]: `${app}#0`,
+    [LABELS.node]: nodeId,
+    [LABELS.role]: 'app',
+  });
+  assert.ok(info.Config.Env.includes('PORT=8080'));
+  assert.ok(info.Config.Env.includes('SECRET_KEY=sk-very-secret'));
+  const argv = JSON.stringify([info.Path, info.Args, info.Config.Cmd, info.Config.Entrypoint]);
+  assert.not.match(argv, 'sk-very-secret');
+  assert.equal(info.HostConfig.PortBindings, { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] });
+  assert.is(info.HostConfig.RestartPolicy?.Name, 'no');
+  assert.equal(info.HostConfig.LogConfig, { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } });
+  assert.is(info.HostConfig.Memory, 0);
+  assert.is(info.Config.Tty, false);
+  await waitFor('the port to accept', () => rt.probe(c0));
+  assert.equal(await httpGet(c0.hostPort!), { status: 200, body: 'hello adapter\n' });
+});
+
+Adapter('probe: a published port whose app does not listen is not ready (docker-proxy accepts, then closes)', async () => {
+  const idle = await rt.create({ app, index: 5, release: 3, image: sleeper, port: 9999, env: {} });
+  assert.ok(idle.hostPort && idle.ip);
+  assert.not.ok(await rt.probe(idle), 'container address: refused');
+  assert.not.ok(await rt.probe({ ...idle, ip: null }), 'published port: accepted by the proxy, then closed');
+  assert.ok(await rt.probe({ ...c0, ip: null }), 'a listening app is ready on its published port too');
+  await rt.remove(idle.id);
+});
+
+Adapter('a taken name gets a short suffix; list sees only labelled containers of this node', async () => {
+  const base = await baseImage();
+  const other = await docker.createContainer({ name: containerName(app, 1, 3), Image: base, Cmd: ['sleep', '300'] });
+  unlabelled = other.id;
+  await other.start();
+  const c1 = await rt.create({ app, index: 1, release: 3, image: web, port: 8080, env: { NAME: 'one' } });
+  assert.match(c1.name, new RegExp(`^${containerName(app, 1, 3)}-[0-9a-f]{6}$`));
+  const ids = (await rt.list()).map((c) => c.id).sort();
+  assert.equal(ids, [c0.id, c1.id].sort());
+  assert.is(await rt.inspect(unlabelled), null, 'an unlabelled container is invisible');
+  await rt.stop(unlabelled);
+  await rt.remove(unlabelled);
+  assert.is((await docker.getContainer(unlabelled).inspect()).State.Running, true, 'and untouchable');
+});
+
+Adapter('logsTail and followLogs read both streams in order', async () => {
+  await waitFor('startup lines', async () => (await rt.logsTail(c0.id, 20)).includes('web-stderr-line'));
+  assert.equal((await rt.logsTail(c0.id, 20)).split('\n'), ['web listening on 8080', 'web-stderr-line']);
+  const lines: string[] = [];
+  await rt.followLogs(c0.id, { tail: 10 }, (l) => lines.push(`${l.stream}:${l.line}`));
+  assert.equal(lines, ['stdout:web listening on 8080', 'stderr:web-stderr-line']);
+});
+
+Adapter('tailLogs: an app’s lines with slot and release; follow sees new lines and stops on abort', async () => {
+  const got: AppLogLine[] = [];
+  await tailLogs(docker, nodeId, app, { tail: 10 }, (l) => got.push(l));
+  assert.equal(got.filter((l) => l.slot === `${app}#0`), [
+    { slot: `${app}#0`, release: 3, stream: 'stdout', line: 'web listening on 8080' },
+    { slot: `${app}#0`, release: 3, stream: 'stderr', line: 'web-stderr-line' },
+  ]);
+  assert.ok(got.some((l) => l.slot === `${app}#1`));
+  const ac = new AbortController();
+  const live: AppLogLine[] = [];
+  const done = tailLogs(docker, nodeId, app, { tail: 0, follow: true, signal: ac.signal }, (l) => live.push(l));
+  await new Promise((r) => setTimeout(r, 300));
+  const late = await rt.create({ app, index: 2, release: 4, image: crash, port: 8080, env: {} });
+  await waitFor('lines of a container started while following', () => live.some((l) => l.slot === `${app}#2` && l.line === 'crash-stderr-line' && l.stream === 'stderr'), 10_000);
+  assert.is(live.find((l) => l.slot === `${app}#2`)?.release, 4);
+  ac.abort();
+  await done;
+  await rt.remove(late.id);
+});
+
+Adapter('stop and remove, images by label; unlabelled images are refused', async () => {
+  await rt.stop(c0.id, 2);
+  assert.is((await rt.inspect(c0.id))?.state, 'exited');
+  await rt.remove(c0.id);
+  assert.is(await rt.inspect(c0.id), null);
+  await rt.remove(c0.id); // idempotent
+  const imgs = await rt.listImages({ [LABELS.app]: app });
+  assert.equal(imgs.map((i) => i.id).sort(), [web, crash, sleeper].sort());
+  const base = await baseImage();
+  const baseInfo = await docker.getImage(base).inspect();
+  if (baseInfo.Config.Labels?.[LABELS.managed] !== 'true') {
+    await rejects(() => rt.removeImage(base), (e: Error) => /not managed/.test(e.message));
+  }
+  await rejects(() => rt.removeImage(web), (e: { code?: string }) => e.code === 'conflict', 'an image in use stays');
+  const spare = await buildImage(app, `FROM ${base}\nCMD ["echo", "spare"]\n`, `pleaco-test/${app}-spare:1`, { pin: false });
+  await rt.removeImage(spare);
+  assert.equal((await rt.listImages({ [LABELS.app]: app })).map((i) => i.id).sort(), [web, crash, sleeper].sort());
+});
+
+Adapter('ping reports the engine version; an absent engine is reported, not thrown', async () => {
+  const ok = await rt.ping();
+  assert.ok(ok.ok && ok.version);
+  const down = new DockerRuntime({ engine: new (docker.constructor as typeof import('dockerode'))({ socketPath: '/nonexistent/docker.sock' }), nodeId, bindHost: '127.0.0.1' });
+  const st = await down.ping();
+  assert.equal(st, { ok: false, error: 'Docker Engine is not reachable' });
+  await rejects(() => down.list(), (e: { code?: string }) => e.code === 'docker_unavailable');
+});
+
+Adapter.run();

@@ -1,0 +1,142 @@
+/** The Runner against the real Docker Engine: rollouts, adoption after restart, foreign containers, Engine outages. */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { keys, LABELS } from '../../src/core/model.js';
+import { jsonLines, type DockerEvent } from '../../src/runtime/logs.js';
+import { MemoryStateView } from './_memory-state.js';
+import { docker, httpGet, nodeContainers, seedApp, setRelease, uid, waitFor } from './_fixtures.js';
+import { EngineProxy, Harness, nodeOf, slotOf, waitRunning } from './_harness.js';
+
+const h = new Harness();
+const T = suite('Runner lifecycle');
+T.before(() => h.open());
+T.after(() => h.close());
+
+T('a new release replaces containers slot by slot; the old one serves until the new one is ready', async () => {
+  const state = new MemoryStateView();
+  const app = uid('roll');
+  seedApp(state, app, { release: 1, image: h.images.web, replicas: 2, config: { NAME: 'one' } });
+  const s = await h.start(state);
+  await waitRunning(s, app, 2, 1);
+
+  const events: { action: string; slot: string; release: number; t: number }[] = [];
+  const stream = await docker.getEvents({ filters: { type: ['container'], event: ['start', 'destroy'], label: [`${LABELS.node}=${s.nodeId}`] } });
+  stream.on('data', jsonLines((raw) => {
+    const ev = raw as DockerEvent & { timeNano?: number };
+    const a = ev.Actor?.Attributes ?? {};
+    events.push({ action: ev.Action ?? '', slot: a[LABELS.slot] ?? '', release: Number(a[LABELS.release]), t: (ev.timeNano ?? 0) / 1e6 });
+  }));
+  // Clients follow the published records, as the proxy does; none of their requests may fail.
+  let failures = 0;
+  let requests = 0;
+  const bodies = new Set<string>();
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      for (const i of [0, 1]) {
+        const st = slotOf(s, app, i);
+        if (st?.state !== 'running' || !st.hostPort) continue;
+        requests++;
+        try {
+          const r = await httpGet(st.hostPort);
+          bodies.add(r.body);
+          if (r.status !== 200) failures++;
+        } catch {
+          failures++;
+        }
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+
+  setRelease(state, app, { release: 2, image: h.images.web, config: { NAME: 'two' } });
+  const done = await waitRunning(s, app, 2, 2, 30_000);
+  await new Promise((r) => setTimeout(r, 300));
+  polling = false;
+  await poller;
+  (stream as unknown as { destroy(): void }).destroy();
+
+  const seq = events.map((e) => `${e.action} ${e.slot.split('#')[1]} r${e.release}`);
+  assert.equal(seq, ['start 0 r2', 'destroy 0 r1', 'start 1 r2', 'destroy 1 r1'], 'one slot at a time, new before old');
+  const at = (s: string): number => events[seq.indexOf(s)]!.t;
+  assert.ok(at('destroy 0 r1') - at('start 0 r2') >= 1000, 'the old container outlived the new one’s first second');
+  assert.ok(at('destroy 1 r1') - at('start 1 r2') >= 1000);
+  assert.equal([failures, bodies.has('hello one\n'), bodies.has('hello two\n')], [0, true, true], `${requests} requests`);
+  for (const st of done) assert.equal(await httpGet(st.hostPort!), { status: 200, body: 'hello two\n' });
+  const names = (await nodeContainers(s.nodeId)).map((c) => c.Names[0]).sort();
+  assert.equal(names, [`/pleaco-${app}-0-r2`, `/pleaco-${app}-1-r2`]);
+  const mid = state.history<{ next?: { release: number; state: string }; release: number }>(keys.slot(s.nodeId, app, 0));
+  assert.ok(mid.some((x) => x?.release === 1 && x.next?.release === 2 && x.next.state === 'starting'), 'the old record carried the new container as next');
+});
+
+T('a restarted Runner adopts the running containers instead of recreating them', async () => {
+  const state = new MemoryStateView();
+  const app = uid('adopt');
+  seedApp(state, app, { release: 1, image: h.images.web, replicas: 2, config: { NAME: 'a' } });
+  const first = await h.start(state, { instance: 'first' });
+  const before = (await waitRunning(first, app, 2)).map((st) => st.containerId);
+  await first.runner.stop();
+
+  // Same node, its records kept (a runner restart) …
+  const again = await h.start(state, { nodeId: first.nodeId, instance: 'again' });
+  await again.runner.reconcile();
+  assert.equal((await waitRunning(again, app, 2)).map((st) => st.containerId), before);
+  await again.runner.stop();
+  // … and with no records at all (state lost): the labels alone are enough.
+  const fresh = state.desiredOnly();
+  const third = await h.start(fresh, { nodeId: first.nodeId, instance: 'third' });
+  await third.runner.reconcile();
+  assert.equal((await waitRunning(third, app, 2)).map((st) => st.containerId), before);
+  assert.equal((await nodeContainers(first.nodeId)).map((c) => c.Id).sort(), [...before].sort());
+  for (const inst of ['again', 'third']) {
+    assert.not.ok(h.lines(first.nodeId, inst).some((l) => l.msg === 'container started' || l.msg === 'container removed'), `${inst} changed nothing`);
+  }
+});
+
+T('an unlabelled container is never touched, even with the name and app of a managed one', async () => {
+  const state = new MemoryStateView();
+  const app = uid('foreign');
+  const other = await docker.createContainer({ name: `pleaco-${app}-0-r1`, Image: h.images.base, Cmd: ['sleep', '600'] });
+  h.extraContainers.push(other.id);
+  await other.start();
+  seedApp(state, app, { release: 1, image: h.images.web, config: { NAME: 'f' } });
+  const s = await h.start(state);
+  const [st] = await waitRunning(s, app, 1);
+  assert.is.not(st!.containerId, other.id);
+  for (let i = 0; i < 3; i++) await s.runner.reconcile();
+  state.set(keys.app(app), null);
+  await waitFor('the managed container removed', async () => (await nodeContainers(s.nodeId)).length === 0);
+  for (let i = 0; i < 2; i++) await s.runner.reconcile();
+  const info = await other.inspect();
+  assert.equal([info.State.Running, info.RestartCount, info.Name], [true, 0, `/pleaco-${app}-0-r1`]);
+});
+
+T('Engine outage: docker.ok=false, logged once, retried; reconciles as soon as it is back', async () => {
+  const proxy = new EngineProxy();
+  await proxy.up();
+  const state = new MemoryStateView();
+  const app = uid('outage');
+  seedApp(state, app, { release: 1, image: h.images.web, config: { NAME: 'o' } });
+  const s = await h.start(state, { engine: proxy.engine() });
+  const [zero] = await waitRunning(s, app, 1);
+  try {
+    await proxy.down();
+    await waitFor('docker.ok=false', () => nodeOf(s)?.docker.ok === false);
+    state.set(keys.scale(app), { replicas: 2 });
+    await new Promise((r) => setTimeout(r, 3000)); // several ticks and event re-subscriptions
+    const warned = h.lines(s.nodeId).filter((l) => l.msg === 'Docker Engine unreachable; retrying');
+    assert.is(warned.length, 1, 'one warning per outage');
+    assert.is(slotOf(s, app, 1), undefined);
+    assert.is(slotOf(s, app, 0)?.containerId, zero!.containerId, 'records are kept through the outage');
+    await proxy.up();
+    const both = await waitRunning(s, app, 2, 1, 10_000);
+    assert.is(both[0]!.containerId, zero!.containerId);
+    assert.is(nodeOf(s)?.docker.ok, true);
+    assert.ok(h.lines(s.nodeId).some((l) => l.msg === 'Docker Engine reachable again'));
+  } finally {
+    await s.runner.stop();
+    await proxy.down();
+  }
+});
+
+T.run();
