@@ -12,6 +12,11 @@ export interface ClientOptions {
   url?: string;
   token: string;
   timeoutMs?: number;
+  /**
+   * For subsystems: keep retrying a request for this long while the agent cannot be reached (it is
+   * being restarted). Requests must then be safe to repeat; the agent's internal routes are.
+   */
+  retryUnreachableMs?: number;
 }
 
 export interface RequestOptions {
@@ -75,6 +80,19 @@ export class AgentClient {
 
   /** A JSON request; resolves with the parsed body (undefined for 204). */
   async request<T = unknown>(method: string, path: string, o: RequestOptions = {}): Promise<T> {
+    const deadline = Date.now() + (this.opts.retryUnreachableMs ?? 0);
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+      try {
+        return await this.requestOnce<T>(method, path, o);
+      } catch (err) {
+        const unreachable = err instanceof PleacoError && err.code === 'unavailable' && err.cause !== undefined;
+        if (!unreachable || Date.now() + delay > deadline || o.signal?.aborted) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async requestOnce<T>(method: string, path: string, o: RequestOptions): Promise<T> {
     const res = await this.open(method, path, o);
     const text = await AgentClient.readAll(res);
     const status = res.statusCode ?? 0;

@@ -180,10 +180,13 @@ export class AppService {
     return release;
   }
 
+  /** Idempotent per build: a builder that repeats the call (the agent restarted mid-request) gets the same release. */
   createRelease(name: string, input: ReleaseInput): Promise<Release> {
     this.get(name);
-    return this.lock.run(name, () =>
-      this.addRelease(name, {
+    return this.lock.run(name, async () => {
+      const existing = this.store.list<Release>(keys.releasePrefix(name)).find((e) => e.value.kind === 'deploy' && e.value.build === input.build);
+      if (existing) return existing.value;
+      return this.addRelease(name, {
         kind: 'deploy',
         description: input.description ?? `Deploy ${input.commit.slice(0, 7)}`,
         commit: input.commit,
@@ -192,8 +195,8 @@ export class AppService {
         build: input.build,
         test: input.test,
         port: input.port,
-      }),
-    );
+      });
+    });
   }
 
   /** Deploys an earlier release's image and config again, as a new release. Default: the one before current. */

@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 
   // The agent owns the token and the node id: wait for it (token file + socket) before reading either.
-  const client = await connectToAgent(config, 30_000);
+  const client = await connectToAgent(config, 30_000, 60_000);
   if (stopping) return;
   const nodeId = ensureNodeId(config);
   log = log.child({ node: nodeId });

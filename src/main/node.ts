@@ -62,14 +62,17 @@ export function readVersion(): string {
   }
 }
 
-/** For subsystems: waits until the agent has written its token and answers on its socket. */
-export async function connectToAgent(cfg: Config, timeoutMs = 30_000): Promise<AgentClient> {
+/**
+ * Waits until the agent has written its token and answers on its socket. Subsystems pass
+ * `retryUnreachableMs` so their requests ride out an agent restart instead of failing work.
+ */
+export async function connectToAgent(cfg: Config, timeoutMs = 30_000, retryUnreachableMs = 0): Promise<AgentClient> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
   while (Date.now() < deadline) {
     const token = readOr(tokenPath(cfg.stateDir));
     if (token) {
-      const client = new AgentClient({ socketPath: cfg.socketPath, token });
+      const client = new AgentClient({ socketPath: cfg.socketPath, token, retryUnreachableMs });
       try {
         await client.request('GET', '/v1/health');
         return client;

@@ -63,6 +63,12 @@ export class Supervisor {
     });
   }
 
+  /** Sends a signal to one process (tests use SIGKILL to prove nothing is lost). Returns false when it is not running. */
+  signal(name: string, sig: NodeJS.Signals): boolean {
+    const r = this.procs.find((p) => p.spec.name === name);
+    return r?.child ? r.child.kill(sig) : false;
+  }
+
   /** Sends SIGTERM to every child and waits for them (SIGKILL after the timeout). */
   async stop(timeoutMs = 15_000): Promise<void> {
     this.stopping = true;

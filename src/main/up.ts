@@ -12,6 +12,7 @@ import type { AgentClient } from '../api/client.js';
 import { loadConfig } from '../config/index.js';
 import type { Build } from '../core/index.js';
 import { PleacoError } from '../errors.js';
+import { DeployRenderer } from '../cli/events.js';
 import { connectToAgent } from './node.js';
 import { Supervisor } from './supervisor.js';
 
@@ -45,26 +46,15 @@ function exampleRepo(stateDir: string): string {
   return repo;
 }
 
+/** Follows the deploy with the CLI's renderer (same output as `pleaco deploy`). */
 async function follow(client: AgentClient, build: Build): Promise<string | null> {
-  let url: string | null = null;
-  let failure: string | null = null;
-  let stage = '';
-  await client.stream(`/v1/apps/${APP}/builds/${build.id}/events?follow=1`, (raw) => {
-    const ev = raw as { type: string; line?: string; build?: Build; ok?: boolean; url?: string | null; release?: number; error?: { message: string }; lastLog?: string };
-    if (ev.type === 'log') say(`       ${ev.line}`);
-    else if (ev.type === 'build' && ev.build && ev.build.stage !== stage) stage = ev.build.stage;
-    else if (ev.type === 'rollout' && stage !== 'rollout') {
-      stage = 'rollout';
-      say(`-----> Starting release v${ev.release}`);
-    } else if (ev.type === 'done') {
-      if (ev.ok) {
-        url = ev.url ?? null;
-        say(`-----> Released v${ev.release}`);
-      } else failure = `${ev.error?.message ?? 'deploy failed'}${ev.lastLog ? `\n${ev.lastLog}` : ''}`;
-    }
-  });
-  if (failure) throw new PleacoError('build_failed', failure);
-  return url;
+  const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
+  const r = new DeployRenderer({ out: say, err: (l) => process.stderr.write(l + '\n'), color });
+  await client.stream(`/v1/apps/${APP}/builds/${build.id}/events?follow=1`, (ev) => r.handle(ev));
+  const done = r.done;
+  if (!done) throw new PleacoError('unavailable', 'the deploy event stream ended early; see ./bin/pleaco builds hello');
+  if (!done.ok) throw new PleacoError('build_failed', `deploy of the example failed: ${done.error.message} (${done.error.code})${done.lastLog ? `\n${done.lastLog}` : ''}`);
+  return done.url ?? null;
 }
 
 async function waitForUrl(client: AgentClient, timeoutMs: number): Promise<string | null> {
@@ -86,15 +76,15 @@ async function main(): Promise<void> {
   say(`-----> Starting a pleaco node (state in ${config.stateDir})`);
   const sup = new Supervisor({ logDir: join(config.stateDir, 'logs'), env, onLine: showLine });
   let stopping = false;
-  const stop = async (): Promise<void> => {
+  stopNode = async (code: number): Promise<void> => {
     if (stopping) return;
     stopping = true;
     say('\n-----> Stopping the node (containers keep running; the next `make up` reuses them)');
     await sup.stop();
-    process.exit(0);
+    process.exit(code);
   };
-  process.on('SIGINT', () => void stop());
-  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stopNode(0));
+  process.on('SIGTERM', () => void stopNode(0));
 
   const dist = join(root, 'dist', 'src', 'main');
   sup.start({ name: 'agent', script: join(dist, 'agent.js') });
@@ -128,7 +118,10 @@ async function main(): Promise<void> {
   say('  Ctrl-C stops the node.');
 }
 
+let stopNode = async (code: number): Promise<void> => process.exit(code);
+
 main().catch((err: unknown) => {
   say(`error: ${(err as Error).message}`);
-  process.kill(process.pid, 'SIGTERM');
+  say('  the processes\' logs are in the state dir under logs/');
+  void stopNode(1);
 });

@@ -51,7 +51,8 @@ export function desiredSlots(state: StateReader, opts: DesiredOptions): DesiredS
         release: release.number,
         image,
         port: release.port > 0 ? release.port : opts.defaultPort,
-        env: { ...(release.config ?? {}) },
+        // What the app may want to show about itself (Heroku's dyno metadata, Dokku's GIT_REV).
+        env: { ...(release.config ?? {}), PLEACO_APP: app, PLEACO_RELEASE: `v${release.number}`, ...(release.commit ? { PLEACO_COMMIT: release.commit } : {}) },
       };
       if (opts.memoryBytes) slot.memoryBytes = opts.memoryBytes;
       out.push(slot);

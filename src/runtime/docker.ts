@@ -10,7 +10,7 @@ import type Docker from 'dockerode';
 import { PleacoError } from '../errors.js';
 import { LABELS, slotName } from '../core/model.js';
 import { engineError, pingEngine, type Engine } from './engine.js';
-import { decodeLogBuffer, jsonLines, pumpLogStream, type DockerEvent } from './logs.js';
+import { byTime, decodeLogBuffer, jsonLines, pumpLogStream, type DockerEvent } from './logs.js';
 import type {
   ContainerRuntime,
   ContainerState,
@@ -218,7 +218,7 @@ export class DockerRuntime implements ContainerRuntime {
     if (!(await this.inspect(id))) return '';
     try {
       const buf = await this.engine.getContainer(id).logs({ stdout: true, stderr: true, tail: lines, timestamps: true, follow: false });
-      const all = decodeLogBuffer(buf, true).sort((a, b) => ((a.time ?? '') < (b.time ?? '') ? -1 : (a.time ?? '') > (b.time ?? '') ? 1 : 0));
+      const all = byTime(decodeLogBuffer(buf, true));
       return all.slice(-lines).map((l) => l.line).join('\n');
     } catch (err) {
       if (status(err) === 404) return '';
@@ -232,7 +232,7 @@ export class DockerRuntime implements ContainerRuntime {
     const base = { stdout: true, stderr: true, tail: (opts.tail ?? 'all') as number, timestamps: true };
     try {
       if (!opts.follow) {
-        for (const l of decodeLogBuffer(await c.logs({ ...base, follow: false }), true)) onLine(l);
+        for (const l of byTime(decodeLogBuffer(await c.logs({ ...base, follow: false }), true))) onLine(l);
         return;
       }
       await pumpLogStream(await c.logs({ ...base, follow: true }), true, onLine, opts.signal);

@@ -75,6 +75,19 @@ export class LineDecoder {
   }
 }
 
+/**
+ * Sorts lines by Docker's timestamp (fixed-width RFC 3339 in UTC, so string order is time order);
+ * stable, so lines with equal times keep the order Docker returned them in.
+ *
+ * This is the only cross-stream order there is: a container's stdout and stderr are two pipes, and
+ * Docker stamps each line when its per-stream copier reads it. Lines written a few microseconds apart
+ * on different streams can therefore be stamped (and stored) in either order; lines of one stream,
+ * and lines written further apart, keep their order.
+ */
+export function byTime<T extends { time?: string }>(lines: T[]): T[] {
+  return lines.sort((a, b) => ((a.time ?? '') < (b.time ?? '') ? -1 : (a.time ?? '') > (b.time ?? '') ? 1 : 0));
+}
+
 /** Decodes a complete (non-follow) multiplexed log buffer. */
 export function decodeLogBuffer(buf: Buffer, timestamps: boolean): LogLine[] {
   const out: LogLine[] = [];
@@ -187,8 +200,7 @@ export async function tailLogs(
         /* removed meanwhile */
       }
     }
-    backlog.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
-    for (const { time: _t, ...l } of backlog) onLine(l);
+    for (const { time: _t, ...l } of byTime(backlog)) onLine(l);
     return;
   }
   if (opts.signal?.aborted) return;

@@ -17,6 +17,8 @@ export interface TestNode {
   client: AgentClient;
   stateDir: string;
   lines: string[];
+  /** Signals one of the node's processes; the supervisor restarts it like systemd would. */
+  kill(proc: 'agent' | 'builder' | 'runner', sig: NodeJS.Signals): boolean;
   stop(): Promise<void>;
   /** Removes containers and images the node made (by its labels) and the state dir. */
   destroy(): Promise<void>;
@@ -41,6 +43,7 @@ export async function startNode(env: Record<string, string> = {}): Promise<TestN
   };
   return {
     client, stateDir: tmp.dir, lines, stop,
+    kill: (proc, sig) => sup.signal(proc, sig),
     destroy: async () => {
       await stop();
       const nodeId = execFileSync('cat', [join(tmp.dir, 'node-id')]).toString().trim();

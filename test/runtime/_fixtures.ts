@@ -116,6 +116,15 @@ export const webDockerfile = (base: string): string => `FROM ${base}
 CMD ["sh", "-c", "mkdir -p /tmp/www && echo \\"hello $NAME\\" > /tmp/www/index.html && echo web listening on $PORT && echo web-stderr-line >&2 && exec httpd -f -p $PORT -h /tmp/www"]
 `;
 
+/**
+ * Writes stdout, stderr, stdout half a second apart, then idles: an order across streams that Docker's
+ * timestamps must keep. (Lines written microseconds apart on two streams have no such order: Docker
+ * stamps each line when its per-stream copier reads it.)
+ */
+export const interleavedDockerfile = (base: string): string => `FROM ${base}
+CMD ["sh", "-c", "echo out-1; sleep 0.5; echo err-1 >&2; sleep 0.5; echo out-2; exec sleep 300"]
+`;
+
 /** Exits 1 at once after printing a line on each stream. */
 export const crashDockerfile = (base: string): string => `FROM ${base}
 CMD ["sh", "-c", "echo crash-stdout-line; echo crash-stderr-line >&2; exit 1"]

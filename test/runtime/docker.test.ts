@@ -2,8 +2,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LABELS } from '../../src/core/model.js';
-import { DockerRuntime, containerName, decodeLogBuffer, tailLogs, type AppLogLine, type ManagedContainer } from '../../src/runtime/index.js';
-import { rejects, baseImage, buildImage, cleanup, docker, httpGet, nodeContainers, uid, waitFor, webDockerfile, crashDockerfile } from './_fixtures.js';
+import { DockerRuntime, containerName, decodeLogBuffer, tailLogs, type AppLogLine, type LogLine, type ManagedContainer } from '../../src/runtime/index.js';
+import { byTime } from '../../src/runtime/logs.js';
+import { rejects, baseImage, buildImage, cleanup, docker, httpGet, nodeContainers, uid, waitFor, webDockerfile, crashDockerfile, interleavedDockerfile } from './_fixtures.js';
 
 const frame = (stream: number, text: string): Buffer => {
   const body = Buffer.from(text);
@@ -28,6 +29,14 @@ Frames('demultiplexes stdout/stderr frames split anywhere, lines across frames',
   assert.equal(decodeLogBuffer(Buffer.from('raw tty output\n'), false), [{ stream: 'stdout', line: 'raw tty output' }]);
 });
 
+Frames('byTime merges both streams by Docker timestamp, stable for equal times', () => {
+  const buf = Buffer.concat([
+    frame(1, '2030-01-01T00:00:00.000000100Z out-1\n2030-01-01T00:00:00.300000000Z out-2\n'),
+    frame(2, '2030-01-01T00:00:00.200000000Z err-1\n2030-01-01T00:00:00.300000000Z err-2\n'),
+  ]);
+  assert.equal(byTime(decodeLogBuffer(buf, true)).map((l) => `${l.stream}:${l.line}`), ['stdout:out-1', 'stderr:err-1', 'stdout:out-2', 'stderr:err-2']);
+});
+
 Frames.run();
 
 const Adapter = suite('DockerRuntime');
@@ -36,6 +45,7 @@ const app = uid('ad');
 let web = '';
 let crash = '';
 let sleeper = '';
+let interleaved = '';
 let unlabelled = '';
 const rt = new DockerRuntime({ engine: docker, nodeId, bindHost: '127.0.0.1', socketPath: '/var/run/docker.sock' });
 
@@ -44,6 +54,7 @@ Adapter.before(async () => {
   web = await buildImage(app, webDockerfile(base), `pleaco-test/${app}-web:1`);
   crash = await buildImage(app, crashDockerfile(base), `pleaco-test/${app}-crash:1`);
   sleeper = await buildImage(app, `FROM ${base}\nCMD ["sleep", "300"]\n`, `pleaco-test/${app}-sleep:1`);
+  interleaved = await buildImage(app, interleavedDockerfile(base), `pleaco-test/${app}-interleaved:1`);
 });
 
 Adapter.after(async () => {
@@ -105,19 +116,35 @@ Adapter('a taken name gets a short suffix; list sees only labelled containers of
 });
 
 Adapter('logsTail and followLogs read both streams in order', async () => {
+  // The web app writes its two startup lines microseconds apart on two pipes: both must be there, each
+  // on its stream, but Docker stamps (and stores) them in either order, so their mutual order is not checked.
   await waitFor('startup lines', async () => (await rt.logsTail(c0.id, 20)).includes('web-stderr-line'));
-  assert.equal((await rt.logsTail(c0.id, 20)).split('\n'), ['web listening on 8080', 'web-stderr-line']);
-  const lines: string[] = [];
-  await rt.followLogs(c0.id, { tail: 10 }, (l) => lines.push(`${l.stream}:${l.line}`));
-  assert.equal(lines, ['stdout:web listening on 8080', 'stderr:web-stderr-line']);
+  assert.equal((await rt.logsTail(c0.id, 20)).split('\n').sort(), ['web listening on 8080', 'web-stderr-line']);
+  const lines: LogLine[] = [];
+  await rt.followLogs(c0.id, { tail: 10 }, (l) => lines.push(l));
+  assert.equal(lines.map((l) => `${l.stream}:${l.line}`).sort(), ['stderr:web-stderr-line', 'stdout:web listening on 8080']);
+  assert.ok(lines.every((l, i) => l.time && (i === 0 || lines[i - 1]!.time! <= l.time)), 'in timestamp order');
+  // Lines written apart in time come back in that order, across streams.
+  const il = await rt.create({ app, index: 6, release: 3, image: interleaved, port: 8080, env: {} });
+  await waitFor('the interleaved lines', async () => (await rt.logsTail(il.id, 20)).includes('out-2'));
+  assert.equal((await rt.logsTail(il.id, 20)).split('\n'), ['out-1', 'err-1', 'out-2']);
+  assert.is(await rt.logsTail(il.id, 2), 'err-1\nout-2', 'the last lines of both streams');
+  const seq: string[] = [];
+  await rt.followLogs(il.id, { tail: 10 }, (l) => seq.push(`${l.stream}:${l.line}`));
+  assert.equal(seq, ['stdout:out-1', 'stderr:err-1', 'stdout:out-2']);
+  const app6: string[] = [];
+  await tailLogs(docker, nodeId, app, { tail: 10 }, (l) => void (l.slot === `${app}#6` && app6.push(`${l.stream}:${l.line}`)));
+  assert.equal(app6, ['stdout:out-1', 'stderr:err-1', 'stdout:out-2']);
+  await rt.remove(il.id);
 });
 
 Adapter('tailLogs: an app’s lines with slot and release; follow sees new lines and stops on abort', async () => {
   const got: AppLogLine[] = [];
   await tailLogs(docker, nodeId, app, { tail: 10 }, (l) => got.push(l));
-  assert.equal(got.filter((l) => l.slot === `${app}#0`), [
-    { slot: `${app}#0`, release: 3, stream: 'stdout', line: 'web listening on 8080' },
+  const key = (l: AppLogLine): string => `${l.stream}:${l.line}`;
+  assert.equal(got.filter((l) => l.slot === `${app}#0`).sort((a, b) => (key(a) < key(b) ? -1 : 1)), [
     { slot: `${app}#0`, release: 3, stream: 'stderr', line: 'web-stderr-line' },
+    { slot: `${app}#0`, release: 3, stream: 'stdout', line: 'web listening on 8080' },
   ]);
   assert.ok(got.some((l) => l.slot === `${app}#1`));
   const ac = new AbortController();
@@ -139,7 +166,7 @@ Adapter('stop and remove, images by label; unlabelled images are refused', async
   assert.is(await rt.inspect(c0.id), null);
   await rt.remove(c0.id); // idempotent
   const imgs = await rt.listImages({ [LABELS.app]: app });
-  assert.equal(imgs.map((i) => i.id).sort(), [web, crash, sleeper].sort());
+  assert.equal(imgs.map((i) => i.id).sort(), [web, crash, sleeper, interleaved].sort());
   const base = await baseImage();
   const baseInfo = await docker.getImage(base).inspect();
   if (baseInfo.Config.Labels?.[LABELS.managed] !== 'true') {
@@ -148,7 +175,7 @@ Adapter('stop and remove, images by label; unlabelled images are refused', async
   await rejects(() => rt.removeImage(web), (e: { code?: string }) => e.code === 'conflict', 'an image in use stays');
   const spare = await buildImage(app, `FROM ${base}\nCMD ["echo", "spare"]\n`, `pleaco-test/${app}-spare:1`, { pin: false });
   await rt.removeImage(spare);
-  assert.equal((await rt.listImages({ [LABELS.app]: app })).map((i) => i.id).sort(), [web, crash, sleeper].sort());
+  assert.equal((await rt.listImages({ [LABELS.app]: app })).map((i) => i.id).sort(), [web, crash, sleeper, interleaved].sort());
 });
 
 Adapter('ping reports the engine version; an absent engine is reported, not thrown', async () => {
