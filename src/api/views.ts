@@ -17,14 +17,14 @@ export function slotUrl(s: SlotStatus): string | null {
   return `http://${host}:${s.hostPort}`;
 }
 
-/** Where the app answers now: a running replica of the current release (the proxy replaces this with the routed URL). */
+/**
+ * Where the app answers now: a running replica, of `release` when one runs, else any that serves
+ * (during a rollout the old release still does). The proxy replaces this with the routed URL.
+ */
 export function appUrl(slots: SlotStatus[], release: number | null): string | null {
-  const running = slots.filter((s) => s.state === 'running' && (release === null || s.release === release));
-  for (const s of running) {
-    const u = slotUrl(s);
-    if (u) return u;
-  }
-  return null;
+  const running = slots.filter((s) => s.state === 'running' && slotUrl(s) !== null);
+  const pick = running.find((s) => release === null || s.release === release) ?? running[0];
+  return pick ? slotUrl(pick) : null;
 }
 
 export function releaseView(r: Release): Omit<Release, 'config'> & { configKeys: string[] } {

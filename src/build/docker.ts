@@ -7,6 +7,7 @@
 import { PleacoError, isPleacoError } from '../errors.js';
 import { engineError, isEngineDown, pingEngine, type Engine } from '../runtime/engine.js';
 import type { BuildRequest, Builder } from './builder.js';
+import { DockerfileLabeler, LABELLED_DOCKERFILE } from './tarlabel.js';
 import { LineSplitter } from './streams.js';
 
 interface ProgressEvent {
@@ -42,9 +43,12 @@ export class DockerBuilder implements Builder {
     try {
       let res: NodeJS.ReadableStream;
       try {
-        res = await this.engine.buildImage(req.context, {
+        // All labels in one LABEL step of a copy of the Dockerfile (see tarlabel.ts), not one step each.
+        const context = req.context.pipe(new DockerfileLabeler(req.labels));
+        req.context.on('error', (err: Error) => context.destroy(err));
+        res = await this.engine.buildImage(context, {
           t: req.tag,
-          labels: req.labels,
+          dockerfile: LABELLED_DOCKERFILE,
           memory: req.memoryBytes,
           memswap: req.memoryBytes, // equal to memory: no swap on top of the limit
           cpushares: req.cpuShares,

@@ -1,11 +1,11 @@
 /**
- * Live deploy progress: renders the agent's DeployEvent stream (docs/api.md) Heroku style — stage headers as
- * `-----> Building…`, build log lines indented under them, rollout slot states, and one final line.
+ * Live deploy progress: renders the agent's DeployEvent stream (docs/api.md) Heroku style — the builder's log
+ * with its `-----> Stage` lines as headers and its output indented under them, rollout slot states, one final line.
  */
 import type { Build, SlotStatus } from '../core/model.js';
 import { CliError } from './args.js';
 import { appPath, EXIT, type Ctx } from './context.js';
-import { duration, paint, shortSha, type Output } from './format.js';
+import { paint, type Output } from './format.js';
 
 export type DoneEvent =
   | { type: 'done'; ok: true; release: number; url: string | null; note?: string }
@@ -24,40 +24,23 @@ const INDENT = '       ';
 /** How long to wait for the server to end the stream after the `done` event. */
 const DONE_GRACE_MS = 1500;
 
-function stageHeader(b: Build): string | null {
-  const on = b.node ? ` on ${b.node}` : '';
-  switch (b.stage) {
-    case 'queued':
-      return 'Queued: waiting for a builder';
-    case 'fetch':
-      return `Fetching ${b.ref}${on}`;
-    case 'build':
-      return `Building ${b.commit ? shortSha(b.commit) : b.ref}${b.builder ? ` with ${b.builder}` : ''}${on}`;
-    case 'test':
-      return `Testing${b.test?.command ? `: ${b.test.command}` : ''}`;
-    case 'release':
-      return 'Releasing';
-    default:
-      return null;
-  }
-}
+/** The builder writes its own narrative into the build log: `-----> Step` headers, output indented under them. */
+const HEADER = '-----> ';
+/** The builder's log line saying that no test gates the release (src/build/pipeline.ts). */
+const NOT_GATED = /not gated/i;
 
-function testOutcome(b: Build): string | null {
-  const t = b.test;
-  if (!t) return null;
-  if (t.skipped) return `tests skipped: ${t.skipped} (this release is not gated by tests)`;
-  const took = t.durationMs === undefined ? '' : ` in ${duration(t.durationMs)}`;
-  if (t.timedOut) return `tests timed out${took}`;
-  if (t.exitCode === undefined) return null;
-  return t.exitCode === 0 ? `tests passed${took}` : `tests failed with exit code ${t.exitCode}${took}`;
-}
-
-/** Turns events into lines; remembers what it showed so repeated build/rollout records only print changes. */
+/**
+ * Turns events into lines; remembers what it showed so repeated build/rollout records only print changes.
+ * The build log is the narrative (the same one `builds:info` replays): its `-----> ` lines become step headers.
+ * The build record only adds what the log cannot say yet (queued) or might not say (tests skipped).
+ */
 export class DeployRenderer {
   build: Build | undefined;
   done: DoneEvent | undefined;
   private stage: string | undefined;
-  private testShown = false;
+  private sawLog = false;
+  private sawNotGated = false;
+  private skipNoteShown = false;
   private rolloutRelease: number | undefined;
   private readonly slots = new Map<string, string>();
 
@@ -73,11 +56,12 @@ export class DeployRenderer {
       case 'build':
         return this.onBuild(ev.build);
       case 'log':
-        for (const line of String(ev.line).replace(/\r/g, '').split('\n')) this.out.out(`${INDENT}${line}`.trimEnd());
-        return;
+        return this.onLog(String(ev.line));
       case 'rollout':
+        this.skipNote();
         return this.onRollout(ev.release, ev.slots);
       case 'done':
+        if (ev.ok) this.skipNote();
         this.done = ev;
         return;
       default:
@@ -85,20 +69,37 @@ export class DeployRenderer {
     }
   }
 
+  private onLog(text: string): void {
+    this.sawLog = true;
+    for (const raw of text.replace(/\r/g, '').split('\n')) {
+      const line = raw.trimEnd();
+      if (line.startsWith(HEADER)) {
+        const h = line.slice(HEADER.length).trim();
+        if (NOT_GATED.test(h)) this.sawNotGated = true;
+        this.step(h);
+      } else this.out.out(line.startsWith(INDENT) || line === '' ? line : INDENT + line); // the builder indents its output already
+    }
+  }
+
   private onBuild(b: Build): void {
     this.build = b;
-    // The test outcome belongs under the Testing header, before whatever stage comes next.
-    const outcome = this.testShown ? null : testOutcome(b);
-    if (outcome) {
-      this.testShown = true;
-      const ok = b.test?.exitCode === 0 || b.test?.skipped !== undefined;
-      this.out.out(INDENT + paint(this.out.color, ok ? (b.test?.skipped ? 'yellow' : 'green') : 'red', outcome));
-    }
     if (b.stage !== this.stage) {
       this.stage = b.stage;
-      const h = stageHeader(b);
-      if (h) this.step(h);
+      // Until the builder logs its first line, say why nothing happens yet.
+      if (b.stage === 'queued' && !this.sawLog) this.step('Queued: waiting for a builder');
     }
+  }
+
+  /**
+   * A release not gated by tests gets a note, unless the builder's log said so already. Only decided once the
+   * build's log is complete (at the rollout or the end): the log ships in batches and lags the record.
+   */
+  private skipNote(): void {
+    const skipped = this.build?.test?.skipped;
+    if (!skipped || this.sawNotGated || this.skipNoteShown) return;
+    this.skipNoteShown = true;
+    const text = `tests skipped: ${skipped}${NOT_GATED.test(skipped) ? '' : ' (this release is not gated by tests)'}`;
+    this.out.out(INDENT + paint(this.out.color, 'yellow', text));
   }
 
   private onRollout(release: number, slots: RolloutSlot[]): void {

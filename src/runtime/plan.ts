@@ -44,9 +44,9 @@ export interface PlanConfig {
   backoffBaseMs: number;
   backoffMaxMs: number;
   stableAfterMs: number;
-  /** How long a container must have been running to count as ready. Default 1000. */
+  /** How long a container must have been running to count as ready. Default DEFAULT_READY_AFTER_MS. */
   readyAfterMs?: number;
-  /** How soon to look again at a container that is running but not ready yet. Default 500, 2000 after 30 s. */
+  /** How soon to look again at a container that is running but not ready yet. Default 100, 2000 after 30 s. */
   readyPollMs?: number;
 }
 
@@ -87,7 +87,14 @@ export function backoffDelay(failures: number, cfg: Pick<PlanConfig, 'backoffBas
   return Math.min(cfg.backoffBaseMs * 2 ** exp, cfg.backoffMaxMs);
 }
 
-export function isReady(c: ObservedContainer, now: number, readyAfterMs = 1000): boolean {
+/**
+ * How long a new container must have run (besides answering on its port) before it takes over its slot.
+ * Short: the port check is the real signal, and a crash after the switch is restarted like any crash;
+ * health checks with thresholds come with the proxy (issue #3).
+ */
+export const DEFAULT_READY_AFTER_MS = 100;
+
+export function isReady(c: ObservedContainer, now: number, readyAfterMs = DEFAULT_READY_AFTER_MS): boolean {
   return c.state === 'running' && c.startedAt !== null && now - c.startedAt >= readyAfterMs && c.ready === true;
 }
 
@@ -102,7 +109,7 @@ function rank(list: ObservedContainer[], now: number, readyAfter: number): Obser
 
 export function plan(input: PlanInput): PlanOutput {
   const { now, config: cfg } = input;
-  const readyAfter = cfg.readyAfterMs ?? 1000;
+  const readyAfter = cfg.readyAfterMs ?? DEFAULT_READY_AFTER_MS;
   const actions: Action[] = [];
   const statuses = new Map<string, RunnerSlotStatus | null>();
   const memory = new Map<string, SlotMemory>();
@@ -180,7 +187,7 @@ export function plan(input: PlanInput): PlanOutput {
       } else {
         const readyAt = primary.startedAt === null ? now : primary.startedAt + readyAfter;
         const slow = primary.startedAt !== null && now - primary.startedAt > 30_000;
-        wait(Math.max(readyAt, now + (slow ? 2000 : (cfg.readyPollMs ?? 500))), 'ready');
+        wait(Math.max(readyAt, now + (slow ? 2000 : (cfg.readyPollMs ?? 100))), 'ready');
         statuses.set(k, serving ? servingStatus(pending(primary, 'starting')) : own(primary, 'starting'));
       }
     } else if (primary) {

@@ -120,7 +120,7 @@ export class Runner {
   }
 
   /** Schedules a reconcile (debounced). */
-  trigger(delayMs = this.deps.debounceMs ?? 100): void {
+  trigger(delayMs = this.deps.debounceMs ?? 25): void {
     if (this.stopped) return;
     if (this.debounce) {
       if (delayMs > 0) return;

@@ -93,9 +93,10 @@ api('deploys queue one build per app; a newer queued build replaces an older que
 api('releases: numbered, config snapshotted, config changes and rollbacks make new releases', async ({ a }) => {
   await a.client.request('POST', '/v1/apps', { body: { name: 'rel', repo: 'https://git.example.invalid/r.git' } });
   await a.client.request('PATCH', '/v1/apps/rel/config', { body: { set: { GREETING: 'hi', SECRET_KEY: 's3cr3t-value' } } });
-  const mk = (commit: string) => a.client.request<{ release: { number: number } }>('POST', '/v1/internal/apps/rel/releases', { body: { build: 'b1', commit, image: `pleaco/rel:${commit}`, imageId: `sha256:${commit}`, test: null, port: 5000 } });
+  const mk = (commit: string) => a.client.request<{ release: { number: number } }>('POST', '/v1/internal/apps/rel/releases', { body: { build: `b-${commit}`, commit, image: `pleaco/rel:${commit}`, imageId: `sha256:${commit}`, test: null, port: 5000 } });
   assert.is((await mk('aaaaaaa')).release.number, 1);
   assert.is((await mk('bbbbbbb')).release.number, 2);
+  assert.is((await mk('bbbbbbb')).release.number, 2, 'a repeated request for the same build returns its release');
   const cfg = await a.client.request<{ release: { number: number; kind: string } }>('PATCH', '/v1/apps/rel/config', { body: { set: { GREETING: 'hello' }, unset: ['SECRET_KEY'] } });
   assert.is(cfg.release.number, 3);
   assert.is(cfg.release.kind, 'config');

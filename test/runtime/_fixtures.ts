@@ -146,20 +146,20 @@ export function testConfig(over: Partial<Config['runtime']> = {}): Config {
   return { ...DEFAULTS, runtime: { ...DEFAULTS.runtime, backoffBaseMs: 400, backoffMaxMs: 3200, stableAfterMs: 60_000, ...over } };
 }
 
-export function seedApp(state: MemoryStateView, app: string, o: { release: number; image: string; replicas?: number; port?: number; config?: Record<string, string> }): void {
+export function seedApp(state: MemoryStateView, app: string, o: { release: number; image: string; replicas?: number; port?: number; config?: Record<string, string>; commit?: string }): void {
   const spec: AppSpec = { name: app, repo: 'file:///dev/null', branch: 'main', webhookSecret: 'x', createdAt: new Date().toISOString() };
   if (!state.get(keys.app(app))) state.set(keys.app(app), spec);
   setRelease(state, app, o);
   if (o.replicas !== undefined) state.set(keys.scale(app), { replicas: o.replicas });
 }
 
-export function setRelease(state: MemoryStateView, app: string, o: { release: number; image: string; port?: number; config?: Record<string, string> }): void {
+export function setRelease(state: MemoryStateView, app: string, o: { release: number; image: string; port?: number; config?: Record<string, string>; commit?: string }): void {
   const rel: Release = {
     app,
     number: o.release,
     kind: 'deploy',
     description: 'test',
-    commit: null,
+    commit: o.commit ?? null,
     image: o.image,
     imageId: null,
     build: null,

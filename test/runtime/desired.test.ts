@@ -8,14 +8,25 @@ import { seedApp } from './_fixtures.js';
 
 const opts = { defaultPort: 5000 };
 
-test('an app with a current release runs replicas slots (default 1) with the release config and PORT source', () => {
+test('an app with a current release runs replicas slots (default 1) with the release config, app metadata and PORT source', () => {
   const s = new MemoryStateView();
   seedApp(s, 'web', { release: 3, image: 'pleaco/web:3', config: { A: '1' } });
-  assert.equal(desiredSlots(s, opts), [{ app: 'web', index: 0, release: 3, image: 'pleaco/web:3', port: 8080, env: { A: '1' } }]);
+  // No commit on the release: no PLEACO_COMMIT at all (not an empty one).
+  assert.equal(desiredSlots(s, opts), [{ app: 'web', index: 0, release: 3, image: 'pleaco/web:3', port: 8080, env: { A: '1', PLEACO_APP: 'web', PLEACO_RELEASE: 'v3' } }]);
   s.set(keys.scale('web'), { replicas: 3 });
   assert.equal(desiredSlots(s, opts).map((d) => d.index), [0, 1, 2]);
   s.set(keys.scale('web'), { replicas: 0 });
   assert.equal(desiredSlots(s, opts), []);
+});
+
+test('a release with a commit also passes PLEACO_COMMIT; every slot gets the same env', () => {
+  const s = new MemoryStateView();
+  const sha = '0123456789abcdef0123456789abcdef01234567';
+  seedApp(s, 'api', { release: 12, image: 'img', replicas: 2, config: { DATABASE_URL: 'postgres://x' } });
+  const rel = s.get<Record<string, unknown>>(keys.release('api', 12))!;
+  s.set(keys.release('api', 12), { ...rel, commit: sha });
+  const env = { DATABASE_URL: 'postgres://x', PLEACO_APP: 'api', PLEACO_RELEASE: 'v12', PLEACO_COMMIT: sha };
+  assert.equal(desiredSlots(s, opts).map((d) => [d.index, d.env]), [[0, env], [1, env]]);
 });
 
 test('no app record, no current pointer, or a missing release: nothing runs', () => {

@@ -3,6 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { keys, LABELS } from '../../src/core/model.js';
 import { jsonLines, type DockerEvent } from '../../src/runtime/logs.js';
+import { DEFAULT_READY_AFTER_MS } from '../../src/runtime/plan.js';
 import { MemoryStateView } from './_memory-state.js';
 import { docker, httpGet, nodeContainers, seedApp, setRelease, uid, waitFor } from './_fixtures.js';
 import { EngineProxy, Harness, nodeOf, slotOf, waitRunning } from './_harness.js';
@@ -20,11 +21,26 @@ T('a new release replaces containers slot by slot; the old one serves until the 
   await waitRunning(s, app, 2, 1);
 
   const events: { action: string; slot: string; release: number; t: number }[] = [];
+  // When each new (release 2) container first answered HTTP, by slot index: probed from its start event on.
+  const answered = new Map<string, number>();
+  const probes: Promise<void>[] = [];
+  let watching = true;
+  const probeNew = async (id: string, index: string): Promise<void> => {
+    const info = await docker.getContainer(id).inspect().catch(() => null);
+    const port = Number(info?.NetworkSettings.Ports?.['8080/tcp']?.[0]?.HostPort);
+    while (watching && port && !answered.has(index)) {
+      const r = await httpGet(port).catch(() => null);
+      if (r?.status === 200 && r.body === 'hello two\n') answered.set(index, Date.now());
+      else await new Promise((res) => setTimeout(res, 5));
+    }
+  };
   const stream = await docker.getEvents({ filters: { type: ['container'], event: ['start', 'destroy'], label: [`${LABELS.node}=${s.nodeId}`] } });
   stream.on('data', jsonLines((raw) => {
     const ev = raw as DockerEvent & { timeNano?: number };
     const a = ev.Actor?.Attributes ?? {};
-    events.push({ action: ev.Action ?? '', slot: a[LABELS.slot] ?? '', release: Number(a[LABELS.release]), t: (ev.timeNano ?? 0) / 1e6 });
+    const e = { action: ev.Action ?? '', slot: a[LABELS.slot] ?? '', release: Number(a[LABELS.release]), t: (ev.timeNano ?? 0) / 1e6 };
+    events.push(e);
+    if (e.action === 'start' && e.release === 2 && ev.Actor?.ID) probes.push(probeNew(ev.Actor.ID, e.slot.split('#')[1]!));
   }));
   // Clients follow the published records, as the proxy does; none of their requests may fail.
   let failures = 0;
@@ -51,16 +67,27 @@ T('a new release replaces containers slot by slot; the old one serves until the 
 
   setRelease(state, app, { release: 2, image: h.images.web, config: { NAME: 'two' } });
   const done = await waitRunning(s, app, 2, 2, 30_000);
-  await new Promise((r) => setTimeout(r, 300));
+  // The records switch before the old containers are stopped and removed: wait for the last event
+  // (bounded; Docker delivers events late under load), then a little more for any unexpected one.
+  const seqOf = (): string[] => events.map((e) => `${e.action} ${e.slot.split('#')[1]} r${e.release}`);
+  await waitFor('the old slot #1 container destroyed', () => seqOf().includes('destroy 1 r1'), 15_000).catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 100));
   polling = false;
+  watching = false;
   await poller;
+  await Promise.all(probes);
   (stream as unknown as { destroy(): void }).destroy();
 
-  const seq = events.map((e) => `${e.action} ${e.slot.split('#')[1]} r${e.release}`);
+  const seq = seqOf();
   assert.equal(seq, ['start 0 r2', 'destroy 0 r1', 'start 1 r2', 'destroy 1 r1'], 'one slot at a time, new before old');
   const at = (s: string): number => events[seq.indexOf(s)]!.t;
-  assert.ok(at('destroy 0 r1') - at('start 0 r2') >= 1000, 'the old container outlived the new one’s first second');
-  assert.ok(at('destroy 1 r1') - at('start 1 r2') >= 1000);
+  for (const i of ['0', '1']) {
+    const kept = at(`destroy ${i} r1`) - at(`start ${i} r2`);
+    assert.ok(kept >= DEFAULT_READY_AFTER_MS, `slot #${i}: the old container outlived the new one’s first ${DEFAULT_READY_AFTER_MS} ms (kept ${kept.toFixed(0)} ms)`);
+    const answer = answered.get(i);
+    assert.ok(answer !== undefined, `slot #${i}: the new container answered`);
+    assert.ok(answer < at(`destroy ${i} r1`), `slot #${i}: the old container was removed only after the new one answered (${(at(`destroy ${i} r1`) - answer).toFixed(0)} ms after)`);
+  }
   assert.equal([failures, bodies.has('hello one\n'), bodies.has('hello two\n')], [0, true, true], `${requests} requests`);
   for (const st of done) assert.equal(await httpGet(st.hostPort!), { status: 200, body: 'hello two\n' });
   const names = (await nodeContainers(s.nodeId)).map((c) => c.Names[0]).sort();

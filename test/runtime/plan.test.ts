@@ -3,6 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   backoffDelay,
+  DEFAULT_READY_AFTER_MS,
   memoryFromStatus,
   plan,
   recordFailure,
@@ -50,9 +51,13 @@ interface Opts {
   memory?: Map<string, SlotMemory>;
   previous?: Map<string, RunnerSlotStatus>;
   now?: number;
+  config?: Partial<PlanConfig>;
 }
 const run = (desired: DesiredSlot[], actual: ObservedContainer[], o: Opts = {}): PlanOutput =>
-  plan({ desired, actual, memory: o.memory ?? new Map(), previous: o.previous ?? new Map(), now: o.now ?? T0, config: cfg });
+  plan({ desired, actual, memory: o.memory ?? new Map(), previous: o.previous ?? new Map(), now: o.now ?? T0, config: { ...cfg, ...o.config } });
+
+/** How long a new container must have run (besides its port accepting) before it counts as ready. */
+const READY = DEFAULT_READY_AFTER_MS;
 
 const kinds = (out: PlanOutput): string[] => out.actions.map((a) => `${a.kind}:${a.slot}${'reason' in a ? ':' + a.reason : ''}`);
 const of = <K extends Action['kind']>(out: PlanOutput, kind: K) => out.actions.filter((a): a is Extract<Action, { kind: K }> => a.kind === kind);
@@ -84,16 +89,24 @@ test('a ready container is running; since is kept while nothing changes', () => 
   assert.is(later.wakeAt, null);
 });
 
-test('a container is starting until it has run 1 s and its port accepts', () => {
-  const young = ctr('web', 0, 1, 'running', { startedAt: T0 - 200, ready: true });
+test('a container is starting until it has run DEFAULT_READY_AFTER_MS and its port accepts', () => {
+  // Port accepting, 100 ms short of the readiness delay.
+  const young = ctr('web', 0, 1, 'running', { id: 'y', startedAt: T0 - READY + 100, ready: true });
   let out = run([spec('web', 0, 1)], [young]);
   assert.is(out.statuses.get('web#0')!.state, 'starting');
   assert.equal(kinds(out), ['wait:web#0:ready']);
-  assert.is(out.wakeAt, T0 + 800);
+  out = run([spec('web', 0, 1)], [young], { config: { readyPollMs: 10 } });
+  assert.is(out.wakeAt, T0 + 100, 'looked at again once it has run DEFAULT_READY_AFTER_MS');
+  out = run([spec('web', 0, 1)], [young], { config: { readyPollMs: 1000 } });
+  assert.is(out.wakeAt, T0 + 1000, '… or at the next poll, if that is later');
+  out = run([spec('web', 0, 1)], [young], { now: T0 + 99 });
+  assert.is(out.statuses.get('web#0')!.state, 'starting');
+  out = run([spec('web', 0, 1)], [young], { now: T0 + 100 });
+  assert.equal([out.statuses.get('web#0')!.state, out.statuses.get('web#0')!.containerId, out.actions, out.wakeAt], ['running', 'y', [], null], 'ready once it has run DEFAULT_READY_AFTER_MS');
   const closed = ctr('web', 0, 1, 'running', { startedAt: T0 - 5000, ready: false });
   out = run([spec('web', 0, 1)], [closed]);
   assert.is(out.statuses.get('web#0')!.state, 'starting');
-  assert.is(out.wakeAt, T0 + 500);
+  assert.is(out.wakeAt, T0 + 100, 'a port that does not answer yet is polled every 100 ms at first');
   const slow = ctr('web', 0, 1, 'running', { startedAt: T0 - 60_000, ready: false });
   assert.is(run([spec('web', 0, 1)], [slow]).wakeAt, T0 + 2000, 'a long-silent port is polled less often');
 });
@@ -172,13 +185,19 @@ test('rollout: new first, old kept until the new is ready, one slot at a time', 
   assert.is(a.statuses.get('web#1')!.release, 1);
   assert.is(a.statuses.get('web#1')!.next, undefined);
 
-  const n0young = ctr('web', 0, 2, 'running', { id: 'n0', startedAt: T0 - 300 });
+  // Port accepting, but 1 ms short of DEFAULT_READY_AFTER_MS.
+  const n0young = ctr('web', 0, 2, 'running', { id: 'n0', startedAt: T0 - READY + 1 });
   const b = run(d, [o0, n0young, o1], { memory: a.memory });
   assert.equal(kinds(b), ['wait:web#0:ready'], 'nothing removed while the new one is not ready');
   const st = b.statuses.get('web#0')!;
   assert.equal([st.containerId, st.state, st.hostPort, st.next?.containerId, st.next?.state], ['o0', 'running', 40000, 'n0', 'starting']);
+  // Long enough, but its port does not accept yet.
+  const n0closed = { ...n0young, startedAt: T0 - READY, ready: false };
+  const b2 = run(d, [o0, n0closed, o1], { memory: b.memory });
+  assert.equal(kinds(b2), ['wait:web#0:ready'], 'nothing removed while the new one’s port does not accept');
+  assert.equal([b2.statuses.get('web#0')!.containerId, b2.statuses.get('web#0')!.next?.containerId], ['o0', 'n0']);
 
-  const n0 = { ...n0young, startedAt: T0 - 1500 };
+  const n0 = { ...n0young, startedAt: T0 - READY };
   const c = run(d, [o0, n0, o1], { memory: b.memory });
   assert.equal(kinds(c), ['remove:web#0:replaced'], 'slot 1 waits for the next plan');
   assert.is(of(c, 'remove')[0]!.containerId, 'o0');

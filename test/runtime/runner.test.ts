@@ -13,6 +13,8 @@ const _structural = (m: StateMirror): StateView => m;
 void _structural;
 
 const h = new Harness();
+/** The commit of the first test's release, passed to its containers as PLEACO_COMMIT. */
+const COMMIT = '0123456789abcdef0123456789abcdef01234567';
 const T = suite('Runner');
 T.before(() => h.open());
 T.after(() => h.close());
@@ -20,7 +22,7 @@ T.after(() => h.close());
 T('replicas 2: two labelled containers serving HTTP on their published ports; records written only on change', async () => {
   const state = new MemoryStateView();
   const app = uid('web');
-  seedApp(state, app, { release: 1, image: h.images.web, replicas: 2, config: { NAME: 'pleaco', SECRET_TOKEN: 's3cr3t-value-xyz' } });
+  seedApp(state, app, { release: 1, image: h.images.web, replicas: 2, config: { NAME: 'pleaco', SECRET_TOKEN: 's3cr3t-value-xyz' }, commit: COMMIT });
   const s = await h.start(state);
   const slots = await waitRunning(s, app, 2, 1);
   for (const st of slots) {
@@ -52,11 +54,23 @@ T('config values reach the container through Env only: not in its argv, not in t
   assert.ok(cs.length > 0);
   for (const c of cs) {
     const info = await docker.getContainer(c.Id).inspect();
-    assert.ok(info.Config.Env.includes('SECRET_TOKEN=s3cr3t-value-xyz'));
+    // The container's env is the image's (PATH…) plus exactly what the runner passed.
+    const fromImage = new Set((await docker.getImage(info.Image).inspect()).Config.Env ?? []);
+    const app = c.Labels[LABELS.app]!;
+    assert.equal(info.Config.Env.filter((e) => !fromImage.has(e)).sort(), [
+      'NAME=pleaco',
+      `PLEACO_APP=${app}`,
+      `PLEACO_COMMIT=${COMMIT}`,
+      'PLEACO_RELEASE=v1',
+      'PORT=8080',
+      'SECRET_TOKEN=s3cr3t-value-xyz',
+    ]);
     assert.not.match(JSON.stringify([info.Path, info.Args, info.Config.Cmd, info.Config.Entrypoint]), 's3cr3t-value-xyz');
   }
   const lines = h.lines(node!);
-  assert.ok(lines.some((l) => l.msg === 'container started' && JSON.stringify(l.configKeys) === '["NAME","SECRET_TOKEN"]'), 'keys are logged');
+  const started = lines.filter((l) => l.msg === 'container started');
+  assert.ok(started.length > 0);
+  for (const l of started) assert.equal(l.configKeys, ['NAME', 'PLEACO_APP', 'PLEACO_COMMIT', 'PLEACO_RELEASE', 'SECRET_TOKEN'], 'keys are logged');
   assert.not.ok(h.logs.some((l) => l.includes('s3cr3t-value-xyz')), 'values are not');
 });
 
