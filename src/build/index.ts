@@ -17,5 +17,5 @@ export { runTests, type TestRunOptions, type TestRunResult } from './tests.js';
 export { LogShipper, Masker } from './logship.js';
 export { runPipeline, type GitMirrorLike, type AgentClientLike, type PipelineDeps } from './pipeline.js';
 export { BuildWorker, BUILDER_PREFIXES, type BuildWorkerDeps, type MirrorLike } from './worker.js';
-export { pollTargets, triggerPoll, type PolledApp } from './poll.js';
+export { pollTargets, triggerPoll } from './poll.js';
 export { removeAppImages, removeLeftoverContainers } from './cleanup.js';

@@ -6,13 +6,7 @@ import type { AppSpec, Build, CurrentRelease, Release } from '../core/model.js';
 import { keys } from '../core/model.js';
 import type { AgentClientLike } from './pipeline.js';
 
-export interface PolledApp {
-  app: string;
-  repo: string;
-  branch: string;
-  intervalMs?: number;
-  lastCommit: string | null;
-}
+import type { PolledApp } from '../source/index.js';
 
 interface StateReader {
   get<T>(key: string): T | undefined;

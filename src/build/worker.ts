@@ -15,7 +15,8 @@ import type { Builder } from './builder.js';
 import { appsWithImages, removeAppImages, removeLeftoverContainers } from './cleanup.js';
 import { LogShipper } from './logship.js';
 import { runPipeline, type AgentClientLike, type GitMirrorLike } from './pipeline.js';
-import { pollTargets, triggerPoll, type PolledApp } from './poll.js';
+import type { PolledApp } from '../source/index.js';
+import { pollTargets, triggerPoll } from './poll.js';
 
 /** The parts of StateMirror the worker uses (StateMirror satisfies it). */
 export interface MirrorLike {

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { signGithubPayload } from '../../src/source/index.js';
 import { webApp } from '../helpers/apps.js';
-import { startGitDaemon, TestRepo } from '../helpers/gitrepo.js';
+import { freePort, startGitDaemon, TestRepo } from '../helpers/gitrepo.js';
 import { deploy, followBuild, startNode, waitForBody, type TestNode } from '../helpers/node.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -92,6 +92,18 @@ e2e('an unknown ref and a repository without a Dockerfile fail with clear errors
   ctx.repo.commit({}, 'no dockerfile');
   const none = await deploy(ctx.node.client, APP);
   assert.is(none.error?.code, 'no_dockerfile');
+});
+
+e2e('an unreachable repository fails the deploy with a clear error and no credentials in it', async (ctx) => {
+  const port = await freePort(); // nothing listens there
+  await ctx.node.client.request('POST', '/v1/apps', { body: { name: 'gone', repo: `http://robot:s3cret-token@127.0.0.1:${port}/x.git` } });
+  const out = await deploy(ctx.node.client, 'gone');
+  assert.is(out.ok, false);
+  assert.is(out.error?.code, 'git_failed');
+  assert.match(out.error!.message, /unreachable|could not|cannot/i);
+  assert.not.match(JSON.stringify(out), /s3cret-token/);
+  assert.not.ok(ctx.node.lines.some((l) => l.includes('s3cret-token')), 'not in any process log either');
+  await ctx.node.client.request('DELETE', '/v1/apps/gone');
 });
 
 e2e('destroying the app removes its containers', async (ctx) => {
