@@ -25,13 +25,17 @@ export function releaseSlots(slots: SlotStatus[], release: number): (PendingSlot
 export function rolloutVerdict(release: number, current: number | null, replicas: number, slots: SlotStatus[]): Done | null {
   const mine = releaseSlots(slots, release);
   if (current !== release) return { type: 'done', ok: true, release, url: appUrl(slots, current), note: `v${release} is no longer the current release` };
-  const bad = mine.find((s) => (s.state === 'backoff' || s.state === 'crashed' || s.state === 'failed') && s.restarts >= 1);
+  // Any crash of one of its containers fails the release, also one within the stable window (the record
+  // switched back to the old container, the crash is in `next`): it would not stay up.
+  const bad = mine.find((s) => s.state === 'backoff' || s.state === 'crashed' || s.state === 'failed');
   if (bad) {
     const code = bad.lastExitCode === undefined ? '' : ` with code ${bad.lastExitCode}`;
     return { type: 'done', ok: false, release, error: { code: 'rollout_failed', message: `release v${release} does not stay up: ${bad.slot} exited${code}` }, ...(bad.lastLog ? { lastLog: bad.lastLog } : {}) };
   }
-  // A slot counts once its record has switched to the release (the new container is ready and serving).
-  if (slots.filter((s) => s.release === release && s.state === 'running').length >= replicas) return { type: 'done', ok: true, release, url: appUrl(slots, release) };
+  // A slot counts once its rollout is complete: its record is the release, running, with no `next` and no
+  // `fallback` (the old container is removed once the new one has served the runner's rolloutStableMs;
+  // the runner publishes the record when that field goes away, so the stream re-checks then).
+  if (slots.filter((s) => s.release === release && s.state === 'running' && !s.fallback && !s.next).length >= replicas) return { type: 'done', ok: true, release, url: appUrl(slots, release) };
   return null;
 }
 
@@ -48,6 +52,11 @@ export async function streamDeploy(ctx: Ctx, d: ApiDeps, app: string, id: string
   out.send({ type: 'build', build });
   const { lines, close } = await d.buildLogs.open(app, id, (line) => out.send({ type: 'log', line }));
   for (const line of lines) out.send({ type: 'log', line });
+  // The record may have moved on while the log was opened (the builder's last lines come just before its
+  // final write): read it again before deciding anything, and say so if it changed.
+  const fresh = d.store.get<Build>(keys.build(app, id));
+  if (fresh && (fresh.status !== build.status || fresh.stage !== build.stage)) out.send({ type: 'build', build: fresh });
+  if (fresh) build = fresh;
 
   const verdict = (): Done | null => {
     const early = buildDone(build);

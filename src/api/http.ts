@@ -17,6 +17,9 @@ export function errorBoundary(log: Logger): Koa.Middleware {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) throw new PleacoError('not_found', `no route for ${ctx.method} ${ctx.path}`);
+      if ((ctx.status === 405 || ctx.status === 501) && ctx.method !== 'OPTIONS') {
+        throw new PleacoError('bad_request', `${ctx.method} is not allowed on ${ctx.path}`, { status: 405 });
+      }
     } catch (raw) {
       const err = toPleacoError(raw);
       if (err.status >= 500) log.error('request failed', { method: ctx.method, path: ctx.path, code: err.code, err: raw });
@@ -52,19 +55,34 @@ export function requireToken(token: string, open: (path: string, method: string)
   };
 }
 
-/** Reads the request body into a Buffer, failing with 413 past `limit` bytes. */
+/** How long a client may take to send a request body (a slow-body client is cut off). */
+export const BODY_TIMEOUT_MS = 30_000;
+
+/** Reads the request body into a Buffer, failing with 413 past `limit` bytes and 408 past BODY_TIMEOUT_MS. */
 export async function readRaw(ctx: Ctx, limit: number): Promise<Buffer> {
   const declared = Number(ctx.get('content-length') || 0);
   if (declared > limit) throw new PleacoError('payload_too_large', `request body over ${limit} bytes`);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of ctx.req) {
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    ctx.req.destroy();
+  }, BODY_TIMEOUT_MS);
+  try {
+    for await (const chunk of ctx.req) {
     size += (chunk as Buffer).length;
     if (size > limit) {
       ctx.req.unpipe();
       throw new PleacoError('payload_too_large', `request body over ${limit} bytes`);
     }
     chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    if (timedOut) throw new PleacoError('bad_request', `request body not received within ${BODY_TIMEOUT_MS / 1000} s`, { status: 408 });
+    throw err;
+  } finally {
+    clearTimeout(timer);
   }
   return Buffer.concat(chunks);
 }
@@ -85,18 +103,35 @@ export async function jsonBody(ctx: Ctx, limit: number): Promise<Record<string, 
   return v as Record<string, unknown>;
 }
 
-/** Starts an ndjson response that stays open; returns a writer and a promise that settles when the client goes away. */
+/** A follower that lets this much pile up unread is cut off (it reconnects and catches up). */
+export const MAX_STREAM_BACKLOG = 8 * 1024 * 1024;
+
+/**
+ * Starts an ndjson response that stays open; returns a writer and a promise that settles when the
+ * client goes away (at once if it already has). A client that stops reading is disconnected once
+ * MAX_STREAM_BACKLOG bytes wait for it, so a stalled follower cannot grow the agent's memory.
+ */
 export function ndjson(ctx: Ctx): { send: (obj: unknown) => boolean; end: () => void; closed: Promise<void> } {
   ctx.respond = false;
   const res = ctx.res;
-  res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  const gone = (): boolean => res.destroyed || res.closed || ctx.req.destroyed;
   const closed = new Promise<void>((resolve) => {
+    if (gone()) return resolve();
     res.on('close', resolve);
+    ctx.req.on('close', () => gone() && resolve());
   });
+  if (!gone()) res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
   return {
-    send: (obj) => (res.writableEnded ? false : res.write(JSON.stringify(obj) + '\n')),
+    send: (obj) => {
+      if (res.writableEnded || gone()) return false;
+      if (res.writableLength > MAX_STREAM_BACKLOG) {
+        res.destroy();
+        return false;
+      }
+      return res.write(JSON.stringify(obj) + '\n');
+    },
     end: () => {
-      if (!res.writableEnded) res.end();
+      if (!res.writableEnded && !gone()) res.end();
     },
     closed,
   };

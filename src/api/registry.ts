@@ -30,7 +30,7 @@ export function buildRouter(defs: RouteDef[]): Router {
 /** True for the routes that do not need the bearer token. */
 export function openRoutes(defs: RouteDef[]): (path: string, method: string) => boolean {
   const open = defs.filter((d) => d.auth !== undefined).map((d) => ({ method: d.method, re: new RegExp('^' + d.path.replace(/:[a-z]+/g, '[^/]+') + '$') }));
-  return (path, method) => open.some((o) => o.method === method && o.re.test(path));
+  return (path, method) => open.some((o) => (o.method === method || (o.method === 'GET' && method === 'HEAD')) && o.re.test(path));
 }
 
 export function openApi(defs: RouteDef[], version: string): Record<string, unknown> {

@@ -41,6 +41,7 @@ export async function serveApi(app: Koa, opts: { host: string; port: number; soc
     s.requestTimeout = 0; // streams (watch, deploy events, logs) stay open
     s.headersTimeout = 30_000;
     s.keepAliveTimeout = 5_000;
+    s.maxConnections = 1024;
   }
   if (existsSync(opts.socketPath)) {
     if (await socketAlive(opts.socketPath)) throw new Error(`another agent is already serving ${opts.socketPath}`);

@@ -1,9 +1,13 @@
 /**
  * BuildWorker: works the build queue in state (builds/<app>/<id>, status 'queued'), oldest first, at most
  * one running build per app and `concurrency` (default 1) in all. A build is claimed through the agent
- * (409 → someone else has it) and then run by the pipeline; its record always ends succeeded, failed
- * (with error {code, message}) or superseded. The worker never dies of a failed build, a down Engine or an
- * unreachable agent: it logs, records what it can, and picks up again on the next change or tick.
+ * (409 → someone else has it; a claim is idempotent for this node, so a retried claim whose first answer
+ * was lost still hands the build over) and then run by the pipeline; its record always ends succeeded,
+ * failed (with error {code, message}) or superseded. The worker never dies of a failed build, a down Engine
+ * or an unreachable agent: it logs, records what it can, and picks up again on the next change or tick.
+ * No build stays 'running' on this node without being worked on: the final record is written until it
+ * succeeds (or the worker stops), and builds 'running' here that this process is not running (a claim
+ * whose answer never arrived) are recovered at start, after every re-sync with the agent and every 30 s.
  */
 import type { AppSpec, Build } from '../core/model.js';
 import { keys } from '../core/model.js';
@@ -30,6 +34,20 @@ export interface MirrorLike {
   off(event: string, fn: (...args: any[]) => void): unknown;
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 export const BUILDER_PREFIXES = ['apps/', 'builds/', 'env/', 'current/', 'releases/'];
 
 export interface BuildWorkerDeps {
@@ -47,6 +65,8 @@ export interface BuildWorkerDeps {
   buildTimeoutMs?: number;
   /** Safety-net rescan interval (default 5 s); changes in state trigger a scan at once. */
   tickMs?: number;
+  /** Interval of the recovery of builds 'running' on this node that nobody runs (default 30 s; also after each sync). */
+  recoverMs?: number;
   /**
    * Every minute, remove builder-made images of apps that are not in state (deleted while the builder was
    * down, or still in use when deleted). Default true; tests that share an Engine turn it off.
@@ -72,11 +92,20 @@ export class BuildWorker {
   private stopping = false;
   private timer: NodeJS.Timeout | null = null;
   private janitorTimer: NodeJS.Timeout | null = null;
+  private recoverTimer: NodeJS.Timeout | null = null;
+  /** Aborted by stop(): cuts short the waits between retries of a build's final record. */
+  private readonly stopAc = new AbortController();
+  /** Keys of builds whose claim is in flight: 'running' here already, but not yet in `running`. */
+  private readonly claiming = new Set<string>();
+  private recovering: Promise<void> | null = null;
   private claimPauseUntil = 0;
   /** Image removals in progress: no build starts meanwhile (see appDeleted). */
   private cleaning = 0;
   private readonly onChange = (e: { key: string; value: unknown }): void => this.changed(e);
-  private readonly onSynced = (): void => this.kick();
+  private readonly onSynced = (): void => {
+    void this.recoverOrphans();
+    this.kick();
+  };
 
   constructor(private readonly d: BuildWorkerDeps) {}
 
@@ -87,6 +116,8 @@ export class BuildWorker {
     this.d.mirror.on('synced', this.onSynced);
     this.timer = setInterval(() => this.kick(), this.d.tickMs ?? 5000);
     this.timer.unref();
+    this.recoverTimer = setInterval(() => void this.recoverOrphans(), this.d.recoverMs ?? 30_000);
+    this.recoverTimer.unref();
     if (this.d.janitor !== false) {
       this.janitorTimer = setInterval(() => void this.janitor(), 60_000);
       this.janitorTimer.unref();
@@ -98,8 +129,10 @@ export class BuildWorker {
   /** Stops taking builds, aborts the running ones (recorded as failed 'interrupted') and waits for them. */
   async stop(timeoutMs = 8000): Promise<void> {
     this.stopping = true;
+    this.stopAc.abort();
     if (this.timer) clearInterval(this.timer);
     if (this.janitorTimer) clearInterval(this.janitorTimer);
+    if (this.recoverTimer) clearInterval(this.recoverTimer);
     this.d.mirror.off('change', this.onChange);
     this.d.mirror.off('synced', this.onSynced);
     const reason = new PleacoError('interrupted', 'the builder stopped while this build was running; deploy again');
@@ -121,21 +154,52 @@ export class BuildWorker {
    * 'interrupted' so a build that kills the builder cannot loop forever.
    */
   private async recover(): Promise<void> {
-    const now = new Date().toISOString();
-    for (const { key, value: b } of this.d.mirror.list<WorkerBuild>('builds/')) {
-      if (b.status !== 'running' || b.node !== this.d.nodeId) continue;
+    await this.recoverBuilds('the builder restarted while this build was running; deploy again', 'a restart');
+    await removeLeftoverContainers(this.d.engine, this.d.nodeId, this.d.log).catch((err: unknown) => this.d.log.warn('could not list leftover build containers', { error: err }));
+  }
+
+  /**
+   * The same recovery while the worker runs, for builds 'running' on this node that this process is not
+   * running: a claim the agent recorded but whose answer never reached us (the agent went away past the
+   * client's retries), or a record left behind in any other way. Runs after every (re-)sync with the agent
+   * and every `recoverMs`; one at a time.
+   */
+  private recoverOrphans(): Promise<void> {
+    if (this.stopping || !this.d.mirror.synced) return Promise.resolve();
+    if (this.recovering) return this.recovering;
+    this.recovering = this.recoverBuilds('the builder lost track of this build while it was running; deploy again', 'a lost claim or result')
+      .catch((err: unknown) => this.d.log.warn('could not recover builds', { error: err }))
+      .finally(() => {
+        this.recovering = null;
+      });
+    return this.recovering;
+  }
+
+  /** A build 'running' on this node that this process does not run and is not claiming. */
+  private orphan(key: string, b: WorkerBuild | undefined): b is WorkerBuild {
+    return b !== undefined && b.status === 'running' && b.node === this.d.nodeId && this.running.get(b.app)?.id !== b.id && !this.claiming.has(key);
+  }
+
+  private async recoverBuilds(message: string, cause: string): Promise<void> {
+    for (const { key, value } of this.d.mirror.list<WorkerBuild>('builds/')) {
+      if (this.stopping) return;
+      const b = this.d.mirror.get<WorkerBuild>(key) ?? value; // current: an earlier put may have taken a while
+      if (!this.orphan(key, b)) continue;
       const newer = this.d.mirror.list<Build>(keys.buildPrefix(b.app)).some((o) => o.value.createdAt > b.createdAt);
       let next: WorkerBuild;
       if (b.retried || newer) {
-        next = { ...b, status: 'failed', finishedAt: now, error: { code: 'interrupted', message: 'the builder restarted while this build was running; deploy again' } };
+        next = { ...b, status: 'failed', finishedAt: new Date().toISOString(), error: { code: 'interrupted', message } };
       } else {
         const { node: _n, startedAt: _s, ...rest } = b;
         next = { ...rest, status: 'queued', stage: 'queued', retried: true };
       }
-      await this.d.mirror.put(key, next).catch((err: unknown) => this.d.log.warn('could not recover a build record', { key, error: err }));
-      this.d.log.info(next.status === 'queued' ? 're-queued a build interrupted by a restart' : 'failed a build interrupted by a restart', { app: b.app, build: b.id });
+      try {
+        await this.d.mirror.put(key, next);
+        this.d.log.info(next.status === 'queued' ? `re-queued a build interrupted by ${cause}` : `failed a build interrupted by ${cause}`, { app: b.app, build: b.id });
+      } catch (err) {
+        this.d.log.warn('could not recover a build record', { key, error: err });
+      }
     }
-    await removeLeftoverContainers(this.d.engine, this.d.nodeId, this.d.log).catch((err: unknown) => this.d.log.warn('could not list leftover build containers', { error: err }));
   }
 
   private changed(e: { key: string; value: unknown }): void {
@@ -184,10 +248,13 @@ export class BuildWorker {
       const n = this.next();
       if (!n) return;
       let claimed: Build;
+      // Until launch() the build may already be 'running' here in state: keep recovery off it meanwhile.
+      this.claiming.add(n.key);
       try {
         const path = `/v1/internal/apps/${encodeURIComponent(n.build.app)}/builds/${encodeURIComponent(n.build.id)}/claim`;
         claimed = (await this.d.client.request<{ build: Build }>('POST', path, { body: { node: this.d.nodeId } })).build;
       } catch (err) {
+        this.claiming.delete(n.key);
         const e = toPleacoError(err);
         if (e.status === 409 || e.status === 404) {
           this.refused.add(n.key); // taken, superseded or gone: its next change clears this
@@ -201,9 +268,11 @@ export class BuildWorker {
         // Claimed while stopping: hand it back to the queue untouched rather than leave it 'running' here.
         const { node: _n, startedAt: _s, ...rest } = claimed;
         await this.d.mirror.put(n.key, { ...rest, status: 'queued', stage: 'queued' }).catch(() => undefined);
+        this.claiming.delete(n.key);
         return;
       }
       this.launch(claimed, n.spec);
+      this.claiming.delete(n.key);
     }
   }
 
@@ -252,14 +321,21 @@ export class BuildWorker {
     }
     await ship.close();
     if (final.status === 'superseded' && this.d.mirror.get<Build>(key)?.status === 'superseded') return;
-    for (let i = 0; i < 5; i++) {
+    // Until the result is recorded the build stays in `running` (so recovery leaves it alone) and the
+    // record says 'running': keep trying however long the agent is away, until the worker stops (then the
+    // next start's recovery settles the record).
+    for (let attempt = 1; ; attempt++) {
+      if (this.deleted.has(app)) return;
       try {
-        if (this.deleted.has(app)) return;
         await this.d.mirror.put(key, final);
         return;
       } catch (err) {
-        log.warn('could not record the build result; retrying', { attempt: i + 1, error: err });
-        await new Promise((r) => setTimeout(r, 500 * 2 ** i));
+        if (this.stopping) {
+          log.warn('could not record the build result before stopping; the next start recovers it', { attempt, error: err });
+          return;
+        }
+        log.warn('could not record the build result; retrying', { attempt, error: err });
+        await sleep(Math.min(500 * 2 ** (attempt - 1), 30_000), this.stopAc.signal);
       }
     }
   }

@@ -18,7 +18,8 @@ export interface Config {
   docker: { socketPath: string };
   source: { allowLocal: boolean; pollIntervalMs: number };
   build: { backend: BuildBackend; kanikoImage: string; memoryBytes: number; testTimeoutMs: number; cpuShares: number };
-  runtime: { bindHost: string; backoffBaseMs: number; backoffMaxMs: number; stableAfterMs: number; defaultPort: number };
+  /** rolloutStableMs: how long a new container serves before the old one it replaced is removed. */
+  runtime: { bindHost: string; backoffBaseMs: number; backoffMaxMs: number; stableAfterMs: number; rolloutStableMs: number; defaultPort: number };
   store: { tombstoneTtlMs: number; compactAfterEntries: number };
   logLevel: Level;
 }
@@ -37,7 +38,7 @@ export const DEFAULTS: Config = {
     testTimeoutMs: 300_000,
     cpuShares: 512,
   },
-  runtime: { bindHost: '127.0.0.1', backoffBaseMs: 1000, backoffMaxMs: 60_000, stableAfterMs: 30_000, defaultPort: 5000 },
+  runtime: { bindHost: '127.0.0.1', backoffBaseMs: 1000, backoffMaxMs: 60_000, stableAfterMs: 30_000, rolloutStableMs: 3000, defaultPort: 5000 },
   store: { tombstoneTtlMs: 7 * 24 * 3600_000, compactAfterEntries: 5000 },
   logLevel: 'info',
 };

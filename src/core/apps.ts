@@ -78,10 +78,8 @@ export class AppService {
     return this.lock.run(name, async () => {
       if (this.store.get(keys.app(name))) throw new PleacoError('conflict', `an app named ${name} already exists`);
       const app: AppSpec = { name, repo, branch, webhookSecret: randomBytes(20).toString('hex'), createdAt: this.now().toISOString() };
-      await this.store.batch([
-        { key: keys.app(name), value: app },
-        { key: keys.scale(name), value: { replicas: 1 } satisfies ScaleSpec },
-      ]);
+      // A new app of a reused name starts empty: tombstone whatever a racing write left of the old one.
+      await this.store.batch([...this.leftovers(name), { key: keys.app(name), value: app }, { key: keys.scale(name), value: { replicas: 1 } satisfies ScaleSpec }]);
       return app;
     });
   }
@@ -89,13 +87,21 @@ export class AppService {
   async destroy(name: string): Promise<void> {
     this.get(name);
     await this.lock.run(name, async () => {
-      const ops: WriteOp[] = [];
-      for (const prefix of [keys.envPrefix(name), keys.releasePrefix(name), keys.buildPrefix(name)]) {
-        for (const e of this.store.list(prefix)) ops.push({ key: e.key, value: null });
-      }
-      for (const key of [keys.app(name), keys.scale(name), keys.current(name)]) if (this.store.get(key) !== undefined) ops.push({ key, value: null });
+      this.get(name);
+      const ops = this.leftovers(name);
+      ops.push({ key: keys.app(name), value: null });
       await this.store.batch(ops);
     });
+  }
+
+  /** Tombstones for every key of an app except its spec. */
+  private leftovers(name: string): WriteOp[] {
+    const ops: WriteOp[] = [];
+    for (const prefix of [keys.envPrefix(name), keys.releasePrefix(name), keys.buildPrefix(name)]) {
+      for (const e of this.store.list(prefix)) ops.push({ key: e.key, value: null });
+    }
+    for (const key of [keys.scale(name), keys.current(name)]) if (this.store.get(key) !== undefined) ops.push({ key, value: null });
+    return ops;
   }
 
   builds(name: string): Build[] {
@@ -115,6 +121,7 @@ export class AppService {
     if (ref !== undefined && typeof ref !== 'string') throw new PleacoError('invalid_ref', 'ref must be a string');
     const wanted = validateRef(ref ?? app.branch);
     return this.lock.run(name, async () => {
+      this.get(name); // destroyed while we waited for the lock
       const now = this.now();
       const build: Build = { id: newBuildId(now), app: name, ref: wanted, status: 'queued', stage: 'queued', trigger, createdAt: now.toISOString() };
       const ops: WriteOp[] = [{ key: keys.build(name, build.id), value: build }];
@@ -130,10 +137,15 @@ export class AppService {
     });
   }
 
-  /** A builder takes a queued build. Fails with 409 when it is no longer queued. */
+  /**
+   * A builder takes a queued build. Idempotent for the node that has it: a build already running on `node` is
+   * returned as it is (a builder retrying a claim whose answer it lost must get it, or nobody works on it). Fails
+   * with 409 when it is not queued otherwise (another node has it, or it is finished or superseded).
+   */
   claim(name: string, id: string, node: string): Promise<Build> {
     return this.lock.run(name, async () => {
       const b = this.build(name, id);
+      if (b.status === 'running' && b.node === node) return b;
       if (b.status !== 'queued') throw new PleacoError('conflict', `build ${id} is ${b.status}, not queued`);
       const claimed: Build = { ...b, status: 'running', stage: 'fetch', node, startedAt: this.now().toISOString() };
       await this.store.put(keys.build(name, id), claimed);
@@ -184,8 +196,16 @@ export class AppService {
   createRelease(name: string, input: ReleaseInput): Promise<Release> {
     this.get(name);
     return this.lock.run(name, async () => {
-      const existing = this.store.list<Release>(keys.releasePrefix(name)).find((e) => e.value.kind === 'deploy' && e.value.build === input.build);
-      if (existing) return existing.value;
+      this.get(name);
+      const all = this.store.list<Release>(keys.releasePrefix(name)).map((e) => e.value);
+      const existing = all.find((r) => r.kind === 'deploy' && r.build === input.build);
+      if (existing) {
+        // The first request made it; if nothing newer followed, make sure it is also current.
+        if (!all.some((r) => r.number > existing.number) && this.store.get<CurrentRelease>(keys.current(name))?.release !== existing.number) {
+          await this.store.put(keys.current(name), { release: existing.number } satisfies CurrentRelease);
+        }
+        return existing;
+      }
       return this.addRelease(name, {
         kind: 'deploy',
         description: input.description ?? `Deploy ${input.commit.slice(0, 7)}`,
@@ -203,6 +223,7 @@ export class AppService {
   rollback(name: string, target?: number): Promise<Release> {
     this.get(name);
     return this.lock.run(name, async () => {
+      this.get(name);
       const cur = this.current(name);
       if (!cur) throw new PleacoError('conflict', `app ${name} has no release to roll back from`);
       const n = target ?? cur.number - 1;
@@ -230,6 +251,7 @@ export class AppService {
     }
     if (ops.length === 0) throw new PleacoError('bad_request', 'nothing to set or unset');
     return this.lock.run(name, async () => {
+      this.get(name);
       await this.store.batch(ops);
       const cur = this.current(name);
       if (!cur) return null;
@@ -244,7 +266,10 @@ export class AppService {
     if (typeof replicas !== 'number' || !Number.isSafeInteger(replicas) || replicas < 0 || replicas > MAX_REPLICAS) {
       throw new PleacoError('bad_request', `replicas must be an integer from 0 to ${MAX_REPLICAS}`);
     }
-    await this.store.put(keys.scale(name), { replicas } satisfies ScaleSpec);
-    return replicas;
+    return this.lock.run(name, async () => {
+      this.get(name);
+      await this.store.put(keys.scale(name), { replicas } satisfies ScaleSpec);
+      return replicas;
+    });
   }
 }

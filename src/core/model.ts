@@ -114,6 +114,12 @@ export interface SlotStatus {
   nextRetryAt?: string;
   /** During a rollout: the new release's container, while this record's (old) container still serves. */
   next?: PendingSlot;
+  /**
+   * During a rollout: the old container this record's (new) container replaced. It still runs, so the slot
+   * can switch back to it if the new one exits; removed once the new one has served for the runner's
+   * rolloutStableMs, and then this field goes away.
+   */
+  fallback?: { containerId: string; release: number };
 }
 
 /** The new-release container of a slot while the old one still serves. */

@@ -1,6 +1,6 @@
 /** Identity files of a node in its state dir: the node id, the API token (0600), and the version. */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,8 +25,13 @@ function writeDurable(path: string, text: string, mode: number): void {
   renameSync(tmp, path);
 }
 
+/**
+ * Creates the state dir 0700, and makes it 0700 again at every start: it holds the API token, state with config
+ * values, and the git mirrors (private code), and a dir created by an older version or by hand may be wider.
+ */
 export function ensureStateDir(cfg: Config): void {
   mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
+  chmodSync(cfg.stateDir, 0o700);
 }
 
 export function ensureNodeId(cfg: Config): string {

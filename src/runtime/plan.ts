@@ -3,9 +3,16 @@
  * the SlotStatus records to publish. No I/O, no clock: the runner supplies `now` and the readiness probe.
  *
  * Rules:
- * - A slot runs the container of its desired release. Rollout: the new container starts first; the old
- *   one is removed only once the new is ready (running ≥ readyAfterMs and its port accepts). One slot
- *   per app at a time: only the lowest slot that still has an old container serving may start a new one.
+ * - A slot runs the container of its desired release. Rollout: the new container starts first; once it
+ *   is ready (running ≥ readyAfterMs and its port accepts) the slot's record switches to it at once, but
+ *   the old container keeps running as the record's `fallback` until the new one has served for
+ *   rolloutStableMs; only then is the old one removed. If the new one exits within that window, the
+ *   record switches back to the old container (the new one goes to `next`, crashed/backoff), so a
+ *   release that crash-loops never takes the slot's last working container.
+ * - One slot per app at a time: only the lowest slot that still has an old container running (serving,
+ *   or as fallback) may start a new one, so the next slot starts once the previous one's rollout is
+ *   complete. A rollout also holds (no start, no fallback removed) while a slot without an old container
+ *   has crashed with the new release and not run stableAfterMs since: at most one slot is ever at risk.
  * - While a new container is not ready, the slot's record describes the container that serves (the
  *   old one) and carries the new one in `next`, so the proxy keeps routing to what works.
  * - A container that exited on its own is a crash: 'crashed', then 'backoff' until
@@ -48,6 +55,12 @@ export interface PlanConfig {
   readyAfterMs?: number;
   /** How soon to look again at a container that is running but not ready yet. Default 100, 2000 after 30 s. */
   readyPollMs?: number;
+  /**
+   * How long a new container must serve (from the switch of the slot's record) before the old container
+   * it replaced is removed; until then the old one runs as the record's `fallback`. Default
+   * DEFAULT_ROLLOUT_STABLE_MS.
+   */
+  rolloutStableMs?: number;
 }
 
 
@@ -61,7 +74,7 @@ export type Action =
   | { kind: 'create'; slot: string; spec: DesiredSlot; reason: 'new' | 'rollout' | 'retry' }
   | { kind: 'restart'; slot: string; containerId: string; spec: DesiredSlot }
   | { kind: 'remove'; slot: string; containerId: string; reason: RemoveReason; graceful: boolean }
-  | { kind: 'wait'; slot: string; until: number; reason: 'backoff' | 'ready' };
+  | { kind: 'wait'; slot: string; until: number; reason: 'backoff' | 'ready' | 'stable' };
 
 export interface PlanInput {
   desired: DesiredSlot[];
@@ -89,15 +102,19 @@ export function backoffDelay(failures: number, cfg: Pick<PlanConfig, 'backoffBas
 
 /**
  * How long a new container must have run (besides answering on its port) before it takes over its slot.
- * Short: the port check is the real signal, and a crash after the switch is restarted like any crash;
- * health checks with thresholds come with the proxy (issue #3).
+ * Short: the port check is the real signal, and the old container stays as fallback for
+ * DEFAULT_ROLLOUT_STABLE_MS after the switch; health checks with thresholds come with the proxy (issue #3).
  */
 export const DEFAULT_READY_AFTER_MS = 100;
+
+/** How long a new container serves before the old one it replaced is removed (PlanConfig.rolloutStableMs). */
+export const DEFAULT_ROLLOUT_STABLE_MS = 3000;
 
 export function isReady(c: ObservedContainer, now: number, readyAfterMs = DEFAULT_READY_AFTER_MS): boolean {
   return c.state === 'running' && c.startedAt !== null && now - c.startedAt >= readyAfterMs && c.ready === true;
 }
 
+const LIVE: ReadonlySet<string> = new Set(['running', 'paused', 'restarting']);
 const iso = (ms: number): string => new Date(ms).toISOString();
 const recency = (c: ObservedContainer): number => Math.max(c.startedAt ?? 0, c.finishedAt ?? 0);
 
@@ -110,6 +127,7 @@ function rank(list: ObservedContainer[], now: number, readyAfter: number): Obser
 export function plan(input: PlanInput): PlanOutput {
   const { now, config: cfg } = input;
   const readyAfter = cfg.readyAfterMs ?? DEFAULT_READY_AFTER_MS;
+  const stableMs = cfg.rolloutStableMs ?? DEFAULT_ROLLOUT_STABLE_MS;
   const actions: Action[] = [];
   const statuses = new Map<string, RunnerSlotStatus | null>();
   const memory = new Map<string, SlotMemory>();
@@ -138,11 +156,22 @@ export function plan(input: PlanInput): PlanOutput {
   }
   for (const k of input.previous.keys()) if (!desired.has(k) && !bySlot.has(k)) statuses.set(k, null);
 
-  // One slot at a time per app: the lowest slot whose old-release container still serves.
+  // One slot at a time per app: the lowest slot whose old-release container still runs (serving, or as
+  // the fallback of a new container not yet stable). An app's rollout holds (no new container starts, no
+  // fallback is removed) while one of its slots without an old container has crashed with the release and
+  // not run stableAfterMs since (say, its new container crashed after its own rollout completed).
   const transitioning = new Map<string, number>();
+  const holding = new Set<string>();
   for (const d of [...desired.values()].sort((a, b) => a.index - b.index)) {
-    const serving = (bySlot.get(slotName(d.app, d.index)) ?? []).some((c) => c.release !== d.release && c.state === 'running');
-    if (serving && !transitioning.has(d.app)) transitioning.set(d.app, d.index);
+    const k = slotName(d.app, d.index);
+    const list = bySlot.get(k) ?? [];
+    if (list.some((c) => c.release !== d.release && c.state === 'running')) {
+      if (!transitioning.has(d.app)) transitioning.set(d.app, d.index);
+      continue;
+    }
+    const seen = input.memory.get(k);
+    const crashed = list.some((c) => c.release === d.release && !LIVE.has(c.state));
+    if (crashed || (seen?.release === d.release && seen.failures > 0)) holding.add(d.app);
   }
 
   for (const [k, d] of desired) {
@@ -155,7 +184,7 @@ export function plan(input: PlanInput): PlanOutput {
     const olds = rank(all.filter((c) => c.release !== d.release), now, readyAfter);
     const serving = olds[0]?.state === 'running' ? olds[0] : undefined;
     for (const c of olds) if (c !== serving) actions.push({ kind: 'remove', slot: k, containerId: c.id, reason: c.state === 'running' ? 'replaced' : 'stale', graceful: c.state === 'running' });
-    const mayStart = !serving || transitioning.get(d.app) === d.index;
+    const mayStart = !serving || (transitioning.get(d.app) === d.index && !holding.has(d.app));
 
     const servingStatus = (next?: PendingSlot): RunnerSlotStatus => {
       const restarts = prev?.containerId === serving!.id ? prev.restarts : 0;
@@ -172,18 +201,27 @@ export function plan(input: PlanInput): PlanOutput {
     };
     const own = (c: ObservedContainer, state: SlotState): RunnerSlotStatus =>
       withSince(withMemory(base(c, state, mem.restarts), mem, state), prev, now);
-    const wait = (until: number, reason: 'backoff' | 'ready'): void => {
+    const wait = (until: number, reason: 'backoff' | 'ready' | 'stable'): void => {
       actions.push({ kind: 'wait', slot: k, until, reason });
     };
 
-    if (primary && (primary.state === 'running' || primary.state === 'paused' || primary.state === 'restarting')) {
+    if (primary && LIVE.has(primary.state)) {
       if (mem.failures > 0 && primary.startedAt !== null && now - primary.startedAt >= cfg.stableAfterMs) {
         mem = { ...mem, failures: 0 };
         delete mem.nextRetryAt;
       }
       if (isReady(primary, now, readyAfter)) {
-        statuses.set(k, own(primary, 'running'));
-        if (serving) actions.push({ kind: 'remove', slot: k, containerId: serving.id, reason: 'replaced', graceful: true });
+        const st = own(primary, 'running');
+        if (serving) {
+          // Traffic moves to the new container now; the old one stays as fallback until the new one has
+          // served rolloutStableMs (counted from the switch: the record's `since`), then it is removed.
+          const switched = Date.parse(st.since);
+          const stableAt = (Number.isFinite(switched) ? switched : now) + stableMs;
+          if (now < stableAt) wait(stableAt, 'stable');
+          else if (!holding.has(d.app)) actions.push({ kind: 'remove', slot: k, containerId: serving.id, reason: 'replaced', graceful: true });
+          st.fallback = { containerId: serving.id, release: serving.release };
+        }
+        statuses.set(k, st);
       } else {
         const readyAt = primary.startedAt === null ? now : primary.startedAt + readyAfter;
         const slow = primary.startedAt !== null && now - primary.startedAt > 30_000;

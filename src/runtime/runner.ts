@@ -80,7 +80,7 @@ export class Runner {
     this.startedAt = new Date(this.now()).toISOString();
     this.log = deps.log;
     const r = deps.config.runtime;
-    this.planCfg = { nodeId: deps.nodeId, host: r.bindHost, backoffBaseMs: r.backoffBaseMs, backoffMaxMs: r.backoffMaxMs, stableAfterMs: r.stableAfterMs };
+    this.planCfg = { nodeId: deps.nodeId, host: r.bindHost, backoffBaseMs: r.backoffBaseMs, backoffMaxMs: r.backoffMaxMs, stableAfterMs: r.stableAfterMs, rolloutStableMs: r.rolloutStableMs };
   }
 
   private get slotPrefix(): string {

@@ -1,18 +1,20 @@
 /**
- * One bare mirror per app at `<root>/<app>.git`: fetched from the app's repository (simple-git, with its guards
- * against dangerous options left on), read locally to resolve refs, read files and stream `git archive` tars.
- * Every git process gets an argv array, a clean environment (no prompts), and a deadline.
+ * One bare mirror per app at `<root>/<app>.git`: fetched from the app's repository, read locally to resolve refs,
+ * read files and stream `git archive` tars. Every git process gets a fixed argv array (user input only after
+ * validation and `--`/`--end-of-options`), a clean environment (no prompts), and a deadline.
+ *
+ * Credentials in a repository URL never reach git's argv (visible to every user in `ps`) nor the mirror's config:
+ * git gets the URL without them and the credentials through its environment (see remoteAuth). The root is 0700.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { simpleGit, type SimpleGit } from 'simple-git';
 import { APP_NAME_RE } from '../core/model.js';
 import { PleacoError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { gitEnv, gitReason, runGit, scrub, spawnGit } from './internal/git.js';
+import { gitReason, remoteAuth, runGit, scrub, spawnGit, type GitRun, type RemoteAuth } from './internal/git.js';
 import { redactRepoUrl, validateBranch, validateRef, validateRepoUrl } from './url.js';
 
 export interface GitMirrorOptions {
@@ -32,6 +34,8 @@ export interface CommitInfo {
 }
 
 const SHA_RE = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+/** After the deadline, how long git has to end its transport helpers after SIGTERM before SIGKILL. */
+const KILL_GRACE_MS = 2000;
 
 function checkPath(path: string): string {
   const p = typeof path === 'string' ? path.replace(/^(\.\/)+/, '') : '';
@@ -73,7 +77,7 @@ export class GitMirror {
     const target = validateRepoUrl(url, { allowLocal: true });
     await this.exclusive(app, async () => {
       const started = Date.now();
-      await mkdir(this.root, { recursive: true });
+      await this.ensureRoot();
       await this.removeTemps(app);
       if (isBareRepo(dir)) {
         await this.fetch(dir, target, onProgress);
@@ -106,15 +110,11 @@ export class GitMirror {
   async lsRemoteHead(url: string, branch: string): Promise<string | null> {
     const target = validateRepoUrl(url, { allowLocal: true });
     const ref = `refs/heads/${validateBranch(branch)}`;
-    await mkdir(this.root, { recursive: true });
-    const { git, signal } = this.git(this.root, target);
-    let out: string;
-    try {
-      out = await git.raw(['ls-remote', '--', target, ref]);
-    } catch (err) {
-      throw this.fetchError(target, err, signal);
-    }
-    for (const line of out.split('\n')) {
+    await this.ensureRoot();
+    const auth = remoteAuth(target);
+    const r = await this.remote(this.root, auth, ['ls-remote', '--', auth.url, ref]);
+    if (r.code !== 0 || r.timedOut) throw this.fetchError(target, auth, r);
+    for (const line of r.stdout.toString('utf8').split('\n')) {
       const [sha, name] = line.trim().split('\t');
       if (name === ref && sha !== undefined && SHA_RE.test(sha)) return sha;
     }
@@ -199,58 +199,81 @@ export class GitMirror {
     return t.code === 0 && t.stdout.toString('utf8').trim() === 'blob' ? obj : null;
   }
 
-  private async local(dir: string, args: string[]): Promise<Awaited<ReturnType<typeof runGit>>> {
+  private async local(dir: string, args: string[]): Promise<GitRun> {
     const r = await runGit(['--git-dir', dir, ...args], this.timeoutMs);
     if (r.timedOut) throw new PleacoError('git_failed', `git ${args[0] ?? ''} timed out after ${+(this.timeoutMs / 1000).toFixed(1)}s`);
     return r;
   }
 
-  private git(baseDir: string, url: string, onProgress?: (line: string) => void): { git: SimpleGit; signal: AbortSignal } {
-    const signal = AbortSignal.timeout(this.timeoutMs);
-    const git = simpleGit({ baseDir, abort: signal, allowEnvironment: ['GIT_TERMINAL_PROMPT'] }).env(gitEnv());
-    if (onProgress) {
-      git.outputHandler((_cmd, _stdout, stderr) => {
-        stderr.on('data', (b: Buffer) => {
-          for (const line of b.toString('utf8').split(/[\r\n]+/)) if (line.trim() !== '') onProgress(scrub(line.trim(), url));
-        });
-      });
-    }
-    return { git, signal };
+  /** Creates the root 0700, and makes an existing one 0700: mirrors hold private code (and older ones credentials). */
+  private async ensureRoot(): Promise<void> {
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
+    await chmod(this.root, 0o700);
+  }
+
+  /**
+   * Runs a git command that talks to the remote `auth` describes: its URL (without credentials) is in `args`, its
+   * credentials go in git's environment. Progress lines go to `onProgress`, with credentials removed.
+   */
+  private remote(cwd: string, auth: RemoteAuth, args: string[], onProgress?: (line: string) => void): Promise<GitRun> {
+    let partial = '';
+    const onStderr = onProgress
+      ? (chunk: string): void => {
+          const lines = (partial + chunk).split(/[\r\n]/);
+          partial = lines.pop() ?? '';
+          for (const line of lines) if (line.trim() !== '') onProgress(scrub(line.trim(), auth.url));
+        }
+      : undefined;
+    return runGit(args, this.timeoutMs, { cwd, env: auth.env, killGraceMs: KILL_GRACE_MS, ...(onStderr ? { onStderr } : {}) }).catch(
+      (err: unknown): GitRun => ({ code: null, stdout: Buffer.alloc(0), stderr: `fatal: cannot run git: ${err instanceof Error ? err.message : String(err)}`, timedOut: false }),
+    );
   }
 
   private async clone(app: string, dir: string, url: string, onProgress?: (line: string) => void): Promise<void> {
     const tmp = join(this.root, `.tmp-${app}-${randomBytes(6).toString('hex')}.git`);
-    const { git, signal } = this.git(this.root, url, onProgress);
+    const auth = remoteAuth(url);
     try {
       // --no-local: a local path goes through the normal transport too (no hardlinks, no copying of its files).
-      await git.raw(['clone', '--mirror', '--no-local', ...(onProgress ? ['--progress'] : []), '--', url, tmp]);
-      if (!isBareRepo(tmp)) throw new Error('fatal: clone produced no repository');
+      // The clone records auth.url (no credentials) as remote.origin.url.
+      const r = await this.remote(this.root, auth, ['clone', '--mirror', '--no-local', ...(onProgress ? ['--progress'] : []), '--', auth.url, tmp], onProgress);
+      if (r.code !== 0 || r.timedOut) throw this.fetchError(url, auth, r);
+      if (!isBareRepo(tmp)) throw this.fetchError(url, auth, { ...r, stderr: 'fatal: clone produced no repository' });
       await rename(tmp, dir);
-    } catch (err) {
-      throw this.fetchError(url, err, signal);
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
   }
 
   private async fetch(dir: string, url: string, onProgress?: (line: string) => void): Promise<void> {
-    const { git, signal } = this.git(dir, url, onProgress);
-    try {
-      const current = await git.raw(['config', '--get', 'remote.origin.url']).then((s) => s.trim(), () => null);
-      if (current === null) await git.raw(['remote', 'add', '--', 'origin', url]);
-      else if (current !== url) await git.raw(['remote', 'set-url', '--', 'origin', url]);
-      const progress = onProgress ? ['--progress'] : [];
-      await git.raw(['fetch', '--prune', ...progress, 'origin', '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*']);
-    } catch (err) {
-      throw this.fetchError(url, err, signal);
+    const auth = remoteAuth(url);
+    // The remote URL in the mirror's config never has credentials; this also rewrites one that an older version stored.
+    const current = await this.local(dir, ['config', '--get', 'remote.origin.url']);
+    const configured = current.code === 0 ? current.stdout.toString('utf8').trim() : null;
+    if (configured !== auth.url) {
+      const set = await this.local(dir, configured === null ? ['remote', 'add', '--', 'origin', auth.url] : ['remote', 'set-url', '--', 'origin', auth.url]);
+      if (set.code !== 0) throw this.fetchError(url, auth, set);
     }
+    const progress = onProgress ? ['--progress'] : [];
+    const r = await this.remote(dir, auth, ['fetch', '--prune', ...progress, 'origin', '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'], onProgress);
+    if (r.code !== 0 || r.timedOut) throw this.fetchError(url, auth, r);
   }
 
-  private fetchError(url: string, err: unknown, signal: AbortSignal): PleacoError {
+  private fetchError(url: string, auth: RemoteAuth, r: Pick<GitRun, 'stderr' | 'timedOut'>): PleacoError {
     const shown = redactRepoUrl(url);
-    const message = signal.aborted
-      ? `cannot fetch ${shown}: timed out after ${+(this.timeoutMs / 1000).toFixed(1)}s`
-      : `cannot fetch ${shown}: repository not found or unreachable (${gitReason(err instanceof Error ? err.message : String(err), url)})`;
+    let message: string;
+    if (r.timedOut) {
+      message = `cannot fetch ${shown}: timed out after ${+(this.timeoutMs / 1000).toFixed(1)}s`;
+    } else {
+      const reason = gitReason(r.stderr, url);
+      // git reports a refused login (HTTP 401) as its failure to prompt for a user name (prompts are off), which
+      // would only confuse: say what happened instead.
+      const authFailed = /Authentication failed|could not read (Username|Password)|terminal prompts disabled/i.test(reason);
+      message = !authFailed
+        ? `cannot fetch ${shown}: repository not found or unreachable (${reason})`
+        : auth.hasCredentials
+          ? `cannot fetch ${shown}: authentication failed: the server refused the credentials in the repository URL`
+          : `cannot fetch ${shown}: authentication failed: the server requires credentials and the repository URL has none`;
+    }
     // The message is about the user's own repository and holds no credentials, so API clients may see it.
     return new PleacoError('git_failed', scrub(message, url), { expose: true, details: { repo: shown } });
   }

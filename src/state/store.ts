@@ -30,6 +30,8 @@ export class Store extends EventEmitter {
   readonly clock: HybridClock;
   private readonly map = new LwwMap();
   private readonly wal: Wal;
+  /** Entries handed to the log but not yet applied to the map; compaction waits until there are none. */
+  private unapplied = 0;
   /** Lines of the persisted log that could not be read on start (a torn tail after a crash). */
   readonly skippedOnLoad: number;
 
@@ -89,9 +91,7 @@ export class Store extends EventEmitter {
   async batch(ops: WriteOp[]): Promise<Entry[]> {
     for (const op of ops) this.assertWritable(op.key, op.value);
     const stamped: Entry[] = ops.map((op) => ({ key: op.key, value: op.value ?? null, ts: this.clock.now() }));
-    await this.wal.append(stamped);
-    for (const e of stamped) if (this.map.apply(e)) this.emit('change', e);
-    this.maybeCompact();
+    await this.persistThenApply(stamped);
     return stamped;
   }
 
@@ -102,8 +102,25 @@ export class Store extends EventEmitter {
       return !cur || wins(e, cur);
     });
     for (const e of remote) this.clock.observe(e.ts);
-    await this.wal.append(winners);
-    const applied = winners.filter((e) => this.map.apply(e));
+    return this.persistThenApply(winners);
+  }
+
+  /**
+   * Appends to the log, waits for the sync, then applies. Compaction snapshots the map, so it must
+   * not run while any appended entry is still waiting to be applied (a group commit resolves several
+   * writers at once): it runs only when nothing is in between.
+   */
+  private async persistThenApply(entries: Entry[]): Promise<Entry[]> {
+    if (entries.length === 0) return [];
+    this.unapplied += entries.length;
+    try {
+      await this.wal.append(entries);
+    } catch (err) {
+      this.unapplied -= entries.length;
+      throw err;
+    }
+    this.unapplied -= entries.length;
+    const applied = entries.filter((e) => this.map.apply(e));
     for (const e of applied) this.emit('change', e);
     this.maybeCompact();
     return applied;
@@ -119,7 +136,7 @@ export class Store extends EventEmitter {
   }
 
   private maybeCompact(): void {
-    if (this.wal.logLength >= this.opts.compactAfterEntries) this.reapAndCompact(false);
+    if (this.unapplied === 0 && this.wal.logLength >= this.opts.compactAfterEntries) this.reapAndCompact(false);
   }
 
   private reapAndCompact(force: boolean): void {

@@ -16,14 +16,24 @@ export interface WalLoad {
   skipped: number;
 }
 
+function isEntry(e: unknown): e is Entry {
+  const x = e as Entry;
+  return !!x && typeof x.key === 'string' && isHlc(x.ts) && x.value !== undefined;
+}
+
+/**
+ * Each line is one entry (snapshot) or one batch: a JSON array of the entries of one write, so a
+ * multi-key write (a release and the pointer to it) is all there or not at all after a crash.
+ */
 function parseLines(text: string, out: Entry[]): number {
   let skipped = 0;
   for (const line of text.split('\n')) {
     if (!line) continue;
     try {
-      const e = JSON.parse(line) as Entry;
-      if (typeof e.key !== 'string' || !isHlc(e.ts) || e.value === undefined) throw new Error('bad entry');
-      out.push(e);
+      const v = JSON.parse(line) as unknown;
+      const batch = Array.isArray(v) ? v : [v];
+      if (!batch.every(isEntry)) throw new Error('bad entry');
+      out.push(...batch);
     } catch {
       skipped++;
     }
@@ -75,7 +85,7 @@ export class Wal {
   append(entries: Entry[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error('state log is closed'));
     if (entries.length === 0) return Promise.resolve();
-    const lines = entries.map((e) => JSON.stringify(e)).join('\n') + '\n';
+    const lines = JSON.stringify(entries) + '\n';
     this.walEntries += entries.length;
     return new Promise((resolve, reject) => {
       this.pending.push({ lines, resolve, reject });

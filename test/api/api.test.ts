@@ -34,6 +34,11 @@ api('health answers without a token; every other route wants the bearer token', 
   }
   const wrong = await raw(a.url, 'GET', '/v1/apps', { headers: { authorization: 'Bearer nope' } });
   assert.is(wrong.status, 401);
+  assert.is((await raw(a.url, 'HEAD', '/v1/health')).status, 200, 'HEAD works for liveness probes');
+  assert.is((await raw(a.url, 'HEAD', '/v1/apps')).status, 401);
+  const notAllowed = await raw(a.url, 'PUT', '/v1/apps', { headers: { authorization: `Bearer ${a.token}` } });
+  assert.is(notAllowed.status, 405);
+  assert.equal((notAllowed.json as { error: { code: string } }).error.code, 'bad_request');
 });
 
 api('the OpenAPI document lists the routes the CLI uses', async ({ a }) => {
@@ -84,9 +89,20 @@ api('deploys queue one build per app; a newer queued build replaces an older que
   const old = await a.client.request<{ build: { status: string; error: { message: string } } }>('GET', `/v1/apps/queue/builds/${first.build.id}`);
   assert.is(old.build.status, 'superseded');
   assert.match(old.build.error.message, second.build.id);
-  const claimed = await a.client.request<{ build: { status: string } }>('POST', `/v1/internal/apps/queue/builds/${second.build.id}/claim`, { body: { node: 'n1' } });
-  assert.is(claimed.build.status, 'running');
-  assert.is(await code(a.client.request('POST', `/v1/internal/apps/queue/builds/${second.build.id}/claim`, { body: { node: 'n2' } })), 'conflict');
+  const claimPath = `/v1/internal/apps/queue/builds/${second.build.id}/claim`;
+  const claimAs = (node: string) => raw(a.url, 'POST', claimPath, { headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ node }) });
+  const claimed = await claimAs('n1');
+  assert.is(claimed.status, 200);
+  const build = (claimed.json as { build: { status: string; node: string; startedAt: string } }).build;
+  assert.is(build.status, 'running');
+  assert.is(build.node, 'n1');
+  // The same node claiming again (a retry after a lost answer) gets the build again, unchanged.
+  const again = await claimAs('n1');
+  assert.is(again.status, 200, 'a repeated claim from the node that has the build is not a conflict');
+  assert.equal((again.json as { build: unknown }).build, build);
+  const other = await claimAs('n2');
+  assert.is(other.status, 409, 'another node cannot take a running build');
+  assert.is(await code(a.client.request('POST', claimPath, { body: { node: 'n2' } })), 'conflict');
   assert.is(await code(a.client.request('POST', '/v1/apps/queue/deploys', { body: { ref: '--upload-pack=x' } })), 'invalid_ref');
 });
 
@@ -113,6 +129,21 @@ api('releases: numbered, config snapshotted, config changes and rollbacks make n
   assert.is(await code(a.client.request('PUT', '/v1/apps/rel/scale', { body: { replicas: -1 } })), 'bad_request');
   assert.equal(await a.client.request('PUT', '/v1/apps/rel/scale', { body: { replicas: 3 } }), { replicas: 3 });
   assert.not.ok(a.logLines.some((l) => l.includes('s3cr3t-value')), 'config values never reach the log');
+});
+
+api('an app destroyed while config and deploy requests race leaves nothing behind for a new app of that name', async ({ a }) => {
+  await a.client.request('POST', '/v1/apps', { body: { name: 'race', repo: 'https://git.example.invalid/old.git' } });
+  await a.client.request('PATCH', '/v1/apps/race/config', { body: { set: { DB_PASSWORD: 'old-app-secret' } } });
+  await Promise.allSettled([
+    a.client.request('DELETE', '/v1/apps/race'),
+    a.client.request('PATCH', '/v1/apps/race/config', { body: { set: { LATE: 'x' } } }),
+    a.client.request('POST', '/v1/apps/race/deploys', { body: {} }),
+    a.client.request('PUT', '/v1/apps/race/scale', { body: { replicas: 4 } }),
+  ]);
+  await a.client.request('POST', '/v1/apps', { body: { name: 'race', repo: 'https://git.example.invalid/new.git' } });
+  assert.equal(await a.client.request('GET', '/v1/apps/race/config'), { config: {} });
+  assert.equal((await a.client.request<{ builds: unknown[] }>('GET', '/v1/apps/race/builds')).builds, []);
+  assert.is((await a.client.request<{ replicas: number }>('GET', '/v1/apps/race/ps')).replicas, 1);
 });
 
 api('a 5xx never leaks internals', async ({ a }) => {

@@ -1,5 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { signGithubPayload } from '../../src/source/index.js';
@@ -20,7 +21,7 @@ hooks.before(async (ctx) => {
 hooks.after(async (ctx) => ctx.a.close());
 
 const send = (a: TestAgent, event: string, body: string, signature?: string) =>
-  raw(a.url, 'POST', '/v1/hooks/github', { headers: { 'content-type': 'application/json', 'x-github-event': event, 'x-github-delivery': 'd-1', ...(signature ? { 'x-hub-signature-256': signature } : {}) }, body });
+  raw(a.url, 'POST', '/v1/hooks/github', { headers: { 'content-type': 'application/json', 'x-github-event': event, 'x-github-delivery': randomUUID(), ...(signature ? { 'x-hub-signature-256': signature } : {}) }, body });
 
 hooks('a forged or missing signature is refused with 401 and triggers nothing', async ({ a, payload }) => {
   const forged = await send(a, 'push', payload, signGithubPayload('not-the-secret', payload));
@@ -54,6 +55,17 @@ hooks('a signed push to the app branch queues a build of the pushed commit', asy
   const b = a.apps.build('web', triggered[0]!.build);
   assert.is(b.ref, 'a'.repeat(40));
   assert.is(b.trigger, 'webhook');
+});
+
+hooks('the same delivery sent again (a replay) triggers nothing the second time', async ({ a, secret, payload }) => {
+  const before = a.apps.builds('web').length;
+  const sig = signGithubPayload(secret, payload);
+  const send2 = () => raw(a.url, 'POST', '/v1/hooks/github', { headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-github-delivery': 'replayed-1', 'x-hub-signature-256': sig }, body: payload });
+  assert.is((await send2()).status, 202);
+  const again = await send2();
+  assert.is(again.status, 200);
+  assert.equal(again.json, { duplicate: true, triggered: [] });
+  assert.is(a.apps.builds('web').length, before + 1);
 });
 
 hooks('a signed push to another branch triggers nothing; malformed JSON is a 400', async ({ a, secret, payload }) => {

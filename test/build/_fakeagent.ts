@@ -1,7 +1,8 @@
 /**
  * An in-memory stand-in for the agent's state and internal routes (the real agent is tested by its own
  * suite): a MirrorLike map with change events, and the claim / log / releases / deploys routes with the
- * agent's rules (409 unless queued; a new deploy supersedes queued builds; releases numbered from 1).
+ * agent's rules (409 unless queued, but a build already running on the claiming node is handed back; a new
+ * deploy supersedes queued builds; releases numbered from 1). `claims` counts the claim requests.
  */
 import { EventEmitter } from 'node:events';
 import type { Build, Release } from '../../src/core/model.js';
@@ -13,6 +14,7 @@ export class FakeAgent extends EventEmitter {
   readonly logs = new Map<string, string[]>();
   readonly releaseBodies: Record<string, unknown>[] = [];
   synced = true;
+  claims = 0;
   private seq = 0;
 
   get<T>(key: string): T | undefined {
@@ -48,11 +50,14 @@ export class FakeAgent extends EventEmitter {
   async request<T = unknown>(method: string, path: string, o: { body?: unknown; rawBody?: string | Buffer } = {}): Promise<T> {
     let m: RegExpExecArray | null;
     if (method === 'POST' && (m = /^\/v1\/internal\/apps\/([^/]+)\/builds\/([^/]+)\/claim$/.exec(path))) {
+      this.claims++;
       const key = keys.build(m[1]!, m[2]!);
       const b = this.get<Build>(key);
+      const node = (o.body as { node: string }).node;
       if (!b) throw new PleacoError('not_found', 'no such build');
+      if (b.status === 'running' && b.node === node) return { build: b } as T;
       if (b.status !== 'queued') throw new PleacoError('conflict', `build is ${b.status}`);
-      const claimed: Build = { ...b, status: 'running', stage: 'fetch', node: (o.body as { node: string }).node, startedAt: new Date().toISOString() };
+      const claimed: Build = { ...b, status: 'running', stage: 'fetch', node, startedAt: new Date().toISOString() };
       await this.put(key, claimed);
       return { build: claimed } as T;
     }

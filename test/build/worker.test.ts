@@ -6,6 +6,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BuildWorker, DockerBuilder } from '../../src/build/index.js';
+import type { AgentClientLike } from '../../src/build/pipeline.js';
+import { PleacoError } from '../../src/errors.js';
 import { loadConfig } from '../../src/config/index.js';
 import { keys, type AppSpec, type Build } from '../../src/core/model.js';
 import { createLogger, setLogSink } from '../../src/log.js';
@@ -39,14 +41,31 @@ function repo(name: string, files: Record<string, string>): { url: string; commi
   return { url: `file://${dir}`, commit };
 }
 
-function setup(files: Record<string, string>, spec: Partial<AppSpec> = {}, opts: { engine?: ReturnType<typeof connectEngine>; buildTimeoutMs?: number } = {}) {
+function setup(
+  files: Record<string, string>,
+  spec: Partial<AppSpec> = {},
+  opts: { engine?: ReturnType<typeof connectEngine>; buildTimeoutMs?: number; client?: (agent: FakeAgent) => AgentClientLike; recoverMs?: number } = {},
+) {
   const name = `w${apps.length}-${RUN}`.toLowerCase().slice(0, 40);
   apps.push(name);
   const r = repo(name, files);
   const agent = new FakeAgent();
   void agent.put(keys.app(name), { name, repo: r.url, branch: 'main', webhookSecret: 'x', createdAt: new Date().toISOString(), ...spec } satisfies AppSpec);
   const eng = opts.engine ?? engine;
-  const worker = new BuildWorker({ mirror: agent, client: agent, git, builder: new DockerBuilder(eng, '/var/run/docker.sock'), engine: eng, nodeId, config, log, tickMs: 200, janitor: false, ...(opts.buildTimeoutMs ? { buildTimeoutMs: opts.buildTimeoutMs } : {}) });
+  const worker = new BuildWorker({
+    mirror: agent,
+    client: opts.client ? opts.client(agent) : agent,
+    git,
+    builder: new DockerBuilder(eng, '/var/run/docker.sock'),
+    engine: eng,
+    nodeId,
+    config,
+    log,
+    tickMs: 200,
+    janitor: false,
+    ...(opts.buildTimeoutMs ? { buildTimeoutMs: opts.buildTimeoutMs } : {}),
+    ...(opts.recoverMs ? { recoverMs: opts.recoverMs } : {}),
+  });
   const stages: string[] = [];
   agent.on('change', (e: { key: string; value: Build | null }) => {
     if (e.key.startsWith('builds/') && e.value && stages[stages.length - 1] !== `${e.value.status}/${e.value.stage}`) stages.push(`${e.value.status}/${e.value.stage}`);
@@ -215,6 +234,93 @@ test('crash recovery re-queues a lone interrupted build, which then succeeds', a
   await worker.stop();
   assert.is(done.status, 'succeeded', JSON.stringify(done.error));
   assert.is((done as Build & { retried?: boolean }).retried, true);
+});
+
+/** Writes a build record 'running' on this node that no worker runs (never queued, so no worker claims it first). */
+let orphans = 0;
+async function orphan(agent: FakeAgent, app: string, extra: Partial<Build> & { retried?: boolean } = {}): Promise<Build> {
+  const now = new Date();
+  const b: Build = { id: `b${now.getTime().toString(36)}o${orphans++}`, app, ref: 'main', status: 'running', stage: 'fetch', trigger: 'api', createdAt: now.toISOString(), node: nodeId, startedAt: now.toISOString(), ...extra };
+  await agent.put(keys.build(app, b.id), b);
+  return b;
+}
+
+test('a claim the agent recorded but whose answer was lost: the retried claim is answered "running on this node" and the build runs', async () => {
+  let lost = false;
+  const { name, agent, worker } = setup({ Dockerfile: DOCKERFILE }, {}, {
+    recoverMs: 3_600_000, // no periodic recovery: the claim alone must hand the build over
+    client: (a) => ({
+      request: async <T>(method: string, path: string, o?: { body?: unknown }): Promise<T> => {
+        if (!lost && path.endsWith('/claim')) {
+          lost = true;
+          await a.request(method, path, o); // the agent records the claim; its answer is lost (ECONNRESET)...
+          assert.is(a.list<Build>('builds/')[0]!.value.status, 'running');
+        }
+        return a.request<T>(method, path, o); // ...and the client retries
+      },
+    }),
+  });
+  const b = agent.enqueue(name, 'main');
+  await worker.start();
+  const done = await finished(agent, name, b.id);
+  await worker.stop();
+  assert.is(agent.claims, 2, 'claimed, then claimed again');
+  assert.is(done.status, 'succeeded', JSON.stringify(done.error));
+  assert.is(done.node, nodeId);
+  assert.is((done as Build & { retried?: boolean }).retried, undefined, 'run from the claim, not re-queued by recovery');
+});
+
+test('a build left running on this node while the worker runs is recovered after a sync (and by the periodic check)', async () => {
+  const { name, agent, worker } = setup({ Dockerfile: DOCKERFILE }, {}, { recoverMs: 3_600_000 });
+  await worker.start();
+  // A claim recorded by the agent whose answer never arrived (the agent was away longer than the client's retries).
+  const b = await orphan(agent, name);
+  await new Promise((r) => setTimeout(r, 600));
+  assert.is(agent.get<Build>(keys.build(name, b.id))!.status, 'running', 'left alone until the next sync');
+  assert.equal(worker.runningBuilds(), {});
+  agent.emit('synced'); // the worker's mirror re-synced with the agent
+  const done = await finished(agent, name, b.id);
+  assert.is(done.status, 'succeeded', JSON.stringify(done.error));
+  assert.is((done as Build & { retried?: boolean }).retried, true, 're-queued once, then run');
+  // A build of another node, and the one this worker is running, are never touched.
+  const foreign = agent.enqueue(name, 'main', { createdAt: new Date(0).toISOString() });
+  await agent.put(keys.build(name, foreign.id), { ...foreign, status: 'running', stage: 'build', node: 'another-node' });
+  agent.emit('synced');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.is(agent.get<Build>(keys.build(name, foreign.id))!.status, 'running');
+  await worker.stop();
+
+  // The periodic check does the same without a sync; an orphan that was already retried fails as interrupted.
+  const w2 = new BuildWorker({ mirror: agent, client: agent, git, builder: new DockerBuilder(engine, '/var/run/docker.sock'), engine, nodeId, config, log, janitor: false, recoverMs: 200 });
+  await w2.start();
+  const again = await orphan(agent, name, { retried: true, stage: 'build' });
+  const failed = await finished(agent, name, again.id);
+  await w2.stop();
+  assert.is(failed.status, 'failed');
+  assert.equal(failed.error, { code: 'interrupted', message: 'the builder lost track of this build while it was running; deploy again' });
+});
+
+test('the final record is retried while the agent is away; recovery meanwhile leaves the running build alone', async () => {
+  let failing = 0;
+  const { name, agent, worker } = setup({ Dockerfile: DOCKERFILE }, {}, { recoverMs: 100 });
+  const put = agent.put.bind(agent);
+  agent.put = async (key: string, value: unknown): Promise<unknown> => {
+    const v = value as Build | null;
+    if (key.startsWith('builds/') && v && v.status === 'succeeded' && failing < 4) {
+      failing++;
+      agent.emit('synced'); // reconnects meanwhile must not re-queue the build being recorded
+      throw new PleacoError('unavailable', 'agent unreachable');
+    }
+    return put(key, value);
+  };
+  const b = agent.enqueue(name, 'main');
+  await worker.start();
+  const done = await finished(agent, name, b.id);
+  await worker.stop();
+  assert.is(failing, 4);
+  assert.is(done.status, 'succeeded', JSON.stringify(done.error));
+  assert.is((done as Build & { retried?: boolean }).retried, undefined);
+  assert.is(agent.claims, 1);
 });
 
 test('poll targets and trigger; an app deleted loses its mirror and unused images', async () => {

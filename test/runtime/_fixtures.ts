@@ -125,6 +125,11 @@ export const interleavedDockerfile = (base: string): string => `FROM ${base}
 CMD ["sh", "-c", "echo out-1; sleep 0.5; echo err-1 >&2; sleep 0.5; echo out-2; exec sleep 300"]
 `;
 
+/** Serves `hello <NAME>` on $PORT like the web image, then exits 3 after about a second. */
+export const flakyDockerfile = (base: string): string => `FROM ${base}
+CMD ["sh", "-c", "mkdir -p /tmp/www && echo \\"hello $NAME\\" > /tmp/www/index.html && echo flaky listening on $PORT && (httpd -f -p $PORT -h /tmp/www &) && sleep 1 && echo flaky-bye && exit 3"]
+`;
+
 /** Exits 1 at once after printing a line on each stream. */
 export const crashDockerfile = (base: string): string => `FROM ${base}
 CMD ["sh", "-c", "echo crash-stdout-line; echo crash-stderr-line >&2; exit 1"]

@@ -72,11 +72,11 @@ export function nodeOf(s: Started): NodeStatus | undefined {
   return s.state.get<NodeStatus>(keys.node(s.nodeId));
 }
 
-/** Waits until slots 0..n-1 of the app are running (with release, if given). */
+/** Waits until slots 0..n-1 of the app are running (with release, if given), their rollouts complete. */
 export function waitRunning(s: Started, app: string, n: number, release?: number, timeoutMs = 20_000): Promise<RunnerSlotStatus[]> {
   return waitFor(`${n} running slots of ${app}`, () => {
     const all = Array.from({ length: n }, (_, i) => slotOf(s, app, i));
-    const ok = all.every((st) => st && st.state === 'running' && st.hostPort && (release === undefined || st.release === release) && !st.next);
+    const ok = all.every((st) => st && st.state === 'running' && st.hostPort && (release === undefined || st.release === release) && !st.next && !st.fallback);
     return ok ? (all as RunnerSlotStatus[]) : null;
   }, timeoutMs);
 }

@@ -1,11 +1,12 @@
 /** The Runner against the real Docker Engine: rollouts, adoption after restart, foreign containers, Engine outages. */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { keys, LABELS } from '../../src/core/model.js';
+import { rolloutVerdict } from '../../src/api/deploystream.js';
+import { keys, LABELS, type SlotStatus } from '../../src/core/model.js';
 import { jsonLines, type DockerEvent } from '../../src/runtime/logs.js';
 import { DEFAULT_READY_AFTER_MS } from '../../src/runtime/plan.js';
 import { MemoryStateView } from './_memory-state.js';
-import { docker, httpGet, nodeContainers, seedApp, setRelease, uid, waitFor } from './_fixtures.js';
+import { buildImage, docker, flakyDockerfile, httpGet, nodeContainers, seedApp, setRelease, testConfig, uid, waitFor } from './_fixtures.js';
 import { EngineProxy, Harness, nodeOf, slotOf, waitRunning } from './_harness.js';
 
 const h = new Harness();
@@ -13,11 +14,14 @@ const T = suite('Runner lifecycle');
 T.before(() => h.open());
 T.after(() => h.close());
 
-T('a new release replaces containers slot by slot; the old one serves until the new one is ready', async () => {
+/** rolloutStableMs for the rollout test (the default is 3 s): how long an old container outlives the switch. */
+const STABLE_MS = 1000;
+
+T('a new release replaces containers slot by slot; the old one serves until the new one is ready, then stays as fallback', async () => {
   const state = new MemoryStateView();
   const app = uid('roll');
   seedApp(state, app, { release: 1, image: h.images.web, replicas: 2, config: { NAME: 'one' } });
-  const s = await h.start(state);
+  const s = await h.start(state, { config: testConfig({ rolloutStableMs: STABLE_MS }) });
   await waitRunning(s, app, 2, 1);
 
   const events: { action: string; slot: string; release: number; t: number }[] = [];
@@ -67,7 +71,7 @@ T('a new release replaces containers slot by slot; the old one serves until the 
 
   setRelease(state, app, { release: 2, image: h.images.web, config: { NAME: 'two' } });
   const done = await waitRunning(s, app, 2, 2, 30_000);
-  // The records switch before the old containers are stopped and removed: wait for the last event
+  // The records switch STABLE_MS before the old containers are stopped and removed: wait for the last event
   // (bounded; Docker delivers events late under load), then a little more for any unexpected one.
   const seqOf = (): string[] => events.map((e) => `${e.action} ${e.slot.split('#')[1]} r${e.release}`);
   await waitFor('the old slot #1 container destroyed', () => seqOf().includes('destroy 1 r1'), 15_000).catch(() => undefined);
@@ -83,17 +87,74 @@ T('a new release replaces containers slot by slot; the old one serves until the 
   const at = (s: string): number => events[seq.indexOf(s)]!.t;
   for (const i of ['0', '1']) {
     const kept = at(`destroy ${i} r1`) - at(`start ${i} r2`);
-    assert.ok(kept >= DEFAULT_READY_AFTER_MS, `slot #${i}: the old container outlived the new one’s first ${DEFAULT_READY_AFTER_MS} ms (kept ${kept.toFixed(0)} ms)`);
+    assert.ok(kept >= DEFAULT_READY_AFTER_MS + STABLE_MS, `slot #${i}: the old container outlived the new one’s first ${DEFAULT_READY_AFTER_MS} + ${STABLE_MS} ms (kept ${kept.toFixed(0)} ms)`);
     const answer = answered.get(i);
     assert.ok(answer !== undefined, `slot #${i}: the new container answered`);
     assert.ok(answer < at(`destroy ${i} r1`), `slot #${i}: the old container was removed only after the new one answered (${(at(`destroy ${i} r1`) - answer).toFixed(0)} ms after)`);
+    // The record switched to the new container at once, naming the old one as fallback, for STABLE_MS.
+    const hist = state.history<SlotStatus>(keys.slot(s.nodeId, app, Number(i)));
+    const switched = hist.find((x) => x?.release === 2 && x.state === 'running');
+    assert.equal(switched?.fallback?.release, 1, `slot #${i}: the switched record names its fallback`);
+    const served = at(`destroy ${i} r1`) - Date.parse(switched!.since);
+    assert.ok(served >= STABLE_MS - 2, `slot #${i}: the old container was removed ${served.toFixed(0)} ms after the switch (≥ ${STABLE_MS})`);
+    assert.not.ok(hist.at(-1)?.fallback, `slot #${i}: the last record has no fallback`);
   }
+  // Slot 1 started only once slot 0's rollout was complete (its old container removed).
+  assert.ok(at('start 1 r2') >= at('destroy 0 r1'));
   assert.equal([failures, bodies.has('hello one\n'), bodies.has('hello two\n')], [0, true, true], `${requests} requests`);
   for (const st of done) assert.equal(await httpGet(st.hostPort!), { status: 200, body: 'hello two\n' });
   const names = (await nodeContainers(s.nodeId)).map((c) => c.Names[0]).sort();
   assert.equal(names, [`/pleaco-${app}-0-r2`, `/pleaco-${app}-1-r2`]);
   const mid = state.history<{ next?: { release: number; state: string }; release: number }>(keys.slot(s.nodeId, app, 0));
   assert.ok(mid.some((x) => x?.release === 1 && x.next?.release === 2 && x.next.state === 'starting'), 'the old record carried the new container as next');
+});
+
+T('a release that listens, then exits after 1 s: some container always answers; both slots keep v1', async () => {
+  const flaky = await buildImage(h.imageApp, flakyDockerfile(h.images.base), `pleaco-test/${h.imageApp}-flaky:1`);
+  const state = new MemoryStateView();
+  const app = uid('flaky');
+  seedApp(state, app, { release: 1, image: h.images.web, replicas: 2, config: { NAME: 'one' } });
+  const s = await h.start(state); // the default rolloutStableMs (3 s)
+  const v1 = (await waitRunning(s, app, 2, 1)).map((st) => st.containerId);
+
+  setRelease(state, app, { release: 2, image: flaky, config: { NAME: 'two' } });
+  // Clients follow the published records, as the proxy does: every 100 ms for 8 s, one of them must answer.
+  const polls: { t: number; bodies: (string | null)[] }[] = [];
+  const verdicts: (boolean | null)[] = [];
+  const t0 = Date.now();
+  while (Date.now() - t0 < 8000) {
+    const started = Date.now();
+    const slots = [0, 1].map((i) => slotOf(s, app, i));
+    const v = rolloutVerdict(2, 2, 2, slots.filter((x): x is SlotStatus => x !== undefined));
+    verdicts.push(v ? v.ok : null);
+    const bodies = await Promise.all(
+      slots.map(async (st) => {
+        if (st?.state !== 'running' || !st.hostPort) return null;
+        const r = await httpGet(st.hostPort).catch(() => null);
+        return r?.status === 200 ? r.body : null;
+      }),
+    );
+    polls.push({ t: started - t0, bodies });
+    await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - started))));
+  }
+  const dark = polls.filter((p) => p.bodies.every((b) => b === null));
+  assert.equal(dark.map((p) => p.t), [], `no poll without an answering container (${polls.length} polls)`);
+  assert.ok(polls.some((p) => p.bodies.includes('hello two\n')), 'traffic did move to the new container while it was up');
+  assert.not.ok(verdicts.includes(true), 'the deploy was never reported ok');
+  assert.ok(verdicts.includes(false), 'the deploy was reported failed');
+  const hist1 = state.history<SlotStatus>(keys.slot(s.nodeId, app, 1));
+  assert.not.ok(hist1.some((x) => x?.release === 2 || x?.next), 'slot #1 never started the bad release');
+
+  // In the end both slots serve v1, from the containers they had (slot 0 may be mid-retry: wait for it).
+  const end = await waitFor('both slots on v1', () => {
+    const all = [0, 1].map((i) => slotOf(s, app, i));
+    return all.every((st) => st?.release === 1 && st.state === 'running' && !st.fallback) ? (all as SlotStatus[]) : null;
+  }, 10_000, 20);
+  assert.equal(end.map((st) => st.containerId), v1);
+  for (const st of end) assert.equal(await httpGet(st.hostPort!), { status: 200, body: 'hello one\n' });
+  assert.is(end[0]!.next?.release, 2, 'slot #0 still shows the failing release in next');
+  state.set(keys.app(app), null); // stop the crash loop
+  await waitFor('the app removed', async () => (await nodeContainers(s.nodeId)).length === 0, 20_000);
 });
 
 T('a restarted Runner adopts the running containers instead of recreating them', async () => {

@@ -1,9 +1,11 @@
 /** The reconcile planner, with plain data: no Docker, no clock. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { rolloutVerdict } from '../../src/api/deploystream.js';
 import {
   backoffDelay,
   DEFAULT_READY_AFTER_MS,
+  DEFAULT_ROLLOUT_STABLE_MS,
   memoryFromStatus,
   plan,
   recordFailure,
@@ -58,6 +60,8 @@ const run = (desired: DesiredSlot[], actual: ObservedContainer[], o: Opts = {}):
 
 /** How long a new container must have run (besides its port accepting) before it counts as ready. */
 const READY = DEFAULT_READY_AFTER_MS;
+/** How long a new container serves before the old one it replaced is removed. */
+const STABLE = DEFAULT_ROLLOUT_STABLE_MS;
 
 const kinds = (out: PlanOutput): string[] => out.actions.map((a) => `${a.kind}:${a.slot}${'reason' in a ? ':' + a.reason : ''}`);
 const of = <K extends Action['kind']>(out: PlanOutput, kind: K) => out.actions.filter((a): a is Extract<Action, { kind: K }> => a.kind === kind);
@@ -174,7 +178,7 @@ test('a container that never started counts as a crash without exit code', () =>
   assert.is(st.nextRetryAt, new Date(T0 + 1000).toISOString());
 });
 
-test('rollout: new first, old kept until the new is ready, one slot at a time', () => {
+test('rollout: new first, old kept until the new is ready, then as fallback; one slot at a time', () => {
   const o0 = ctr('web', 0, 1, 'running', { id: 'o0' });
   const o1 = ctr('web', 1, 1, 'running', { id: 'o1' });
   const d = [spec('web', 0, 2), spec('web', 1, 2)];
@@ -198,14 +202,222 @@ test('rollout: new first, old kept until the new is ready, one slot at a time', 
   assert.equal([b2.statuses.get('web#0')!.containerId, b2.statuses.get('web#0')!.next?.containerId], ['o0', 'n0']);
 
   const n0 = { ...n0young, startedAt: T0 - READY };
-  const c = run(d, [o0, n0, o1], { memory: b.memory });
-  assert.equal(kinds(c), ['remove:web#0:replaced'], 'slot 1 waits for the next plan');
-  assert.is(of(c, 'remove')[0]!.containerId, 'o0');
-  assert.ok(of(c, 'remove')[0]!.graceful);
-  assert.equal([c.statuses.get('web#0')!.containerId, c.statuses.get('web#0')!.release, c.statuses.get('web#0')!.next], ['n0', 2, undefined]);
+  const c = run(d, [o0, n0, o1], { memory: b.memory, previous: new Map([['web#0', st]]) });
+  assert.equal(kinds(c), ['wait:web#0:stable'], 'the old one is kept as fallback; slot 1 waits');
+  assert.is(c.wakeAt, T0 + STABLE);
+  const sw = c.statuses.get('web#0')!;
+  assert.equal([sw.containerId, sw.release, sw.state, sw.hostPort, sw.next, sw.fallback, sw.since], ['n0', 2, 'running', 40000, undefined, { containerId: 'o0', release: 1 }, new Date(T0).toISOString()], 'switched at once');
 
-  const e = run(d, [n0, o1], { memory: c.memory });
+  const prev = new Map([['web#0', sw]]);
+  const c2 = run(d, [o0, n0, o1], { memory: c.memory, previous: prev, now: T0 + STABLE - 1 });
+  assert.equal(kinds(c2), ['wait:web#0:stable']);
+  assert.equal(c2.statuses.get('web#0'), sw, 'the record stays as it is during the window');
+  const c3 = run(d, [o0, n0, o1], { memory: c2.memory, previous: prev, now: T0 + STABLE });
+  assert.equal(kinds(c3), ['remove:web#0:replaced'], 'slot 1 waits for the next plan');
+  assert.is(of(c3, 'remove')[0]!.containerId, 'o0');
+  assert.ok(of(c3, 'remove')[0]!.graceful);
+  assert.equal(c3.statuses.get('web#0')!.fallback, { containerId: 'o0', release: 1 }, 'fallback until it is gone');
+
+  const e = run(d, [n0, o1], { memory: c3.memory, previous: prev, now: T0 + STABLE + 10 });
   assert.equal(kinds(e), ['create:web#1:rollout']);
+  const done = e.statuses.get('web#0')!;
+  assert.equal([done.containerId, done.fallback, done.since], ['n0', undefined, sw.since], 'the record without fallback (published: the deploy stream re-checks)');
+});
+
+test('rollout: rolloutStableMs is configurable', () => {
+  const o0 = ctr('web', 0, 1, 'running', { id: 'o0' });
+  const n0 = ctr('web', 0, 2, 'running', { id: 'n0', startedAt: T0 - READY });
+  const d = [spec('web', 0, 2)];
+  const first = run(d, [o0, n0], { config: { rolloutStableMs: 500 } });
+  assert.is(first.wakeAt, T0 + 500);
+  const later = run(d, [o0, n0], { config: { rolloutStableMs: 500 }, memory: first.memory, previous: new Map([['web#0', first.statuses.get('web#0')!]]), now: T0 + 500 });
+  assert.equal(kinds(later), ['remove:web#0:replaced']);
+  const none = run(d, [o0, n0], { config: { rolloutStableMs: 0 } });
+  assert.equal(kinds(none), ['remove:web#0:replaced'], '0: removed at the switch (the old behaviour)');
+});
+
+test('a crash within the stable window switches the record back to the old container', () => {
+  const o0 = ctr('web', 0, 1, 'running', { id: 'o0' });
+  const o1 = ctr('web', 1, 1, 'running', { id: 'o1' });
+  const d = [spec('web', 0, 2), spec('web', 1, 2)];
+  const n0 = ctr('web', 0, 2, 'running', { id: 'n0', startedAt: T0 - READY });
+  const sw = run(d, [o0, n0, o1]);
+  assert.equal([sw.statuses.get('web#0')!.containerId, sw.statuses.get('web#0')!.fallback?.containerId], ['n0', 'o0']);
+
+  const dead = { ...n0, state: 'exited' as const, exitCode: 3, finishedAt: T0 + 900, hostPort: null, ready: false, log: 'bye' };
+  const back = run(d, [o0, dead, o1], { memory: sw.memory, previous: new Map([['web#0', sw.statuses.get('web#0')!]]), now: T0 + 1000 });
+  const st = back.statuses.get('web#0')!;
+  assert.equal([st.containerId, st.release, st.state, st.hostPort, st.fallback], ['o0', 1, 'running', 40000, undefined], 'the old container serves again');
+  assert.equal([st.next?.containerId, st.next?.state, st.next?.lastExitCode, st.next?.lastLog, st.next?.release], ['n0', 'crashed', 3, 'bye', 2]);
+  assert.equal(kinds(back), ['wait:web#0:backoff'], 'nothing removed; slot 1 untouched');
+  assert.equal([back.statuses.get('web#1')!.containerId, back.statuses.get('web#1')!.next], ['o1', undefined]);
+
+  // The new release is retried after its backoff, the old one still serving meanwhile.
+  const retry = run(d, [o0, dead, o1], { memory: back.memory, previous: new Map([['web#0', st]]), now: T0 + 1900 });
+  assert.equal(kinds(retry), ['restart:web#0']);
+  assert.equal([retry.statuses.get('web#0')!.containerId, retry.statuses.get('web#0')!.next?.state], ['o0', 'starting']);
+
+  // The deploy stream fails the release as soon as it sees the crash.
+  const v = rolloutVerdict(2, 2, 2, [st, back.statuses.get('web#1')!]);
+  assert.equal([v?.ok, v && !v.ok ? v.error.code : null, v && !v.ok ? v.lastLog : null], [false, 'rollout_failed', 'bye']);
+});
+
+test('the next slot starts its new container only once the previous slot’s rollout is complete', () => {
+  const o0 = ctr('web', 0, 1, 'running', { id: 'o0' });
+  const o1 = ctr('web', 1, 1, 'running', { id: 'o1' });
+  const d = [spec('web', 0, 2), spec('web', 1, 2)];
+  const n0 = ctr('web', 0, 2, 'running', { id: 'n0', startedAt: T0 - READY });
+  let previous = new Map<string, RunnerSlotStatus>();
+  let memory = new Map<string, SlotMemory>();
+  for (const dt of [0, 1000, 2000, STABLE - 1]) {
+    const out = run(d, [o0, n0, o1], { memory, previous, now: T0 + dt });
+    assert.not.ok(kinds(out).some((k) => k.startsWith('create') || k.startsWith('remove')), `nothing started or removed at +${dt} ms: ${kinds(out)}`);
+    assert.equal([out.statuses.get('web#1')!.containerId, out.statuses.get('web#1')!.next], ['o1', undefined]);
+    previous = new Map([...out.statuses].filter((e): e is [string, RunnerSlotStatus] => e[1] !== null));
+    memory = out.memory;
+    assert.is(rolloutVerdict(2, 2, 2, [...previous.values()]), null, 'the deploy is not done');
+  }
+  const rm = run(d, [o0, n0, o1], { memory, previous, now: T0 + STABLE });
+  assert.equal(kinds(rm), ['remove:web#0:replaced'], 'the old one is removed first …');
+  const next = run(d, [n0, o1], { memory: rm.memory, previous, now: T0 + STABLE });
+  assert.equal(kinds(next), ['create:web#1:rollout'], '… then slot 1 starts');
+});
+
+test('a rollout holds while a slot already rolled crashes: the next slot keeps its fallback and starts nothing', () => {
+  const o1 = ctr('web', 1, 1, 'running', { id: 'o1' });
+  const d = [spec('web', 0, 2), spec('web', 1, 2)];
+  const dead0 = ctr('web', 0, 2, 'exited', { id: 'n0', exitCode: 2, startedAt: T0 - 5000, finishedAt: T0 - 10, log: 'late crash' });
+  const n1 = ctr('web', 1, 2, 'running', { id: 'n1', startedAt: T0 - STABLE - READY });
+  const sw1 = run(d, [dead0, n1, o1], { now: T0 - STABLE });
+  const held = run(d, [dead0, n1, o1], { memory: sw1.memory, previous: new Map([['web#1', sw1.statuses.get('web#1')!]]) });
+  assert.equal(kinds(held), ['wait:web#0:backoff'], 'slot 1 keeps its fallback past the window');
+  assert.equal(held.statuses.get('web#1')!.fallback, { containerId: 'o1', release: 1 });
+  // Slot 1 had not started yet: it does not while slot 0 is down.
+  const early = run(d, [dead0, o1], { memory: sw1.memory });
+  assert.not.ok(kinds(early).includes('create:web#1:rollout'));
+  // A crash before any rollout of an old container does not hold: that slot had nothing to lose.
+  const x0 = ctr('web', 0, 1, 'exited', { id: 'x0' });
+  assert.ok(kinds(run(d, [x0, o1])).includes('create:web#1:rollout'));
+});
+
+interface SimOpts {
+  replicas: number;
+  /** How long a v2 container runs before it exits (null: it stays up). */
+  lifeMs: number | null;
+  untilMs: number;
+  stepMs?: number;
+  config?: Partial<PlanConfig>;
+}
+interface Sim {
+  /** Per step: how many containers were running and ready, and how many records pointed to one. */
+  minServing: number;
+  minServingRecords: number;
+  verdicts: { t: number; ok: boolean; code?: string; lastLog?: string }[];
+  creates: string[];
+  /** Time (ms after the release) the first record of v2 was published. */
+  firstV2At: number | null;
+  containers: ObservedContainer[];
+  records: Map<string, RunnerSlotStatus>;
+  v1: string[];
+}
+
+/** Drives plan() like the runner does (plan, publish, act, plan again until idle) over simulated time. */
+function simulate(o: SimOpts): Sim {
+  const step = o.stepMs ?? 25;
+  const config = { ...cfg, ...o.config };
+  let port = 41000;
+  const world: ObservedContainer[] = [];
+  const v1 = Array.from({ length: o.replicas }, (_, i) => ctr('sim', i, 1, 'running', { id: `v1-${i}`, hostPort: port++ }));
+  world.push(...v1);
+  let memory = new Map<string, SlotMemory>();
+  const records = new Map<string, RunnerSlotStatus>();
+  const publish = (out: PlanOutput): void => {
+    for (const [k, st] of out.statuses) if (st === null) records.delete(k); else records.set(k, st);
+    memory = out.memory;
+  };
+  publish(plan({ desired: v1.map((c) => spec('sim', c.index, 1)), actual: world, memory, previous: records, now: T0 - 1, config }));
+  const desired = Array.from({ length: o.replicas }, (_, i) => spec('sim', i, 2));
+  const sim: Sim = { minServing: Infinity, minServingRecords: Infinity, verdicts: [], creates: [], firstV2At: null, containers: world, records, v1: v1.map((c) => c.id) };
+  let n = 0;
+  const up = (c: ObservedContainer): boolean => c.state === 'running' && c.ready === true;
+  const check = (now: number): void => {
+    sim.minServing = Math.min(sim.minServing, world.filter(up).length);
+    const servingRecords = [...records.values()].filter((r) => r.state === 'running' && world.some((c) => c.id === r.containerId && up(c)));
+    sim.minServingRecords = Math.min(sim.minServingRecords, servingRecords.length);
+    if (sim.firstV2At === null && [...records.values()].some((r) => r.release === 2 && r.state === 'running')) sim.firstV2At = now - T0;
+    const v = rolloutVerdict(2, 2, o.replicas, [...records.values()]);
+    if (v) sim.verdicts.push({ t: now - T0, ok: v.ok, ...(v.ok ? {} : { code: v.error.code, ...(v.lastLog ? { lastLog: v.lastLog } : {}) }) });
+  };
+  for (let now = T0; now <= T0 + o.untilMs; now += step) {
+    // The world moves on: ports open 50 ms after the start; v2 containers exit after lifeMs.
+    for (const c of world) {
+      if (c.state !== 'running' || c.startedAt === null) continue;
+      if (c.release === 2 && o.lifeMs !== null && now >= c.startedAt + o.lifeMs) {
+        Object.assign(c, { state: 'exited', exitCode: 3, finishedAt: c.startedAt + o.lifeMs, hostPort: null, ready: false, log: 'listening\nbye' });
+      } else if (now - c.startedAt >= 50) c.ready = true;
+    }
+    check(now);
+    for (let pass = 0; pass < 6; pass++) {
+      const out = plan({ desired, actual: world.map((c) => ({ ...c })), memory, previous: records, now, config });
+      publish(out);
+      check(now);
+      const work = out.actions.filter((a) => a.kind !== 'wait');
+      if (work.length === 0) break;
+      for (const a of work) {
+        if (a.kind === 'remove' || a.kind === 'restart') world.splice(world.findIndex((c) => c.id === a.containerId), 1);
+        if (a.kind === 'create' || a.kind === 'restart') {
+          sim.creates.push(`${a.slot}@${now - T0}`);
+          world.push(ctr('sim', a.spec.index, a.spec.release, 'running', { id: `v${a.spec.release}-${a.spec.index}-${++n}`, startedAt: now, hostPort: port++, ready: false }));
+        }
+      }
+      check(now);
+    }
+  }
+  return sim;
+}
+
+test('2 replicas, a v2 that listens then exits after 1 s: never zero serving containers; the deploy fails', () => {
+  // Restarts at +2, +5, +10 s (backoff 1, 2, 4 s) and +19 s: at +18 s slot 0 waits out a backoff.
+  const sim = simulate({ replicas: 2, lifeMs: 1000, untilMs: 18_000 });
+  assert.ok(sim.minServing >= 1, `at least one container serves at every step (min ${sim.minServing})`);
+  assert.ok(sim.minServingRecords >= 1, 'at least one record points to a serving container after every plan');
+  assert.is(sim.firstV2At, READY, 'traffic moved to the new container as soon as it was ready');
+  assert.not.ok(sim.verdicts.some((v) => v.ok), 'the deploy is never reported ok');
+  const failed = sim.verdicts[0]!;
+  assert.equal([failed.ok, failed.code, failed.lastLog], [false, 'rollout_failed', 'listening\nbye']);
+  assert.ok(failed.t <= 1000 + 25, `failed as soon as the first crash was seen (+${failed.t} ms)`);
+  assert.ok(sim.creates.every((c) => c.startsWith('sim#0@')), `slot 1 never started a v2 container: ${sim.creates}`);
+  assert.ok(sim.creates.length >= 4, 'the new release kept being retried');
+  assert.equal(sim.containers.filter((c) => c.release === 1).map((c) => c.id).sort(), sim.v1, 'both v1 containers still run');
+  const [r0, r1] = [sim.records.get('sim#0')!, sim.records.get('sim#1')!];
+  assert.equal([r0.release, r0.containerId, r0.state, r0.next?.state, r0.fallback], [1, 'v1-0', 'running', 'backoff', undefined], 'slot 0 serves v1 again');
+  assert.equal([r1.release, r1.containerId, r1.state, r1.next], [1, 'v1-1', 'running', undefined]);
+});
+
+test('a v2 that crashes after its own window: the rollout holds, never zero serving containers', () => {
+  // Slot 0's v2 dies while slot 1's is in its window. (A release that dies only after every slot's
+  // rollout completed is restarted like any crash: the window is the guard, health checks come with #3.)
+  for (const lifeMs of [STABLE + 500, 2 * (READY + STABLE) - 200]) {
+    const sim = simulate({ replicas: 2, lifeMs, untilMs: 60_000 });
+    assert.ok(sim.minServing >= 1, `life ${lifeMs} ms: at least one container serves at every step`);
+    assert.ok(sim.minServingRecords >= 1, `life ${lifeMs} ms: at least one record points to a serving container`);
+    assert.ok(sim.containers.some((c) => c.release === 1 && c.state === 'running'), `life ${lifeMs} ms: a v1 container still runs`);
+    assert.not.ok(sim.verdicts.some((v) => v.ok), `life ${lifeMs} ms: never ok`);
+  }
+  for (const replicas of [3, 4]) {
+    const sim = simulate({ replicas, lifeMs: 1000, untilMs: 30_000 });
+    assert.ok(sim.minServing >= replicas - 1, `${replicas} replicas: at most one slot at risk (min ${sim.minServing})`);
+  }
+});
+
+test('a good v2 on 3 replicas: switched at ready, slot by slot, done only once every old one is gone', () => {
+  const sim = simulate({ replicas: 3, lifeMs: null, untilMs: 15_000 });
+  assert.is(sim.firstV2At, READY);
+  assert.ok(sim.minServing >= 3, 'every slot served throughout');
+  assert.equal(sim.creates, ['sim#0@0', `sim#1@${READY + STABLE}`, `sim#2@${2 * (READY + STABLE)}`]);
+  assert.is(sim.verdicts.find((v) => v.ok)?.t, 3 * (READY + STABLE), 'done once the last old container is removed');
+  assert.equal([...sim.records.values()].map((r) => [r.release, r.state, r.fallback, r.next]), [[2, 'running', undefined, undefined], [2, 'running', undefined, undefined], [2, 'running', undefined, undefined]]);
+  assert.equal(sim.containers.map((c) => c.release), [2, 2, 2]);
 });
 
 test('rollout of a crashing release keeps the old container serving and shows the crash in next', () => {

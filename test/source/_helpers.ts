@@ -1,9 +1,11 @@
 /**
- * Real git for the source tests: repositories in temp dirs, a real `git daemon` on 127.0.0.1, a TCP server that
- * never answers (for timeouts), and a tar reader. Nothing here runs on import.
+ * Real git for the source tests: repositories in temp dirs, a real `git daemon` and a real smart-HTTP server
+ * (`git http-backend`, Basic auth) on 127.0.0.1, a TCP server that never answers (for timeouts), a sampler of the
+ * process list, and a tar reader. Nothing here runs on import.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -213,4 +215,133 @@ export async function rejection(p: Promise<unknown>): Promise<PleacoError> {
   }
   assert.unreachable('expected a rejection with a PleacoError');
   throw new Error('unreachable');
+}
+
+export interface HttpGitServer {
+  port: number;
+  /** `http://[user:password@]127.0.0.1:<port>/<repo>` */
+  url(repo: string, userinfo?: string): string;
+  /** Requests answered 401 (no or wrong Authorization), and all requests. */
+  stats: { unauthorized: number; requests: number };
+  stop(): Promise<void>;
+}
+
+/**
+ * A real smart-HTTP git server on 127.0.0.1: `git http-backend` (CGI) behind node:http, serving every repository
+ * under `projectRoot`, and requiring HTTP Basic auth as `user`:`password` on every request (401 with
+ * WWW-Authenticate otherwise). `delayMs` holds each request back that long, so git's processes live long enough to
+ * be observed.
+ */
+export async function startHttpGitServer(projectRoot: string, opts: { user: string; password: string; delayMs?: number }): Promise<HttpGitServer> {
+  const expected = `Basic ${Buffer.from(`${opts.user}:${opts.password}`).toString('base64')}`;
+  const stats = { unauthorized: 0, requests: 0 };
+  const children = new Set<ChildProcess>();
+  const srv = createHttpServer((req, res) => {
+    stats.requests++;
+    if (req.headers.authorization !== expected) {
+      stats.unauthorized++;
+      req.resume();
+      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="pleaco-test"', 'Content-Type': 'text/plain' });
+      res.end('authentication required\n');
+      return;
+    }
+    const u = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const start = (): void => {
+      const env: Record<string, string> = {
+        ...GIT_ENV,
+        GIT_PROJECT_ROOT: projectRoot,
+        GIT_HTTP_EXPORT_ALL: '1',
+        REQUEST_METHOD: req.method ?? 'GET',
+        PATH_INFO: decodeURIComponent(u.pathname),
+        QUERY_STRING: u.search.replace(/^\?/, ''),
+        CONTENT_TYPE: req.headers['content-type'] ?? '',
+        REMOTE_USER: opts.user,
+        REMOTE_ADDR: '127.0.0.1',
+      };
+      if (req.headers['content-length']) env.CONTENT_LENGTH = req.headers['content-length'];
+      if (req.headers['content-encoding']) env.HTTP_CONTENT_ENCODING = String(req.headers['content-encoding']);
+      if (req.headers['git-protocol']) env.GIT_PROTOCOL = String(req.headers['git-protocol']);
+      const child = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'ignore'] });
+      children.add(child);
+      child.on('close', () => children.delete(child));
+      child.on('error', () => res.destroy());
+      req.pipe(child.stdin);
+      child.stdin.on('error', () => undefined);
+      // CGI output: headers (Status: ... for errors), a blank line, the body.
+      let head = Buffer.alloc(0);
+      let body = false;
+      child.stdout.on('data', (b: Buffer) => {
+        if (body) {
+          res.write(b);
+          return;
+        }
+        head = Buffer.concat([head, b]);
+        const text = head.toString('latin1');
+        const m = /\r?\n\r?\n/.exec(text);
+        if (!m) return;
+        let status = 200;
+        const headers: Record<string, string> = {};
+        for (const line of text.slice(0, m.index).split(/\r?\n/)) {
+          const i = line.indexOf(':');
+          if (i < 0) continue;
+          const name = line.slice(0, i).trim();
+          const value = line.slice(i + 1).trim();
+          if (name.toLowerCase() === 'status') status = parseInt(value, 10);
+          else headers[name] = value;
+        }
+        res.writeHead(status, headers);
+        body = true;
+        const rest = head.subarray(Buffer.byteLength(text.slice(0, m.index + m[0].length), 'latin1'));
+        if (rest.length) res.write(rest);
+      });
+      child.stdout.on('end', () => {
+        if (!body) res.writeHead(502);
+        res.end();
+      });
+    };
+    if (opts.delayMs) setTimeout(start, opts.delayMs);
+    else start();
+  });
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const addr = srv.address();
+  if (!addr || typeof addr === 'string') throw new Error('no port');
+  const port = addr.port;
+  return {
+    port,
+    url: (repo, userinfo) => `http://${userinfo ? `${userinfo}@` : ''}127.0.0.1:${port}/${repo}`,
+    stats,
+    stop: async () => {
+      for (const c of children) c.kill('SIGKILL');
+      srv.closeAllConnections();
+      await new Promise<void>((resolve) => srv.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * Samples the argv (/proc/<pid>/cmdline) of every process on the host every few ms until stop() is called; returns
+ * each distinct command line seen (NUL separators as spaces).
+ */
+export function sampleCommandLines(): { stop(): Promise<string[]> } {
+  const seen = new Set<string>();
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const pids = (await readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n));
+      await Promise.all(
+        pids.map(async (pid) => {
+          const raw = await readFile(`/proc/${pid}/cmdline`).catch(() => null);
+          if (raw && raw.length > 0) seen.add(raw.toString('utf8').replace(/\0+$/, '').split('\0').join(' '));
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return [...seen];
+    },
+  };
 }

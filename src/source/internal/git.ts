@@ -1,7 +1,8 @@
 /**
- * The few things both the mirror's simple-git calls and its direct `git` spawns share: a clean environment (no
- * ambient GIT_* variables, never a prompt, English messages), a runner for local plumbing commands that need binary
- * output, and turning git's stderr into a one-line reason with credentials removed.
+ * What every git process of the mirror shares: a clean environment (no ambient GIT_* variables, never a prompt,
+ * English messages), a runner with an argv array and a deadline, the split of a repository URL into what git may
+ * see in its argv and config (never a password or token) and the credentials it gets through its environment, and
+ * turning git's stderr into a one-line reason with credentials removed.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { redactUrl } from '../../log.js';
@@ -29,25 +30,60 @@ export interface GitRun {
   timedOut: boolean;
 }
 
-/** Spawns `git <args>` (argv array, no shell) for a local repository command. */
-export function spawnGit(args: string[]): ChildProcessWithoutNullStreams {
-  return spawn('git', args, { env: gitEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+export interface SpawnGitOptions {
+  /** Working directory (default: the process's). */
+  cwd?: string;
+  /** Added to gitEnv(), e.g. the credentials of remoteAuth(). */
+  env?: Record<string, string>;
+}
+
+/** Spawns `git <args>` (argv array, no shell). */
+export function spawnGit(args: string[], opts: SpawnGitOptions = {}): ChildProcessWithoutNullStreams {
+  return spawn('git', args, { env: { ...gitEnv(), ...opts.env }, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+export interface RunGitOptions extends SpawnGitOptions {
+  /** stdout beyond this fails the run (default 64 MiB). */
+  maxStdout?: number;
+  /** Called with each chunk of stderr as it comes (progress). */
+  onStderr?: (chunk: string) => void;
+  /**
+   * At the deadline git gets SIGTERM and, this long after, SIGKILL (default 0: SIGKILL at once). Network commands
+   * use a grace period: on SIGTERM git also ends the transport helpers it started (git-remote-http, ssh), which a
+   * SIGKILL of git alone would leave behind holding the connection.
+   */
+  killGraceMs?: number;
 }
 
 /** Runs `git <args>` to completion, collecting stdout as a Buffer; kills git after `timeoutMs`. Never rejects on exit code. */
-export function runGit(args: string[], timeoutMs: number, maxStdout = 64 * 1024 * 1024): Promise<GitRun> {
+export function runGit(args: string[], timeoutMs: number, opts: RunGitOptions = {}): Promise<GitRun> {
+  const maxStdout = opts.maxStdout ?? 64 * 1024 * 1024;
+  const grace = opts.killGraceMs ?? 0;
   return new Promise((resolve, reject) => {
-    const child = spawnGit(args);
+    const child = spawnGit(args, opts);
     child.stdin.end();
     const out: Buffer[] = [];
     let outLen = 0;
     let err = '';
     let timedOut = false;
     let overflow = false;
+    let killer: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      if (grace <= 0) {
+        child.kill('SIGKILL');
+        return;
+      }
+      child.kill('SIGTERM');
+      killer = setTimeout(() => child.kill('SIGKILL'), grace);
     }, timeoutMs);
+    // After a kill at the deadline, a helper git started may still hold stdout/stderr: do not wait for it.
+    child.on('exit', () => {
+      if (timedOut) {
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }
+    });
     child.stdout.on('data', (b: Buffer) => {
       outLen += b.length;
       if (outLen > maxStdout) {
@@ -55,19 +91,69 @@ export function runGit(args: string[], timeoutMs: number, maxStdout = 64 * 1024 
         child.kill('SIGKILL');
       } else out.push(b);
     });
-    child.stderr.on('data', (b: Buffer) => {
-      err = (err + b.toString('utf8')).slice(-STDERR_CAP);
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (s: string) => {
+      err = (err + s).slice(-STDERR_CAP);
+      opts.onStderr?.(s);
     });
     child.on('error', (e) => {
       clearTimeout(timer);
+      clearTimeout(killer);
       reject(e);
     });
     child.on('close', (code) => {
       clearTimeout(timer);
+      clearTimeout(killer);
       if (overflow) err += `\nfatal: output larger than ${maxStdout} bytes`;
       resolve({ code: overflow ? 1 : code, stdout: Buffer.concat(out), stderr: err, timedOut });
     });
   });
+}
+
+export interface RemoteAuth {
+  /** The URL to give git (argv, the mirror's config): without a password or token. */
+  url: string;
+  /** Environment for git carrying the credentials ({} when there are none). */
+  env: Record<string, string>;
+  /** Whether the URL carried credentials for git to send. */
+  hasCredentials: boolean;
+}
+
+/**
+ * Splits a (validated) repository URL into what git may see as an argument and the credentials it must not.
+ *
+ * An argv is public: anyone on the host can read /proc/<pid>/cmdline (`ps`), and git hands the URL on to
+ * `git-remote-https <remote> <url>`. It would also be written into the mirror's config as the remote URL. So an
+ * http(s) URL's `user:password@` (or a bare token as user) is removed from the URL, and git gets it as an
+ * `Authorization: Basic` header through the environment (GIT_CONFIG_COUNT/KEY/VALUE, git ≥ 2.31, =
+ * `-c http.extraHeader=...` without the argv). A process's environment, unlike its argv, is readable only by its
+ * own user (/proc/<pid>/environ is mode 0400), i.e. by no one who could not read pleaco's state anyway; git passes
+ * it on to its transport helper (git-remote-https) but never writes it anywhere.
+ *
+ * ssh URLs (`ssh://git@host/...`, `git@host:path`) keep their user: it is only a login name, never a secret (ssh
+ * authenticates with keys), and ssh needs it. Other forms (file://, paths, git://) have no userinfo.
+ */
+export function remoteAuth(url: string): RemoteAuth {
+  if (!/^https?:\/\//i.test(url)) return { url, env: {}, hasCredentials: false };
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return { url, env: {}, hasCredentials: false };
+  }
+  if (u.username === '' && u.password === '') return { url, env: {}, hasCredentials: false };
+  const basic = Buffer.from(`${safeDecode(u.username)}:${safeDecode(u.password)}`, 'utf8').toString('base64');
+  u.username = '';
+  u.password = '';
+  return {
+    url: u.href,
+    env: {
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'http.extraHeader',
+      GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
+    },
+    hasCredentials: true,
+  };
 }
 
 /**
