@@ -1,6 +1,7 @@
 /**
- * One bare mirror per app at `<root>/<app>.git`: fetched from the app's repository, read locally to resolve refs,
- * read files and stream `git archive` tars. Every git process gets a fixed argv array (user input only after
+ * One bare mirror per app at `<root>/<app>.git`: fetched from the app's repository through simple-git (its guards
+ * on, only the GIT_* variables we name admitted), read locally with direct git spawns to resolve refs, read files
+ * and stream `git archive` tars (binary output). Every git process gets a fixed argv array (user input only after
  * validation and `--`/`--end-of-options`), a clean environment (no prompts), and a deadline.
  *
  * Credentials in a repository URL never reach git's argv (visible to every user in `ps`) nor the mirror's config:
@@ -14,7 +15,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { APP_NAME_RE } from '../core/model.js';
 import { PleacoError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { gitReason, remoteAuth, runGit, scrub, spawnGit, type GitRun, type RemoteAuth } from './internal/git.js';
+import { gitReason, networkGit, remoteAuth, runGit, scrub, spawnGit, type GitRun, type RemoteAuth } from './internal/git.js';
 import { redactRepoUrl, validateBranch, validateRef, validateRepoUrl } from './url.js';
 
 export interface GitMirrorOptions {
@@ -34,7 +35,7 @@ export interface CommitInfo {
 }
 
 const SHA_RE = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
-/** After the deadline, how long git has to end its transport helpers after SIGTERM before SIGKILL. */
+/** After the deadline, how long git and its transport helpers have after SIGINT/SIGTERM before SIGKILL. */
 const KILL_GRACE_MS = 2000;
 
 function checkPath(path: string): string {
@@ -199,6 +200,11 @@ export class GitMirror {
     return t.code === 0 && t.stdout.toString('utf8').trim() === 'blob' ? obj : null;
   }
 
+  /**
+   * A local read of a mirror (rev-parse, cat-file, show): a direct spawn (runGit), not simple-git, because file
+   * contents come back as raw bytes (binary files, any encoding) and simple-git's raw() decodes output as UTF-8;
+   * archive() likewise streams git's stdout. Nothing here talks to a remote or sees credentials.
+   */
   private async local(dir: string, args: string[]): Promise<GitRun> {
     const r = await runGit(['--git-dir', dir, ...args], this.timeoutMs);
     if (r.timedOut) throw new PleacoError('git_failed', `git ${args[0] ?? ''} timed out after ${+(this.timeoutMs / 1000).toFixed(1)}s`);
@@ -212,21 +218,20 @@ export class GitMirror {
   }
 
   /**
-   * Runs a git command that talks to the remote `auth` describes: its URL (without credentials) is in `args`, its
-   * credentials go in git's environment. Progress lines go to `onProgress`, with credentials removed.
+   * Runs a git command through simple-git (networkGit). For one that talks to the remote `auth` describes, its URL
+   * (without credentials) is in `args` and its credentials go in git's environment; without `auth` git gets no
+   * credentials (the config commands around a fetch). Progress lines go to `onProgress`, with credentials removed.
    */
-  private remote(cwd: string, auth: RemoteAuth, args: string[], onProgress?: (line: string) => void): Promise<GitRun> {
+  private remote(cwd: string, auth: RemoteAuth | null, args: string[], onProgress?: (line: string) => void): Promise<GitRun> {
     let partial = '';
     const onStderr = onProgress
       ? (chunk: string): void => {
           const lines = (partial + chunk).split(/[\r\n]/);
           partial = lines.pop() ?? '';
-          for (const line of lines) if (line.trim() !== '') onProgress(scrub(line.trim(), auth.url));
+          for (const line of lines) if (line.trim() !== '') onProgress(scrub(line.trim(), auth?.url));
         }
       : undefined;
-    return runGit(args, this.timeoutMs, { cwd, env: auth.env, killGraceMs: KILL_GRACE_MS, ...(onStderr ? { onStderr } : {}) }).catch(
-      (err: unknown): GitRun => ({ code: null, stdout: Buffer.alloc(0), stderr: `fatal: cannot run git: ${err instanceof Error ? err.message : String(err)}`, timedOut: false }),
-    );
+    return networkGit(args, { cwd, timeoutMs: this.timeoutMs, killGraceMs: KILL_GRACE_MS, env: auth?.env ?? {}, ...(onStderr ? { onStderr } : {}) });
   }
 
   private async clone(app: string, dir: string, url: string, onProgress?: (line: string) => void): Promise<void> {
@@ -247,11 +252,12 @@ export class GitMirror {
   private async fetch(dir: string, url: string, onProgress?: (line: string) => void): Promise<void> {
     const auth = remoteAuth(url);
     // The remote URL in the mirror's config never has credentials; this also rewrites one that an older version stored.
-    const current = await this.local(dir, ['config', '--get', 'remote.origin.url']);
+    const current = await this.remote(dir, null, ['config', '--get', 'remote.origin.url']);
+    if (current.timedOut) throw this.fetchError(url, auth, current);
     const configured = current.code === 0 ? current.stdout.toString('utf8').trim() : null;
     if (configured !== auth.url) {
-      const set = await this.local(dir, configured === null ? ['remote', 'add', '--', 'origin', auth.url] : ['remote', 'set-url', '--', 'origin', auth.url]);
-      if (set.code !== 0) throw this.fetchError(url, auth, set);
+      const set = await this.remote(dir, null, configured === null ? ['remote', 'add', '--', 'origin', auth.url] : ['remote', 'set-url', '--', 'origin', auth.url]);
+      if (set.code !== 0 || set.timedOut) throw this.fetchError(url, auth, set);
     }
     const progress = onProgress ? ['--progress'] : [];
     const r = await this.remote(dir, auth, ['fetch', '--prune', ...progress, 'origin', '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'], onProgress);

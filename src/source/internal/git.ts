@@ -1,10 +1,15 @@
 /**
  * What every git process of the mirror shares: a clean environment (no ambient GIT_* variables, never a prompt,
- * English messages), a runner with an argv array and a deadline, the split of a repository URL into what git may
+ * English messages), runners with an argv array and a deadline (simple-git for commands that talk to a remote, a
+ * direct spawn for local reads that need binary output), the split of a repository URL into what git may
  * see in its argv and config (never a password or token) and the credentials it gets through its environment, and
  * turning git's stderr into a one-line reason with credentials removed.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
+import { simpleGit } from 'simple-git';
 import { redactUrl } from '../../log.js';
 
 const STDERR_CAP = 64 * 1024;
@@ -30,60 +35,29 @@ export interface GitRun {
   timedOut: boolean;
 }
 
-export interface SpawnGitOptions {
-  /** Working directory (default: the process's). */
-  cwd?: string;
-  /** Added to gitEnv(), e.g. the credentials of remoteAuth(). */
-  env?: Record<string, string>;
+/**
+ * Spawns `git <args>` (argv array, no shell) for a local read of a mirror. Local reads do not go through simple-git:
+ * they need git's output as raw bytes (file contents, `git archive` tars streamed to the caller), which simple-git
+ * only offers as a whole-output string or Buffer collected in memory.
+ */
+export function spawnGit(args: string[]): ChildProcessWithoutNullStreams {
+  return spawn('git', args, { env: gitEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
-/** Spawns `git <args>` (argv array, no shell). */
-export function spawnGit(args: string[], opts: SpawnGitOptions = {}): ChildProcessWithoutNullStreams {
-  return spawn('git', args, { env: { ...gitEnv(), ...opts.env }, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-}
-
-export interface RunGitOptions extends SpawnGitOptions {
-  /** stdout beyond this fails the run (default 64 MiB). */
-  maxStdout?: number;
-  /** Called with each chunk of stderr as it comes (progress). */
-  onStderr?: (chunk: string) => void;
-  /**
-   * At the deadline git gets SIGTERM and, this long after, SIGKILL (default 0: SIGKILL at once). Network commands
-   * use a grace period: on SIGTERM git also ends the transport helpers it started (git-remote-http, ssh), which a
-   * SIGKILL of git alone would leave behind holding the connection.
-   */
-  killGraceMs?: number;
-}
-
-/** Runs `git <args>` to completion, collecting stdout as a Buffer; kills git after `timeoutMs`. Never rejects on exit code. */
-export function runGit(args: string[], timeoutMs: number, opts: RunGitOptions = {}): Promise<GitRun> {
-  const maxStdout = opts.maxStdout ?? 64 * 1024 * 1024;
-  const grace = opts.killGraceMs ?? 0;
+/** Runs a local `git <args>` to completion, collecting stdout as a Buffer; SIGKILLs git after `timeoutMs`. Never rejects on exit code. */
+export function runGit(args: string[], timeoutMs: number, maxStdout = 64 * 1024 * 1024): Promise<GitRun> {
   return new Promise((resolve, reject) => {
-    const child = spawnGit(args, opts);
+    const child = spawnGit(args);
     child.stdin.end();
     const out: Buffer[] = [];
     let outLen = 0;
     let err = '';
     let timedOut = false;
     let overflow = false;
-    let killer: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
       timedOut = true;
-      if (grace <= 0) {
-        child.kill('SIGKILL');
-        return;
-      }
-      child.kill('SIGTERM');
-      killer = setTimeout(() => child.kill('SIGKILL'), grace);
+      child.kill('SIGKILL');
     }, timeoutMs);
-    // After a kill at the deadline, a helper git started may still hold stdout/stderr: do not wait for it.
-    child.on('exit', () => {
-      if (timedOut) {
-        child.stdout.destroy();
-        child.stderr.destroy();
-      }
-    });
     child.stdout.on('data', (b: Buffer) => {
       outLen += b.length;
       if (outLen > maxStdout) {
@@ -94,20 +68,136 @@ export function runGit(args: string[], timeoutMs: number, opts: RunGitOptions = 
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (s: string) => {
       err = (err + s).slice(-STDERR_CAP);
-      opts.onStderr?.(s);
     });
     child.on('error', (e) => {
       clearTimeout(timer);
-      clearTimeout(killer);
       reject(e);
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      clearTimeout(killer);
       if (overflow) err += `\nfatal: output larger than ${maxStdout} bytes`;
       resolve({ code: overflow ? 1 : code, stdout: Buffer.concat(out), stderr: err, timedOut });
     });
   });
+}
+
+export interface NetworkGitOptions {
+  /** Working directory of git (must exist). */
+  cwd: string;
+  /** The deadline: git and every process it started are ended after it. */
+  timeoutMs: number;
+  /** After the deadline, how long git's processes have after SIGINT/SIGTERM before SIGKILL. */
+  killGraceMs: number;
+  /** Added to gitEnv(): the credentials of remoteAuth() (GIT_CONFIG_COUNT/KEY_0/VALUE_0), or nothing. */
+  env?: Record<string, string>;
+  /** Called with git's stderr as it comes (progress). */
+  onStderr?: (chunk: string) => void;
+}
+
+/** Environment variable that marks every process of one networkGit() run (git and the helpers it starts). */
+const RUN_VAR = 'PLEACO_GIT_RUN';
+
+/**
+ * Runs `git <args>` through simple-git, for the commands of the mirror that talk to a remote (clone, fetch,
+ * ls-remote) and the config changes around them. Never rejects: a failure is a GitRun with a non-zero `code`.
+ *
+ * simple-git's guards stay on. Its environment guard admits exactly the GIT_* variables named here:
+ * GIT_TERMINAL_PROMPT and, only when the URL had credentials, GIT_CONFIG_COUNT/KEY_0/VALUE_0; its argument guard
+ * still checks the config those carry (an http.extraHeader) and needs `allowUnsafeConfigEnvCount` for the count,
+ * which is given only with credentials.
+ *
+ * The deadline is simple-git's `abort` signal, which sends SIGINT to `git` only. git does not pass that on: its
+ * transport helpers (git-remote-http(s), fetch-pack, ssh) would stay behind, orphaned, holding the connection.
+ * simple-git does not let git run in a process group of its own (spawnOptions is only uid/gid) nor tell us its
+ * pid, so each run marks its processes with a random RUN_VAR in their environment (inherited by every helper) and
+ * at the deadline every process carrying the mark gets SIGTERM, then SIGKILL after `killGraceMs`; the run returns
+ * only when they are gone. Finding them reads /proc (Linux); elsewhere only simple-git's SIGINT is sent.
+ */
+export async function networkGit(args: string[], opts: NetworkGitOptions): Promise<GitRun> {
+  const extra = opts.env ?? {};
+  const run = randomBytes(12).toString('hex');
+  const controller = new AbortController();
+  let ended: Promise<void> = Promise.resolve();
+  const timer = setTimeout(() => {
+    controller.abort();
+    ended = endMarkedProcesses(run, opts.killGraceMs);
+  }, opts.timeoutMs);
+  let result: { exitCode: number | null; stdErr: Buffer[] } | undefined;
+  try {
+    const git = simpleGit({
+      baseDir: opts.cwd,
+      abort: controller.signal,
+      allowEnvironment: ['GIT_TERMINAL_PROMPT', ...Object.keys(extra)],
+      unsafe: { allowUnsafeConfigEnvCount: 'GIT_CONFIG_COUNT' in extra },
+      // Any non-zero exit is a failure (simple-git's default ignores one without stderr, e.g. git killed by a signal).
+      errors: (error, r) => {
+        result = r;
+        return error ?? (r.exitCode === 0 ? undefined : Buffer.from(`git exited with ${String(r.exitCode)}`));
+      },
+    }).env({ ...gitEnv(), ...extra, [RUN_VAR]: run });
+    const onStderr = opts.onStderr;
+    if (onStderr) {
+      git.outputHandler((_cmd, _stdout, stderr) => {
+        // A decoder of our own: setEncoding() would turn the chunks simple-git collects into strings.
+        const decoder = new StringDecoder('utf8');
+        stderr.on('data', (b: Buffer) => onStderr(decoder.write(b)));
+      });
+    }
+    const out = await git.raw(args);
+    return { code: 0, stdout: Buffer.from(out, 'utf8'), stderr: stderrOf(result), timedOut: false };
+  } catch (err) {
+    if (controller.signal.aborted) await ended;
+    let stderr = stderrOf(result);
+    const spawnFailed = /^Error: (spawn .*)/.exec(stderr);
+    if (spawnFailed) stderr = `fatal: cannot run git: ${spawnFailed[1] ?? ''}`;
+    // Refused by simple-git before git ran (a guard, a missing directory): its message is the reason.
+    else if (result === undefined) stderr = `fatal: ${err instanceof Error ? err.message : String(err)}`;
+    return { code: result?.exitCode || 1, stdout: Buffer.alloc(0), stderr, timedOut: controller.signal.aborted };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function stderrOf(r: { stdErr: Buffer[] } | undefined): string {
+  return r ? Buffer.concat(r.stdErr).toString('utf8').slice(-STDERR_CAP) : '';
+}
+
+/** Pids of the processes whose environment holds RUN_VAR=`run` ([] where there is no /proc). */
+async function markedPids(run: string): Promise<number[]> {
+  const needle = Buffer.from(`\0${RUN_VAR}=${run}\0`);
+  const names = await readdir('/proc').catch(() => [] as string[]);
+  const pids = await Promise.all(
+    names
+      .filter((n) => /^\d+$/.test(n))
+      .map(async (n) => {
+        // Processes of other users are unreadable (and are not ours); a zombie's environment is empty.
+        const env = await readFile(`/proc/${n}/environ`).catch(() => null);
+        return env && Buffer.concat([Buffer.from('\0'), env]).includes(needle) ? Number(n) : null;
+      }),
+  );
+  return pids.filter((p): p is number => p !== null && p !== process.pid);
+}
+
+function signalAll(pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** SIGTERM to every process of the run, SIGKILL to those still there after `graceMs`. */
+async function endMarkedProcesses(run: string, graceMs: number): Promise<void> {
+  let pids = await markedPids(run);
+  signalAll(pids, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (pids.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    pids = await markedPids(run);
+  }
+  signalAll(pids, 'SIGKILL');
 }
 
 export interface RemoteAuth {
