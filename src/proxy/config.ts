@@ -1,0 +1,211 @@
+/**
+ * Renders the HAProxy 2.6 configuration and its side files from a ProxyModel. Pure: no I/O, same input →
+ * same output. Every name is validated (model.ts) before it is written, so nothing from the model reaches
+ * the config unchecked.
+ *
+ * Shape: one frontend routes by Host (port stripped, lowercased) through `hosts.map`; unknown hosts get a
+ * 404 page; one backend `app_<name>` per app with HTTP checks and a fixed number of slots (`s1..sN`), where
+ * the model's servers are written with their addresses and the free slots are disabled placeholders that
+ * the runtime API can fill without a reload.
+ */
+import { isIP } from 'node:net';
+import { PleacoError } from '../errors.js';
+import { backendName, slotName, validateModel, type ProxyApp, type ProxyModel, type ProxyServer } from './model.js';
+
+export interface RenderPaths {
+  /** Absolute directory holding the map and error files (the files returned are written there). */
+  dir: string;
+  /** Absolute path of the admin stats socket. */
+  statsSocket: string;
+}
+
+/** Slot index (1-based) per server id, and the number of slots, per app. */
+export interface AppSlots {
+  size: number;
+  byId: Record<string, number>;
+}
+export type SlotMap = Record<string, AppSlots>;
+
+export interface RenderOptions {
+  /** Minimum slots per backend; grows to the next power of two ≥ the number of servers. */
+  slotsPerApp: number;
+  /** The previous assignment, so that servers that remain keep their slot. */
+  slots?: SlotMap;
+}
+
+export interface RenderedConfig {
+  config: string;
+  /** File name (inside paths.dir) → content. */
+  files: Record<string, string>;
+  slots: SlotMap;
+}
+
+export const HOSTS_MAP = 'hosts.map';
+export const NOT_FOUND_PAGE = '404.html';
+export const NOT_FOUND_PLAIN = '404-plain.html';
+export const SERVER_STATE = 'server-state';
+export const errorFileOf = (app: string): string => `503-${app}.http`;
+/** Address a free slot points at (never connected to: the slot is in maintenance). */
+export const EMPTY_ADDR = '0.0.0.0';
+export const EMPTY_PORT = 1;
+
+const SAFE_PATH_RE = /^\/[A-Za-z0-9._/@+-]{1,200}$/;
+
+function checkPath(what: string, p: string): void {
+  if (!SAFE_PATH_RE.test(p) || p.includes('/../') || p.endsWith('/..')) throw new PleacoError('invalid_config', `${what} must be an absolute path of [A-Za-z0-9._/@+-], got ${JSON.stringify(p)}`);
+}
+
+function nextPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+/**
+ * Server id → slot per app. Deterministic: servers that were already placed (prev) keep their slot, new
+ * ones take the lowest free slots in id order. The size only grows (never reshuffles a running server).
+ */
+export function slotOf(model: ProxyModel, opts: { prev?: SlotMap; slotsPerApp?: number } = {}): SlotMap {
+  const min = Math.max(1, Math.floor(opts.slotsPerApp ?? 4));
+  const out: SlotMap = {};
+  for (const app of model.apps) {
+    const prev = opts.prev?.[app.name];
+    const byId: Record<string, number> = {};
+    const used = new Set<number>();
+    const ids = app.servers.map((s) => s.id);
+    for (const id of ids) {
+      const i = prev?.byId[id];
+      if (i !== undefined && !used.has(i)) {
+        byId[id] = i;
+        used.add(i);
+      }
+    }
+    let size = Math.max(prev?.size ?? 0, nextPow2(Math.max(min, ids.length)));
+    for (const i of used) size = Math.max(size, nextPow2(i));
+    let next = 1;
+    for (const id of [...ids].sort()) {
+      if (byId[id] !== undefined) continue;
+      while (used.has(next)) next++;
+      byId[id] = next;
+      used.add(next);
+    }
+    while (used.size > 0 && Math.max(...used) > size) size *= 2;
+    out[app.name] = { size, byId };
+  }
+  return out;
+}
+
+/** `addr:port` as HAProxy reads it (IPv6 in brackets). */
+export function hostPort(addr: string, port: number): string {
+  return isIP(addr) === 6 ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function page(title: string, text: string): string {
+  return `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>${title}</title></head>\n` +
+    `<body style="font-family:sans-serif;margin:3em"><h1>${title}</h1><p>${text}</p><p><small>pleaco</small></p></body></html>\n`;
+}
+
+/** A full HTTP response for `errorfile` (read once at load). */
+function errorFile(status: string, html: string): string {
+  const head = [`HTTP/1.1 ${status}`, 'Content-Type: text/html; charset=utf-8', 'Cache-Control: no-cache', 'Connection: close', `Content-Length: ${Buffer.byteLength(html)}`];
+  return head.join('\r\n') + '\r\n\r\n' + html;
+}
+
+function renderBackend(app: ProxyApp, slots: AppSlots, dir: string): string[] {
+  const h = app.health;
+  const hostHeader = app.hosts[0] ?? app.name;
+  const lines = [
+    `backend ${backendName(app.name)}`,
+    '  balance roundrobin',
+    `  option httpchk GET ${h.path} HTTP/1.1`,
+    `  http-check send hdr Host ${hostHeader}`,
+    '  http-check expect status 200-399',
+    `  default-server inter ${h.intervalMs} rise ${h.rise} fall ${h.fall}`,
+    `  errorfile 503 ${dir}/${errorFileOf(app.name)}`,
+  ];
+  const bySlot = new Map<number, ProxyServer>();
+  for (const s of app.servers) {
+    const i = slots.byId[s.id];
+    if (i !== undefined) bySlot.set(i, s);
+  }
+  let emptyFrom = 0;
+  const flush = (to: number): void => {
+    if (emptyFrom > 0) lines.push(`  server-template s ${emptyFrom}-${to} ${hostPort(EMPTY_ADDR, EMPTY_PORT)} check disabled`);
+    emptyFrom = 0;
+  };
+  for (let i = 1; i <= slots.size; i++) {
+    const s = bySlot.get(i);
+    if (!s) {
+      if (emptyFrom === 0) emptyFrom = i;
+      continue;
+    }
+    flush(i - 1);
+    // A draining server takes no new requests; in-flight ones finish on the old worker after a reload.
+    lines.push(`  server ${slotName(i)} ${hostPort(s.addr, s.port)} check${s.state === 'drain' ? ' disabled' : ''}`);
+  }
+  flush(slots.size);
+  return lines;
+}
+
+export function renderConfig(model: ProxyModel, paths: RenderPaths, opts: RenderOptions): RenderedConfig {
+  validateModel(model);
+  checkPath('paths.dir', paths.dir);
+  checkPath('paths.statsSocket', paths.statsSocket);
+  const dir = paths.dir.replace(/\/+$/, '');
+  const slots = slotOf(model, { prev: opts.slots, slotsPerApp: opts.slotsPerApp });
+  const apps = [...model.apps].sort((a, b) => a.name.localeCompare(b.name));
+  const bind = isIP(model.bindHost) === 6 ? `ipv6@${model.bindHost}:${model.port}` : `${model.bindHost}:${model.port}`;
+  const pageType = '"text/html; charset=utf-8"';
+  const config = [
+    '# Generated by pleaco-proxy. Do not edit: the next change overwrites it.',
+    'global',
+    `  stats socket ${paths.statsSocket} mode 600 level admin expose-fd listeners`,
+    '  stats timeout 30s',
+    `  server-state-file ${dir}/${SERVER_STATE}`,
+    // Old workers finish in-flight requests after a reload, but not forever (long polls, websockets).
+    '  hard-stop-after 120s',
+    '',
+    'defaults',
+    '  mode http',
+    '  option forwardfor',
+    '  option http-keep-alive',
+    '  http-reuse safe',
+    '  retries 2',
+    '  option redispatch 1',
+    '  load-server-state-from-file global',
+    '  timeout connect 5s',
+    '  timeout client 60s',
+    '  timeout server 60s',
+    '  timeout http-request 10s',
+    '  timeout http-keep-alive 10s',
+    '  timeout queue 10s',
+    '',
+    'frontend pleaco_http',
+    `  bind ${bind}`,
+    '  http-request set-var(txn.host) req.hdr(host),lower,field(1,:)',
+    `  http-request set-var(txn.backend) var(txn.host),map_str(${dir}/${HOSTS_MAP})`,
+    // The host is echoed on the 404 page only when it is a plain DNS name (no markup can get through).
+    `  http-request return status 404 content-type ${pageType} lf-file ${dir}/${NOT_FOUND_PAGE} hdr Cache-Control no-cache if !{ var(txn.backend) -m found } { var(txn.host) -m reg ^[a-z0-9.-]{1,253}$ }`,
+    `  http-request return status 404 content-type ${pageType} file ${dir}/${NOT_FOUND_PLAIN} hdr Cache-Control no-cache if !{ var(txn.backend) -m found }`,
+    '  use_backend %[var(txn.backend)]',
+    '',
+    ...apps.flatMap((app) => [...renderBackend(app, slots[app.name]!, dir), '']),
+  ].join('\n');
+
+  const hostLines: string[] = [];
+  for (const app of apps) for (const host of [...app.hosts].sort()) hostLines.push(`${host} ${backendName(app.name)}`);
+  const files: Record<string, string> = {
+    [HOSTS_MAP]: hostLines.join('\n') + (hostLines.length ? '\n' : ''),
+    // lf-file: evaluated as a log-format string, so `%[...]` is the only markup here.
+    [NOT_FOUND_PAGE]: page('404 Not Found', 'no app is served at %[var(txn.host)]'),
+    [NOT_FOUND_PLAIN]: page('404 Not Found', 'no app is served at this host'),
+  };
+  for (const app of apps) {
+    files[errorFileOf(app.name)] = errorFile('503 Service Unavailable', page('503 Service Unavailable', `${escapeHtml(app.name)} has no healthy replica right now`));
+  }
+  return { config: config + '\n', files, slots };
+}
