@@ -4,12 +4,14 @@ SHELL := /bin/bash
 NODE ?= node
 export PLEACO_STATE_DIR ?= $(CURDIR)/.pleaco
 
-.PHONY: help deps build base-images up test test-unit bench-deploy clean lint
+.PHONY: help deps build base-images up test test-unit bench-deploy bench-proxy bench-rollout clean lint
 
 help:
 	@echo "make up            start a node here and serve the example app (prints URL and API token)"
 	@echo "make test          the whole test suite (ends with 'N passed, N failed')"
 	@echo "make bench-deploy  push-to-serving time vs a bare docker build + run"
+	@echo "make bench-proxy   wrk: backend direct vs nginx keep-alive proxy vs pleaco's HAProxy routing"
+	@echo "make bench-rollout failed requests under load while an app is redeployed 5 times"
 	@echo "make base-images   build busybox:latest and debian:bookworm-slim locally"
 	@echo "make clean         remove build output (not the node's state in .pleaco)"
 
@@ -39,6 +41,15 @@ test-unit: build
 
 bench-deploy: deps build base-images
 	@$(NODE) dist/bench/deploy.js
+
+# wrk and nginx are only needed by this benchmark.
+bench-proxy: deps build
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk nginx-light >/dev/null
+	@$(NODE) dist/bench/proxy.js
+
+bench-rollout: deps build base-images
+	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >/dev/null
+	@$(NODE) dist/bench/rollout.js
 
 clean:
 	rm -rf dist

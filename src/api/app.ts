@@ -5,8 +5,10 @@ import { errorBoundary, requireToken } from './http.js';
 import { buildRouter, openApi, openRoutes, type RouteDef } from './registry.js';
 import { appRoutes } from './routes/apps.js';
 import { buildRoutes } from './routes/builds.js';
+import { domainRoutes } from './routes/domains.js';
 import { hookRoutes } from './routes/hooks.js';
 import { internalRoutes } from './routes/internal.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { systemRoutes } from './routes/system.js';
 
 export function createApi(d: ApiDeps): { app: Koa; routes: RouteDef[] } {
@@ -16,6 +18,8 @@ export function createApi(d: ApiDeps): { app: Koa; routes: RouteDef[] } {
     ...systemRoutes(d, () => (doc ??= openApi(routes, d.version))),
     ...appRoutes(d),
     ...buildRoutes(d),
+    ...domainRoutes(d),
+    ...metricsRoutes(d),
     ...hookRoutes(d),
     ...internalRoutes(d),
   );

@@ -6,7 +6,7 @@ import { keys, type Build, type PendingSlot, type SlotStatus } from '../core/ind
 import type { Entry } from '../state/index.js';
 import type { ApiDeps } from './deps.js';
 import { ndjson, type Ctx } from './http.js';
-import { appUrl, slotsOf } from './views.js';
+import { appUrl, proxyStatus, routedUrl, slotsOf } from './views.js';
 
 type Done = { type: 'done'; ok: true; release: number; url: string | null; note?: string } | { type: 'done'; ok: false; error: { code: string; message: string }; release?: number; lastLog?: string };
 
@@ -61,7 +61,9 @@ export async function streamDeploy(ctx: Ctx, d: ApiDeps, app: string, id: string
   const verdict = (): Done | null => {
     const early = buildDone(build);
     if (early || build.status !== 'succeeded' || build.release === undefined) return early;
-    return rolloutVerdict(build.release, d.apps.current(app)?.number ?? null, d.apps.replicas(app), slotsOf(d.store, app));
+    const v = rolloutVerdict(build.release, d.apps.current(app)?.number ?? null, d.apps.replicas(app), slotsOf(d.store, app));
+    const proxy = v?.ok ? proxyStatus(d.store, d.nodeId) : null;
+    return v?.ok && proxy ? { ...v, url: routedUrl(proxy, app) } : v;
   };
 
   if (!follow) {

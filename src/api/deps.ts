@@ -1,9 +1,9 @@
 /** What the routes are given: the core and the adapters main/ wired in. Routes never build their own. */
 import type { Config } from '../config/index.js';
-import type { AppService, BuildLogs } from '../core/index.js';
+import type { AppService, BuildLogs, DomainService } from '../core/index.js';
 import type { Logger } from '../log.js';
 import type { Engine } from '../runtime/engine.js';
-import type { Store } from '../state/index.js';
+import type { SoftState, Store } from '../state/index.js';
 
 export interface LogLine {
   slot: string;
@@ -22,6 +22,9 @@ export interface ApiDeps {
   token: string;
   store: Store;
   apps: AppService;
+  domains: DomainService;
+  /** Values with a TTL, in this agent's memory only (the proxy's metrics: `metrics/<node>/<app>`). */
+  softState: SoftState;
   buildLogs: BuildLogs;
   engine: Engine;
   appLogs: AppLogReader;

@@ -17,6 +17,8 @@ export interface RouteDef {
   body?: Record<string, unknown>;
   /** Response is an ndjson stream. */
   stream?: boolean;
+  /** Media type of a response that is not JSON (e.g. Prometheus text). */
+  produces?: string;
   query?: Record<string, string>;
   handler: (ctx: Ctx) => Promise<void>;
 }
@@ -45,7 +47,7 @@ export function openApi(defs: RouteDef[], version: string): Record<string, unkno
       parameters: params,
       responses: {
         default: { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
-        '2XX': { description: 'success', content: { [d.stream ? 'application/x-ndjson' : 'application/json']: {} } },
+        '2XX': { description: 'success', content: { [d.produces ?? (d.stream ? 'application/x-ndjson' : 'application/json')]: {} } },
       },
     };
     if (d.auth === false) op.security = [];

@@ -1,5 +1,5 @@
 /** How records are shown to API clients: secrets and config values only where asked for, URLs redacted. */
-import type { AppSpec, Release, SlotStatus, Build } from '../core/index.js';
+import { keys, type AppSpec, type Release, type SlotStatus, type Build, type DomainView, type ProxyStatus } from '../core/index.js';
 import type { Store } from '../state/index.js';
 import { redactUrl } from '../log.js';
 
@@ -18,8 +18,8 @@ export function slotUrl(s: SlotStatus): string | null {
 }
 
 /**
- * Where the app answers now: a running replica, of `release` when one runs, else any that serves
- * (during a rollout the old release still does). The proxy replaces this with the routed URL.
+ * Where the app answers now without the proxy: a running replica, of `release` when one runs, else any that
+ * serves (during a rollout the old release still does). With a proxy up, routedUrl replaces it.
  */
 export function appUrl(slots: SlotStatus[], release: number | null): string | null {
   const running = slots.filter((s) => s.state === 'running' && slotUrl(s) !== null);
@@ -27,12 +27,30 @@ export function appUrl(slots: SlotStatus[], release: number | null): string | nu
   return pick ? slotUrl(pick) : null;
 }
 
+const PROXY_KEY_RE = /^obs\/[^/]+\/proxy$/;
+
+function usable(p: ProxyStatus | undefined): p is ProxyStatus {
+  return !!p && p.ok === true && Number.isInteger(p.port) && p.port > 0 && p.port < 65536 && typeof p.domain === 'string' && p.domain !== '';
+}
+
+/** A pleaco-proxy that says it serves (`obs/<node>/proxy` with ok): this node's first, else any node's; null when none. */
+export function proxyStatus(store: Store, nodeId: string): ProxyStatus | null {
+  const own = store.get<ProxyStatus>(keys.proxy(nodeId));
+  if (usable(own)) return own;
+  return store.list<ProxyStatus>('obs/').find((e) => PROXY_KEY_RE.test(e.key) && usable(e.value))?.value ?? null;
+}
+
+/** `http://<app>.<domain>`, with `:<port>` unless it is 80. */
+export function routedUrl(p: ProxyStatus, app: string): string {
+  return `http://${app}.${p.domain}${p.port === 80 ? '' : `:${p.port}`}`;
+}
+
 export function releaseView(r: Release): Omit<Release, 'config'> & { configKeys: string[] } {
   const { config, ...rest } = r;
   return { ...rest, configKeys: Object.keys(config).sort() };
 }
 
-export function appSummary(app: AppSpec, release: Release | null, replicas: number, slots: SlotStatus[]) {
+export function appSummary(app: AppSpec, release: Release | null, replicas: number, slots: SlotStatus[], proxy: ProxyStatus | null = null) {
   const current = release?.number ?? null;
   return {
     name: app.name,
@@ -41,18 +59,19 @@ export function appSummary(app: AppSpec, release: Release | null, replicas: numb
     release: current,
     replicas,
     running: slots.filter((s) => s.state === 'running' && s.release === current).length,
-    url: appUrl(slots, current),
+    url: proxy ? routedUrl(proxy, app.name) : appUrl(slots, current),
   };
 }
 
-export function appInfo(app: AppSpec, release: Release | null, replicas: number, slots: SlotStatus[], lastBuild: Build | null, configKeys: string[]) {
+export function appInfo(app: AppSpec, release: Release | null, replicas: number, slots: SlotStatus[], lastBuild: Build | null, configKeys: string[], routing: { domains: DomainView[]; proxy: ProxyStatus | null }) {
   return {
-    ...appSummary(app, release, replicas, slots),
+    ...appSummary(app, release, replicas, slots, routing.proxy),
     createdAt: app.createdAt,
     webhook: { path: '/v1/hooks/github', secret: app.webhookSecret, events: ['push'], contentType: 'application/json' },
     currentRelease: release ? releaseView(release) : null,
     processes: slots,
     lastBuild,
     configKeys,
+    domains: routing.domains,
   };
 }

@@ -6,7 +6,9 @@ import { usageLine, type ArgSpec } from './args.js';
 import { apps, appsCreate, appsDestroy, appsInfo } from './commands/apps.js';
 import { config, configSet, configUnset } from './commands/config.js';
 import { builds, buildsInfo, deploy } from './commands/deploy.js';
+import { domains, domainsAdd, domainsRemove, healthcheck, healthcheckSet } from './commands/domains.js';
 import { logs } from './commands/logs.js';
+import { metrics } from './commands/metrics.js';
 import { token, version } from './commands/meta.js';
 import { nodes } from './commands/nodes.js';
 import { ps, psScale } from './commands/ps.js';
@@ -76,6 +78,31 @@ export const VERBS: Verb[] = [
     name: 'ps:scale', group: 'Processes', args: ['NAME=N...'],
     summary: 'Set the number of replicas of one or more apps (0 to 100)',
     example: 'pleaco ps:scale web=3 api=1', run: psScale,
+  },
+  { name: 'domains', group: 'Routing', args: ['NAME'], json: true, summary: 'List the host names routed to an app', example: 'pleaco domains web', run: domains },
+  {
+    name: 'domains:add', group: 'Routing', args: ['NAME', 'HOST'],
+    summary: 'Route one more host name to an app',
+    details: ['HOST is a DNS name like www.example.com (no wildcards); a host another app has is refused.', 'Point its DNS at the node(s) running pleaco-proxy.'],
+    example: 'pleaco domains:add web www.example.com', run: domainsAdd,
+  },
+  { name: 'domains:remove', group: 'Routing', args: ['NAME', 'HOST'], summary: 'Stop routing a host name to an app', example: 'pleaco domains:remove web www.example.com', run: domainsRemove },
+  { name: 'healthcheck', group: 'Routing', args: ['NAME'], json: true, summary: "Show an app's HTTP health check", example: 'pleaco healthcheck web', run: healthcheck },
+  {
+    name: 'healthcheck:set', group: 'Routing', args: ['NAME', 'PATH'],
+    flags: {
+      interval: { type: 'string', value: 'DURATION', help: 'time between checks, 500ms to 60s (default 2s)' },
+      rise: { type: 'string', value: 'N', help: 'passing checks before a replica takes traffic, 1 to 10 (default 2)' },
+      fall: { type: 'string', value: 'N', help: 'failing checks before a replica leaves rotation, 1 to 10 (default 3)' },
+    },
+    summary: "Set an app's HTTP health check",
+    details: ['A 2xx or 3xx answer to GET PATH counts as healthy. Flags left out take the defaults.'],
+    example: 'pleaco healthcheck:set web /up --interval 5s --rise 3', run: healthcheckSet,
+  },
+  {
+    name: 'metrics', group: 'Routing', args: ['NAME'], json: true,
+    summary: "Show an app's request rate, response codes and latency",
+    example: 'pleaco metrics web', run: metrics,
   },
   {
     name: 'config', group: 'Config', args: ['NAME'], json: true,

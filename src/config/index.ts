@@ -4,7 +4,9 @@
  * then PLEACO_* environment variables.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
+import { isDnsName } from '../core/domains.js';
 import { PleacoError } from '../errors.js';
 import type { Level } from '../log.js';
 
@@ -21,6 +23,11 @@ export interface Config {
   /** rolloutStableMs: how long a new container serves before the old one it replaced is removed. */
   runtime: { bindHost: string; backoffBaseMs: number; backoffMaxMs: number; stableAfterMs: number; rolloutStableMs: number; defaultPort: number };
   store: { tombstoneTtlMs: number; compactAfterEntries: number };
+  /**
+   * The HTTP front door (pleaco-proxy): every app answers at `http://<app>.<domain>:<port>`; bindHost is the IP
+   * address the proxy listens on.
+   */
+  proxy: { port: number; domain: string; bindHost: string };
   logLevel: Level;
 }
 
@@ -40,6 +47,7 @@ export const DEFAULTS: Config = {
   },
   runtime: { bindHost: '127.0.0.1', backoffBaseMs: 1000, backoffMaxMs: 60_000, stableAfterMs: 30_000, rolloutStableMs: 3000, defaultPort: 5000 },
   store: { tombstoneTtlMs: 7 * 24 * 3600_000, compactAfterEntries: 5000 },
+  proxy: { port: 8080, domain: 'localhost', bindHost: '127.0.0.1' },
   logLevel: 'info',
 };
 
@@ -95,6 +103,21 @@ function fromFile(path: string | undefined): Partial<Config> {
   }
 }
 
+/** PLEACO_PROXY_PORT, PLEACO_DOMAIN (a DNS name, lowercased), PLEACO_PROXY_BIND (an IP address). */
+function loadProxy(cfg: Config, env: Env): void {
+  const p = cfg.proxy;
+  p.port = int('PLEACO_PROXY_PORT', env.PLEACO_PROXY_PORT, 1, 65535) ?? p.port;
+  if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535) throw bad(`proxy.port must be between 1 and 65535, got ${JSON.stringify(p.port)}`);
+  const domain = env.PLEACO_DOMAIN || p.domain;
+  if (typeof domain !== 'string' || !isDnsName(domain.toLowerCase())) {
+    throw bad(`PLEACO_DOMAIN must be a DNS name like localhost or apps.example.com, got ${JSON.stringify(domain)}`);
+  }
+  p.domain = domain.toLowerCase();
+  const bind = env.PLEACO_PROXY_BIND || p.bindHost;
+  if (typeof bind !== 'string' || isIP(bind) === 0) throw bad(`PLEACO_PROXY_BIND must be an IP address like 127.0.0.1 or 0.0.0.0, got ${JSON.stringify(bind)}`);
+  p.bindHost = bind;
+}
+
 export function loadConfig(env: Env = {}): Config {
   const filePath = env.PLEACO_CONFIG ?? (existsSync('/etc/pleaco/pleaco.json') ? '/etc/pleaco/pleaco.json' : undefined);
   const file = fromFile(filePath);
@@ -108,6 +131,7 @@ export function loadConfig(env: Env = {}): Config {
     build: merge(DEFAULTS.build, file.build),
     runtime: merge(DEFAULTS.runtime, file.runtime),
     store: merge(DEFAULTS.store, file.store),
+    proxy: merge(DEFAULTS.proxy, file.proxy),
     logLevel: file.logLevel ?? DEFAULTS.logLevel,
   };
   cfg.api.host = env.PLEACO_API_HOST ?? cfg.api.host;
@@ -125,6 +149,7 @@ export function loadConfig(env: Env = {}): Config {
   const tt = int('PLEACO_TEST_TIMEOUT', env.PLEACO_TEST_TIMEOUT, 1, 86_400);
   if (tt !== undefined) cfg.build.testTimeoutMs = tt * 1000;
   cfg.runtime.bindHost = env.PLEACO_BIND_HOST ?? cfg.runtime.bindHost;
+  loadProxy(cfg, env);
   const level = env.PLEACO_LOG_LEVEL ?? cfg.logLevel;
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw bad(`PLEACO_LOG_LEVEL must be debug, info, warn or error`);
   cfg.logLevel = level as Level;

@@ -14,6 +14,7 @@ import {
   type AppSpec,
   type Build,
   type CurrentRelease,
+  type DomainRecord,
   type Release,
   type ScaleSpec,
   type TestResult,
@@ -94,14 +95,21 @@ export class AppService {
     });
   }
 
-  /** Tombstones for every key of an app except its spec. */
+  /** Tombstones for every key of an app except its spec (its domains and health check included). */
   private leftovers(name: string): WriteOp[] {
     const ops: WriteOp[] = [];
     for (const prefix of [keys.envPrefix(name), keys.releasePrefix(name), keys.buildPrefix(name)]) {
       for (const e of this.store.list(prefix)) ops.push({ key: e.key, value: null });
     }
-    for (const key of [keys.scale(name), keys.current(name)]) if (this.store.get(key) !== undefined) ops.push({ key, value: null });
+    for (const e of this.store.list<DomainRecord>(keys.domainPrefix)) if (e.value.app === name) ops.push({ key: e.key, value: null });
+    for (const key of [keys.scale(name), keys.current(name), keys.health(name)]) if (this.store.get(key) !== undefined) ops.push({ key, value: null });
     return ops;
+  }
+
+  /** Runs fn under the app's lock once the app exists (for other services' per-app writes, e.g. domains). */
+  withApp<T>(name: string, fn: (app: AppSpec) => Promise<T>): Promise<T> {
+    this.get(name);
+    return this.lock.run(name, async () => fn(this.get(name)));
   }
 
   builds(name: string): Build[] {

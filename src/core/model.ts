@@ -8,9 +8,15 @@
  *   current/<app>              CurrentRelease   (which release should run)
  *   releases/<app>/<n>         Release          (immutable once written)
  *   builds/<app>/<id>          Build            (the build queue and its history)
+ *   domains/<host>             DomainRecord     (one key per host, so who owns a host is a single LWW register;
+ *                                                the implicit <app>.<cluster domain> is never stored)
+ *   health/<app>               HealthCheck      (absent: DEFAULT_HEALTHCHECK)
  * Observed state (one writer: the node named in the key):
  *   obs/<node>/slots/<app>#<i> SlotStatus
  *   obs/<node>/node            NodeStatus
+ *   obs/<node>/proxy           ProxyStatus      (written by that node's pleaco-proxy)
+ * Soft state (the agent's memory only, with a TTL; POST /v1/internal/soft):
+ *   metrics/<node>/<app>       AppMetrics       (posted by the proxy of <node> every ~2 s)
  */
 
 export const APP_NAME_RE = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -144,6 +150,64 @@ export interface NodeStatus {
   memoryBytes: number;
 }
 
+/** Who owns an extra host name (`domains:add`). */
+export interface DomainRecord {
+  app: string;
+  createdAt: string;
+}
+
+/** An app's HTTP health check, as the proxy runs it against every replica. */
+export interface HealthCheck {
+  /** Request path; a 2xx or 3xx answer counts as healthy. */
+  path: string;
+  intervalMs: number;
+  /** Consecutive passing checks before a replica takes traffic. */
+  rise: number;
+  /** Consecutive failing checks before it leaves rotation. */
+  fall: number;
+}
+
+export const DEFAULT_HEALTHCHECK: Readonly<HealthCheck> = Object.freeze({ path: '/', intervalMs: 2000, rise: 2, fall: 3 });
+
+/** What a node's pleaco-proxy says about itself. `ok: false` when it is stopped or its last config failed. */
+export interface ProxyStatus {
+  port: number;
+  domain: string;
+  ok: boolean;
+  /** When this record was written (ISO). */
+  at: string;
+  error?: string;
+}
+
+export interface StatusCodeCounts {
+  '1xx': number;
+  '2xx': number;
+  '3xx': number;
+  '4xx': number;
+  '5xx': number;
+  other: number;
+}
+
+/** One proxy node's request metrics for one app (HAProxy's backend stats), kept as soft state. */
+export interface AppMetrics {
+  app: string;
+  node: string;
+  /** When the proxy read the stats (ISO). */
+  at: string;
+  /** Requests per second over the last second. */
+  reqRate: number;
+  /** Requests since the proxy (HAProxy process) started: a counter. */
+  reqTotal: number;
+  inFlight: number;
+  /** Requests waiting for a free server. */
+  queue: number;
+  /** Responses by status class since the proxy started: counters. */
+  codes: StatusCodeCounts;
+  /** Averages over the last 1024 requests, ms. */
+  avgResponseMs: number;
+  avgTotalMs: number;
+}
+
 export const keys = {
   app: (app: string) => `apps/${app}`,
   env: (app: string, k: string) => `env/${app}/${k}`,
@@ -157,6 +221,12 @@ export const keys = {
   slot: (node: string, app: string, i: number) => `obs/${node}/slots/${app}#${i}`,
   slotPrefix: (node: string) => `obs/${node}/slots/`,
   node: (node: string) => `obs/${node}/node`,
+  domain: (host: string) => `domains/${host}`,
+  domainPrefix: 'domains/',
+  health: (app: string) => `health/${app}`,
+  proxy: (node: string) => `obs/${node}/proxy`,
+  metrics: (node: string, app: string) => `metrics/${node}/${app}`,
+  metricsPrefix: 'metrics/',
 };
 
 export function slotName(app: string, i: number): string {

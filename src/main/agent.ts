@@ -5,10 +5,10 @@
 import { join } from 'node:path';
 import { createApi, serveApi } from '../api/index.js';
 import { loadConfig } from '../config/index.js';
-import { AppService, BuildLogs } from '../core/index.js';
+import { AppService, BuildLogs, DomainService } from '../core/index.js';
 import { createLogger, setLogLevel } from '../log.js';
 import { connectEngine, tailLogs } from '../runtime/index.js';
-import { Store } from '../state/index.js';
+import { SoftState, Store } from '../state/index.js';
 import { ensureNodeId, ensureStateDir, ensureToken, readVersion } from './node.js';
 
 async function main(): Promise<void> {
@@ -23,9 +23,10 @@ async function main(): Promise<void> {
   if (store.skippedOnLoad > 0) log.warn('state log had unreadable lines (a torn write from a crash is expected)', { skipped: store.skippedOnLoad });
   const engine = connectEngine(config.docker.socketPath);
   const apps = new AppService({ store, allowLocalRepos: config.source.allowLocal });
+  const domains = new DomainService({ store, apps, domain: config.proxy.domain });
   const buildLogs = new BuildLogs(join(config.stateDir, 'builds'));
   const { app } = createApi({
-    config, nodeId, version, token, store, apps, buildLogs, engine, log,
+    config, nodeId, version, token, store, apps, domains, softState: new SoftState(), buildLogs, engine, log,
     appLogs: (name, opts, onLine) => tailLogs(engine, nodeId, name, opts, onLine),
   });
   const servers = await serveApi(app, { host: config.api.host, port: config.api.port, socketPath: config.socketPath });

@@ -18,7 +18,7 @@ export interface SubsystemContext {
 }
 
 export interface SubsystemSpec {
-  proc: 'builder' | 'runner';
+  proc: 'builder' | 'runner' | 'proxy';
   /** State key prefixes the subsystem watches. */
   prefixes(nodeId: string): string[];
   /** Starts the work; resolves with the function that stops it. */

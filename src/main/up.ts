@@ -1,10 +1,12 @@
 /**
- * `make up`: one node in the foreground. Starts agent, builder and runner (the systemd units'
+ * `make up`: one node in the foreground. Starts agent, builder, runner and proxy (the systemd units'
  * entry points) under a small supervisor, creates the bundled example app from a local git
- * repository, deploys it, and prints the app URL, the API address and the token. Ctrl-C stops the
+ * repository, deploys it, and prints the routed app URL (once it answers through the proxy), a
+ * replica's direct URL, the API address and the token. Ctrl-C stops the
  * processes; containers and state stay, and the next `make up` reuses them.
  */
 import { execFileSync } from 'node:child_process';
+import { request } from 'node:http';
 import { cpSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +69,37 @@ async function waitForUrl(client: AgentClient, timeoutMs: number): Promise<strin
   return null;
 }
 
+/** One GET through the proxy on loopback with the app's Host header; the status, or 0 on a socket error. */
+function statusVia(port: number, host: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', headers: { host }, agent: false, timeout: 3000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', () => resolve(0));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve(0));
+    req.end();
+  });
+}
+
+/** Polls until the app answers 200 through the proxy (bounded). */
+async function waitForRoute(port: number, host: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if ((await statusVia(port, host)) === 200) return true;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return false;
+}
+
+/** A running replica's own address (`http://host:port`), bypassing the proxy. */
+async function replicaUrl(client: AgentClient): Promise<string | null> {
+  const { app } = await client.request<{ app: { processes: { state: string; host: string; hostPort: number | null }[] } }>('GET', `/v1/apps/${APP}`);
+  const p = app.processes.find((s) => s.state === 'running' && s.hostPort);
+  return p ? `http://${p.host}:${p.hostPort}` : null;
+}
+
 async function main(): Promise<void> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   env.PLEACO_STATE_DIR ??= join(root, '.pleaco');
@@ -91,6 +124,7 @@ async function main(): Promise<void> {
   const client = await connectToAgent(config);
   sup.start({ name: 'builder', script: join(dist, 'builder.js') });
   sup.start({ name: 'runner', script: join(dist, 'runner.js') });
+  sup.start({ name: 'proxy', script: join(dist, 'proxy.js') });
 
   const repo = exampleRepo(config.stateDir);
   const apps = await client.request<{ apps: { name: string; release: number | null }[] }>('GET', '/v1/apps');
@@ -100,20 +134,26 @@ async function main(): Promise<void> {
     await client.request('POST', '/v1/apps', { body: { name: APP, repo: `file://${repo}`, branch: 'main' } });
     app = { name: APP, release: null };
   }
-  let url: string | null;
   if (app.release === null) {
     say(`-----> Deploying ${APP}`);
     const { build } = await client.request<{ build: Build }>('POST', `/v1/apps/${APP}/deploys`, { body: { trigger: 'up' } });
-    url = await follow(client, build);
+    await follow(client, build);
   } else {
     say(`-----> ${APP} is at v${app.release}; waiting for it to serve`);
-    url = await waitForUrl(client, 120_000);
+    await waitForUrl(client, 120_000);
   }
+  const { port, domain } = config.proxy;
+  const host = `${APP}.${domain}`;
+  const routed = `http://${host}${port === 80 ? '' : `:${port}`}`;
+  const routes = await waitForRoute(port, host, 60_000);
+  const replica = await replicaUrl(client).catch(() => null);
   say('');
-  say(`  App:    ${url ?? '(not serving yet: see ./bin/pleaco ps hello)'}`);
-  say(`  API:    http://${config.api.host}:${config.api.port}   (and ${config.socketPath})`);
-  say(`  Token:  ${client.opts.token}`);
-  say(`  CLI:    ./bin/pleaco apps      (finds this node by itself)`);
+  say(`  App:     ${routes ? routed : `${routed}   (not answering through the proxy yet: see ./bin/pleaco ps hello and logs/proxy.log)`}`);
+  say(`  Replica: ${replica ?? '(none running yet: see ./bin/pleaco ps hello)'}`);
+  if (domain === 'localhost') say(`           (if your resolver does not know *.localhost: curl -H 'Host: ${host}' http://127.0.0.1:${port}/)`);
+  say(`  API:     http://${config.api.host}:${config.api.port}   (and ${config.socketPath})`);
+  say(`  Token:   ${client.opts.token}`);
+  say(`  CLI:     ./bin/pleaco apps      (finds this node by itself)`);
   say('');
   say('  Ctrl-C stops the node.');
 }

@@ -17,7 +17,12 @@ import { carryDownServers, EMPTY_SERVER_STATE } from './serverstate.js';
 import type { ServerUpdate } from './runtime.js';
 import { appStats, type AppStats } from './stats.js';
 
+/** When a server added at runtime starts taking traffic. */
+export type AdmitNewServers = 'after-checks' | 'at-once';
+
 export interface ProxyControllerOptions {
+  /** Default 'after-checks'. */
+  admitNewServers?: AdmitNewServers;
   proc: HAProxyProcess;
   /** dir must be the process dir (the rendered files are written there). */
   paths: RenderPaths;
@@ -73,7 +78,7 @@ export function reloadReason(prev: Applied | undefined, next: Applied): string |
 }
 
 /** Runtime commands that turn prev into next (same apps and slot counts). */
-export function runtimeOps(prev: Applied, next: Applied): Op[] {
+export function runtimeOps(prev: Applied, next: Applied, admit: AdmitNewServers = 'after-checks'): Op[] {
   const ops: Op[] = [];
   const before = hostMap(prev.model);
   const after = hostMap(next.model);
@@ -95,8 +100,10 @@ export function runtimeOps(prev: Applied, next: Applied): Op[] {
       } else if (b && (!a || a.id !== b.id || a.addr !== b.addr || a.port !== b.port)) {
         if (a) push({ state: 'maint' });
         push({ addr: b.addr, port: b.port });
-        // A server entering rotation must first pass `rise` checks.
-        if (b.state === 'ready') push({ state: 'ready', health: 'down' });
+        // 'after-checks': a server entering rotation must first pass `rise` checks. 'at-once': the caller
+        // already verified it answers (the runner's readiness probe), so it takes traffic now and the
+        // checks take it out after `fall` failures.
+        if (b.state === 'ready') push({ state: 'ready', health: admit === 'at-once' ? 'up' : 'down' });
       } else if (a && b && a.state !== b.state) {
         push({ state: b.state });
       }
@@ -196,7 +203,7 @@ export class ProxyController {
         mode = r.reloaded ? 'reload' : 'noop';
         this.log.info(r.reloaded ? 'proxy reloaded' : 'proxy config saved while haproxy is down', { reason: reason ?? 'haproxy restarting' });
       } else {
-        const ops = runtimeOps(this.applied!, next);
+        const ops = runtimeOps(this.applied!, next, this.opts.admitNewServers);
         changes = ops.length;
         if (ops.length === 0 && rendered.config === this.lastConfig) mode = 'noop';
         else {

@@ -1,7 +1,7 @@
 /** pleaco's HAProxy data plane: model → config, the HAProxy process, its runtime API and stats. */
 export { DEFAULT_HEALTH, backendName, slotName, isDnsName, validateAppName, validateHost, validateModel } from './model.js';
 export type { ProxyModel, ProxyApp, ProxyHealth, ProxyServer, ServerState } from './model.js';
-export { renderConfig, slotOf, HOSTS_MAP, SERVER_STATE, errorFileOf } from './config.js';
+export { renderConfig, slotOf, proxyThreads, HOSTS_MAP, SERVER_STATE, errorFileOf } from './config.js';
 export type { RenderPaths, RenderOptions, RenderedConfig, SlotMap, AppSlots } from './config.js';
 export { HAProxyProcess } from './haproxy.js';
 export type { HAProxyOptions, ConfigBundle, ValidateResult } from './haproxy.js';
@@ -9,5 +9,5 @@ export { RuntimeApi, socketCommand } from './runtime.js';
 export type { ServerUpdate, MapEntry } from './runtime.js';
 export { parseStatCsv, appStats, normalizeStatus } from './stats.js';
 export type { StatRow, AppStats, ServerStats, ServerStatus, CodeCounts } from './stats.js';
-export { ProxyController, reloadReason, runtimeOps } from './controller.js';
+export { ProxyController, reloadReason, runtimeOps, type AdmitNewServers } from './controller.js';
 export type { ProxyControllerOptions, ApplyOutcome } from './controller.js';

@@ -26,6 +26,11 @@ export interface WriteOp {
 
 export const KEY_RE = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._#:-]+)*$/;
 
+/** A key the store accepts: KEY_RE, at most 512 characters, no `.` or `..` segment. */
+export function isValidKey(key: unknown): key is string {
+  return typeof key === 'string' && key.length <= 512 && KEY_RE.test(key) && !key.split('/').some((seg) => seg === '.' || seg === '..');
+}
+
 export class Store extends EventEmitter {
   readonly clock: HybridClock;
   private readonly map = new LwwMap();
@@ -127,7 +132,7 @@ export class Store extends EventEmitter {
   }
 
   private assertWritable(key: string, value: unknown): void {
-    if (!KEY_RE.test(key) || key.length > 512 || key.split('/').some((seg) => seg === '.' || seg === '..')) throw new PleacoError('bad_request', `invalid state key ${JSON.stringify(key)}`);
+    if (!isValidKey(key)) throw new PleacoError('bad_request', `invalid state key ${JSON.stringify(key)}`);
     if (value === undefined) throw new PleacoError('bad_request', `no value for ${key}`);
     const m = /^obs\/([^/]+)\//.exec(key);
     if (m && m[1] !== this.opts.nodeId) {
@@ -177,5 +182,16 @@ export class SoftState<T = unknown> {
       if (v !== undefined) out.push({ key: k, value: v });
     }
     return out;
+  }
+
+  /** How many unexpired values there are (expired ones are dropped on the way). */
+  size(): number {
+    const now = this.now();
+    for (const [k, v] of this.values) if (v.expires <= now) this.values.delete(k);
+    return this.values.size;
+  }
+
+  has(key: string): boolean {
+    return this.get(key) !== undefined;
   }
 }

@@ -58,6 +58,29 @@ test('bad values are refused with a message naming the variable', () => {
   fails({ PLEACO_CONFIG: '/nonexistent/pleaco.json' }, /cannot read config file/);
 });
 
+test('proxy: 8080 on 127.0.0.1 for *.localhost by default; file, then env', () => {
+  assert.equal(loadConfig({ PLEACO_CONFIG: '' }).proxy, { port: 8080, domain: 'localhost', bindHost: '127.0.0.1' });
+  const { dir, cleanup } = tempDir();
+  try {
+    const file = join(dir, 'pleaco.json');
+    writeFileSync(file, JSON.stringify({ proxy: { port: 80, domain: 'apps.example.com' } }));
+    assert.equal(loadConfig({ PLEACO_CONFIG: file }).proxy, { port: 80, domain: 'apps.example.com', bindHost: '127.0.0.1' });
+    const c = loadConfig({ PLEACO_CONFIG: file, PLEACO_PROXY_PORT: '8443', PLEACO_DOMAIN: 'Pleaco.Test', PLEACO_PROXY_BIND: '0.0.0.0' });
+    assert.equal(c.proxy, { port: 8443, domain: 'pleaco.test', bindHost: '0.0.0.0' });
+    assert.is(loadConfig({ PLEACO_CONFIG: '', PLEACO_PROXY_BIND: '::' }).proxy.bindHost, '::');
+    writeFileSync(file, JSON.stringify({ proxy: { port: '80' } }));
+    fails({ PLEACO_CONFIG: file }, /proxy.port must be between 1 and 65535/);
+  } finally {
+    cleanup();
+  }
+  fails({ PLEACO_PROXY_PORT: '0' }, /PLEACO_PROXY_PORT must be between 1 and 65535/);
+  fails({ PLEACO_PROXY_PORT: 'eighty' }, /PLEACO_PROXY_PORT must be an integer/);
+  fails({ PLEACO_DOMAIN: '*.example.com' }, /PLEACO_DOMAIN must be a DNS name/);
+  fails({ PLEACO_DOMAIN: 'bad_domain' }, /PLEACO_DOMAIN/);
+  fails({ PLEACO_DOMAIN: '-x.example.com' }, /PLEACO_DOMAIN/);
+  fails({ PLEACO_PROXY_BIND: 'localhost' }, /PLEACO_PROXY_BIND must be an IP address/);
+});
+
 test('sizes', () => {
   assert.is(parseBytes('x', '2g'), 2 * 1024 ** 3);
   assert.is(parseBytes('x', '1048576'), 1048576);

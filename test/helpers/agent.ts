@@ -5,16 +5,19 @@
 import { join } from 'node:path';
 import { AgentClient, createApi, serveApi, type ApiServers } from '../../src/api/index.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
-import { AppService, BuildLogs } from '../../src/core/index.js';
+import { AppService, BuildLogs, DomainService } from '../../src/core/index.js';
 import { createLogger, setLogSink } from '../../src/log.js';
 import { connectEngine } from '../../src/runtime/engine.js';
-import { Store } from '../../src/state/index.js';
+import { SoftState, Store } from '../../src/state/index.js';
 import { tempDir } from './tmp.js';
 
 export interface TestAgent {
   config: Config;
   store: Store;
   apps: AppService;
+  domains: DomainService;
+  /** The agent's soft state (memory only, TTL). */
+  softState: SoftState;
   client: AgentClient;
   /** The same API over TCP. */
   tcp: AgentClient;
@@ -32,9 +35,11 @@ export async function startTestAgent(env: Record<string, string> = {}): Promise<
   const restore = setLogSink((l) => logLines.push(l));
   const store = Store.open({ dir: join(config.stateDir, 'state'), nodeId: 'test-node', tombstoneTtlMs: config.store.tombstoneTtlMs, compactAfterEntries: config.store.compactAfterEntries });
   const apps = new AppService({ store, allowLocalRepos: config.source.allowLocal });
+  const domains = new DomainService({ store, apps, domain: config.proxy.domain });
+  const softState = new SoftState();
   const token = 'test-token-' + Math.random().toString(36).slice(2);
   const { app } = createApi({
-    config, nodeId: 'test-node', version: '0.0.0-test', token, store, apps,
+    config, nodeId: 'test-node', version: '0.0.0-test', token, store, apps, domains, softState,
     buildLogs: new BuildLogs(join(config.stateDir, 'builds')),
     engine: connectEngine(config.docker.socketPath),
     appLogs: async () => undefined,
@@ -44,7 +49,7 @@ export async function startTestAgent(env: Record<string, string> = {}): Promise<
   const servers = await serveApi(app, { host: '127.0.0.1', port: 0, socketPath: config.socketPath });
   const url = `http://127.0.0.1:${servers.port}`;
   return {
-    config, store, apps, token, url, logLines, servers,
+    config, store, apps, domains, softState, token, url, logLines, servers,
     client: new AgentClient({ socketPath: config.socketPath, token }),
     tcp: new AgentClient({ url, token }),
     close: async () => {

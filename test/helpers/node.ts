@@ -1,8 +1,15 @@
 /**
- * A whole pleaco node as real processes (agent, builder, runner: the systemd units' entry points)
- * with its own temp state dir and a free API port. Used by the end-to-end tests and benchmarks.
+ * A whole pleaco node as real processes (agent, builder, runner, proxy: the systemd units' entry points)
+ * with its own temp state dir, a free API port and a free proxy port (domain `localhost`). Used by the
+ * end-to-end tests and benchmarks.
+ *
+ * Names under `.localhost` are loopback (RFC 6761; browsers and systemd-resolved answer them), but this
+ * machine's resolver does not know them: the test process resolves them to loopback itself, so a routed URL
+ * like `http://web.localhost:<port>` can be fetched as users would.
  */
 import { execFileSync } from 'node:child_process';
+import dns from 'node:dns';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgentClient } from '../../src/api/client.js';
@@ -13,12 +20,28 @@ import { tempDir } from './tmp.js';
 
 const MAIN = fileURLToPath(new URL('../../src/main/', import.meta.url));
 
+const lookup = dns.lookup;
+(dns as { lookup: unknown }).lookup = function (this: unknown, host: unknown, ...rest: unknown[]) {
+  const h = typeof host === 'string' && host.toLowerCase().endsWith('.localhost') ? 'localhost' : host;
+  return (lookup as (...a: unknown[]) => unknown).call(this, h, ...rest);
+};
+
+async function freeTcpPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
 export interface TestNode {
   client: AgentClient;
   stateDir: string;
+  /** Where the node's pleaco-proxy listens (127.0.0.1); apps answer as `<app>.localhost`. */
+  proxyPort: number;
   lines: string[];
   /** Signals one of the node's processes; the supervisor restarts it like systemd would. */
-  kill(proc: 'agent' | 'builder' | 'runner', sig: NodeJS.Signals): boolean;
+  kill(proc: 'agent' | 'builder' | 'runner' | 'proxy', sig: NodeJS.Signals): boolean;
   stop(): Promise<void>;
   /** Removes containers and images the node made (by its labels) and the state dir. */
   destroy(): Promise<void>;
@@ -27,7 +50,11 @@ export interface TestNode {
 export async function startNode(env: Record<string, string> = {}): Promise<TestNode> {
   const tmp = tempDir('pleaco-node-');
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const fullEnv = { ...process.env, PLEACO_STATE_DIR: tmp.dir, PLEACO_API_PORT: String(port), PLEACO_ALLOW_LOCAL_REPOS: 'true', PLEACO_POLL_INTERVAL: '0', PLEACO_CONFIG: '', ...env };
+  const proxyPort = await freeTcpPort();
+  const fullEnv = {
+    ...process.env, PLEACO_STATE_DIR: tmp.dir, PLEACO_API_PORT: String(port), PLEACO_ALLOW_LOCAL_REPOS: 'true', PLEACO_POLL_INTERVAL: '0', PLEACO_CONFIG: '',
+    PLEACO_PROXY_PORT: String(proxyPort), PLEACO_PROXY_BIND: '127.0.0.1', PLEACO_DOMAIN: 'localhost', ...env,
+  };
   const config = loadConfig(fullEnv);
   const lines: string[] = [];
   const sup = new Supervisor({ logDir: join(tmp.dir, 'logs'), env: fullEnv, onLine: (proc, line) => lines.push(`${proc} ${line}`) });
@@ -35,6 +62,7 @@ export async function startNode(env: Record<string, string> = {}): Promise<TestN
   const client = await connectToAgent(config);
   sup.start({ name: 'builder', script: join(MAIN, 'builder.js') });
   sup.start({ name: 'runner', script: join(MAIN, 'runner.js') });
+  sup.start({ name: 'proxy', script: join(MAIN, 'proxy.js') });
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -42,7 +70,7 @@ export async function startNode(env: Record<string, string> = {}): Promise<TestN
     await sup.stop();
   };
   return {
-    client, stateDir: tmp.dir, lines, stop,
+    client, stateDir: tmp.dir, proxyPort: config.proxy.port, lines, stop,
     kill: (proc, sig) => sup.signal(proc, sig),
     destroy: async () => {
       await stop();
@@ -72,7 +100,19 @@ export async function followBuild(client: AgentClient, app: string, id: string):
     if (ev.type === 'build' && out.stages[out.stages.length - 1] !== ev.build!.stage) out.stages.push(ev.build!.stage);
     if (ev.type === 'done') Object.assign(out, { ok: ev.ok, release: ev.release, url: ev.url, error: ev.error });
   });
+  // The reported URL is the routed one once the proxy runs; a new replica joins rotation only after its
+  // health checks pass (rise × interval), so give it that long (bounded) before the caller requests it.
+  if (out.ok && out.url) await waitForOk(out.url, 30_000);
   return out;
+}
+
+async function waitForOk(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await fetch(url, { signal: AbortSignal.timeout(3000) }).then(async (r) => (await r.arrayBuffer(), r.ok), () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 export async function deploy(client: AgentClient, app: string, ref?: string): Promise<DeployOutcome> {

@@ -2,7 +2,7 @@ import { PleacoError } from '../../errors.js';
 import type { ApiDeps } from '../deps.js';
 import { jsonBody } from '../http.js';
 import type { RouteDef } from '../registry.js';
-import { appInfo, appSummary, releaseView, slotsOf } from '../views.js';
+import { appInfo, appSummary, proxyStatus, releaseView, slotsOf } from '../views.js';
 
 const NAME = { type: 'string', pattern: '^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$' };
 
@@ -12,7 +12,8 @@ export function appRoutes(d: ApiDeps): RouteDef[] {
   const info = (name: string) => {
     const app = apps.get(name);
     const builds = apps.builds(name);
-    return appInfo(app, apps.current(name), apps.replicas(name), slotsOf(store, name), builds[0] ?? null, Object.keys(apps.config(name)).sort());
+    const routing = { domains: d.domains.list(name), proxy: proxyStatus(store, d.nodeId) };
+    return appInfo(app, apps.current(name), apps.replicas(name), slotsOf(store, name), builds[0] ?? null, Object.keys(apps.config(name)).sort(), routing);
   };
   const parseRelease = (v: unknown): number | undefined => {
     if (v === undefined || v === null) return undefined;
@@ -24,7 +25,8 @@ export function appRoutes(d: ApiDeps): RouteDef[] {
     {
       method: 'GET', path: '/v1/apps', tag: 'apps', summary: 'List apps',
       handler: async (ctx) => {
-        ctx.body = { apps: apps.list().map((a) => appSummary(a, apps.current(a.name), apps.replicas(a.name), slotsOf(store, a.name))) };
+        const proxy = proxyStatus(store, d.nodeId);
+        ctx.body = { apps: apps.list().map((a) => appSummary(a, apps.current(a.name), apps.replicas(a.name), slotsOf(store, a.name), proxy)) };
       },
     },
     {

@@ -22,6 +22,8 @@ export interface AppInfo extends AppSummary {
   processes: SlotStatus[];
   lastBuild: Build | null;
   configKeys: string[];
+  /** Host names routed to the app, its implicit `<app>.<domain>` first. */
+  domains?: { host: string; implicit: boolean }[];
 }
 
 export const apps: Command = async (ctx) => {
@@ -77,6 +79,7 @@ export const appsInfo: Command = async (ctx) => {
     ['Repo', a.repo],
     ['Branch', a.branch],
     ['URL', a.url ?? '-'],
+    ['Domains', a.domains?.filter((d) => !d.implicit).map((d) => d.host).join(', ') || null],
     ['Release', releaseLine(a.currentRelease, now) ?? 'none yet'],
     ['Replicas', `${a.replicas} (${a.running} running)`],
     ['Last build', buildLine(a.lastBuild, now) ?? 'none'],

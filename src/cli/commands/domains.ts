@@ -1,0 +1,86 @@
+/** domains, domains:add, domains:remove, healthcheck, healthcheck:set. */
+import type { HealthCheck } from '../../core/model.js';
+import { parseCount, UsageError } from '../args.js';
+import { appPath, EXIT, str, type Command } from '../context.js';
+import { header, json, keyValues } from '../format.js';
+
+interface DomainView {
+  host: string;
+  implicit: boolean;
+}
+
+export const domains: Command = async (ctx) => {
+  const name = ctx.args[0] ?? '';
+  const body = await ctx.client().request<{ domains: DomainView[] }>('GET', appPath(name, '/domains'));
+  if (ctx.json) {
+    ctx.out.out(json(body));
+    return EXIT.ok;
+  }
+  ctx.out.out(header(`${name} domains`, ctx.out.color));
+  for (const d of body.domains) ctx.out.out(d.implicit ? `${d.host} (implicit)` : d.host);
+  if (!body.domains.some((d) => !d.implicit)) ctx.out.out(`Add one with: pleaco domains:add ${name} www.example.com`);
+  return EXIT.ok;
+};
+
+export const domainsAdd: Command = async (ctx) => {
+  const [name = '', host = ''] = ctx.args;
+  const body = await ctx.client().request<{ domain: DomainView }>('POST', appPath(name, '/domains'), { body: { host } });
+  ctx.out.out(`Added ${body.domain.host} to ${name}`);
+  return EXIT.ok;
+};
+
+export const domainsRemove: Command = async (ctx) => {
+  const [name = '', host = ''] = ctx.args;
+  await ctx.client().request('DELETE', appPath(name, `/domains/${encodeURIComponent(host)}`));
+  ctx.out.out(`Removed ${host.toLowerCase()} from ${name}`);
+  return EXIT.ok;
+};
+
+/** `2s`, `500ms`, `1.5s`, `1m`; a bare number is seconds. */
+export function parseInterval(arg: string, verb: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(arg.trim());
+  const ms = m ? Math.round(Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm'])) : NaN;
+  if (!Number.isFinite(ms) || ms < 500 || ms > 60_000) throw new UsageError(`--interval must be from 500ms to 60s (like 2s or 500ms), got ${JSON.stringify(arg)}`, verb);
+  return ms;
+}
+
+function interval(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+function checkLines(h: HealthCheck): string[] {
+  return keyValues([
+    ['Path', h.path],
+    ['Interval', interval(h.intervalMs)],
+    ['Rise', `${h.rise} (passing checks before a replica takes traffic)`],
+    ['Fall', `${h.fall} (failing checks before it leaves rotation)`],
+  ]);
+}
+
+export const healthcheck: Command = async (ctx) => {
+  const name = ctx.args[0] ?? '';
+  const body = await ctx.client().request<{ healthcheck: HealthCheck }>('GET', appPath(name, '/healthcheck'));
+  if (ctx.json) {
+    ctx.out.out(json(body));
+    return EXIT.ok;
+  }
+  ctx.out.out(header(`${name} health check`, ctx.out.color));
+  for (const line of checkLines(body.healthcheck)) ctx.out.out(line);
+  return EXIT.ok;
+};
+
+export const healthcheckSet: Command = async (ctx) => {
+  const [name = '', path = ''] = ctx.args;
+  if (!path.startsWith('/')) throw new UsageError(`PATH must start with '/', got ${JSON.stringify(path)}`, ctx.verb);
+  const req: Partial<HealthCheck> = { path };
+  const every = str(ctx.flags, 'interval');
+  if (every !== undefined) req.intervalMs = parseInterval(every, ctx.verb);
+  for (const f of ['rise', 'fall'] as const) {
+    const v = str(ctx.flags, f);
+    if (v !== undefined) req[f] = parseCount(v, `--${f}`, ctx.verb, 10);
+  }
+  const body = await ctx.client().request<{ healthcheck: HealthCheck }>('PUT', appPath(name, '/healthcheck'), { body: req });
+  ctx.out.out(`Set the health check of ${name}:`);
+  for (const line of checkLines(body.healthcheck)) ctx.out.out(line);
+  return EXIT.ok;
+};

@@ -1,0 +1,91 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { SlotStatus } from '../../src/core/model.js';
+import { proxyModel, type StateView } from '../../src/proxy/fromstate.js';
+import { DEFAULT_HEALTH, validateModel } from '../../src/proxy/index.js';
+
+function view(entries: Record<string, unknown>): StateView {
+  return {
+    get: <T>(k: string) => entries[k] as T | undefined,
+    list: <T>(prefix: string) => Object.keys(entries).filter((k) => k.startsWith(prefix)).sort().map((key) => ({ key, value: entries[key] as T })),
+  };
+}
+
+const OPTS = { port: 8080, bindHost: '127.0.0.1', domain: 'localhost', node: 'n1' };
+const app = (name: string) => ({ name, repo: 'file:///x', branch: 'main', webhookSecret: 's', createdAt: '2024-01-01T00:00:00Z' });
+function slot(app: string, i: number, over: Partial<SlotStatus> = {}): SlotStatus {
+  return { app, slot: `${app}#${i}`, node: 'n1', release: 1, containerId: `c${app}${i}`, state: 'running', host: '127.0.0.1', hostPort: 30000 + i, restarts: 0, since: '2024-01-01T00:00:00Z', ...over };
+}
+
+const t = suite('proxy/fromstate');
+
+t('no apps: an empty model on the configured bind', () => {
+  assert.equal(proxyModel(view({}), OPTS), { port: 8080, bindHost: '127.0.0.1', apps: [] });
+});
+
+t('every app gets its implicit host first, then its own domains (lowercase, sorted); default health', () => {
+  const m = proxyModel(view({
+    'apps/web': app('web'), 'apps/api': app('api'),
+    'domains/www.example.test': { app: 'web', createdAt: 'x' },
+    'domains/a.example.test': { app: 'web', createdAt: 'x' },
+    'domains/API.Example.Test': { app: 'api', createdAt: 'x' },
+    'domains/orphan.example.test': { app: 'gone', createdAt: 'x' },
+  }), { ...OPTS, domain: 'Apps.Local' });
+  assert.equal(m.apps.map((a) => a.name), ['api', 'web']);
+  assert.equal(m.apps[0]!.hosts, ['api.apps.local', 'api.example.test']);
+  assert.equal(m.apps[1]!.hosts, ['web.apps.local', 'a.example.test', 'www.example.test']);
+  assert.equal(m.apps[1]!.health, DEFAULT_HEALTH);
+  validateModel(m);
+});
+
+t('a domain that is another app\'s implicit host never steals it; invalid hosts are skipped', () => {
+  const m = proxyModel(view({ 'apps/web': app('web'), 'apps/api': app('api'), 'domains/api.localhost': { app: 'web', createdAt: 'x' }, 'domains/bad_host': { app: 'web', createdAt: 'x' } }), OPTS);
+  assert.equal(m.apps.find((a) => a.name === 'web')!.hosts, ['web.localhost']);
+  validateModel(m);
+});
+
+t('health from health/<app>; an invalid one falls back to the default', () => {
+  const m = proxyModel(view({ 'apps/web': app('web'), 'apps/api': app('api'), 'health/web': { path: '/up', intervalMs: 500, rise: 1, fall: 2 }, 'health/api': { path: 'no slash', intervalMs: 1, rise: 0, fall: 0 } }), OPTS);
+  assert.equal(m.apps.find((a) => a.name === 'web')!.health, { path: '/up', intervalMs: 500, rise: 1, fall: 2 });
+  assert.equal(m.apps.find((a) => a.name === 'api')!.health, DEFAULT_HEALTH);
+});
+
+t('servers: running slot records with a hostPort, from every node; others are skipped', () => {
+  const m = proxyModel(view({
+    'apps/web': app('web'),
+    'obs/n1/slots/web#1': slot('web', 1),
+    'obs/n2/slots/web#2': slot('web', 2, { node: 'n2', host: '10.0.0.2' }),
+    'obs/n1/slots/web#3': slot('web', 3, { state: 'starting' }),
+    'obs/n1/slots/web#4': slot('web', 4, { state: 'crashed', hostPort: null }),
+    'obs/n1/slots/web#5': slot('web', 5, { hostPort: null }),
+    'obs/n1/slots/web#6': slot('web', 6, { next: { release: 2, containerId: 'cnext', state: 'running', since: 'x', restarts: 0 }, fallback: { containerId: 'cold', release: 0 } }),
+    'obs/n1/slots/gone#1': slot('gone', 1),
+    'obs/n1/node': { id: 'n1' },
+    'obs/n1/proxy': { port: 1, domain: 'localhost', ok: true, at: 'x' },
+  }), OPTS);
+  assert.equal(m.apps.length, 1);
+  assert.equal(m.apps[0]!.servers, [
+    { id: 'cweb1', addr: '127.0.0.1', port: 30001, state: 'ready' },
+    { id: 'cweb2', addr: '10.0.0.2', port: 30002, state: 'ready' },
+    { id: 'cweb6', addr: '127.0.0.1', port: 30006, state: 'ready' },
+  ]);
+  validateModel(m);
+});
+
+t('a replica published on 0.0.0.0 is reached on loopback only on its own node', () => {
+  const m = proxyModel(view({
+    'apps/web': app('web'),
+    'obs/n1/slots/web#1': slot('web', 1, { host: '0.0.0.0' }),
+    'obs/n2/slots/web#2': slot('web', 2, { node: 'n2', host: '0.0.0.0' }),
+    'obs/n1/slots/web#3': slot('web', 3, { host: 'not-an-ip' }),
+  }), OPTS);
+  assert.equal(m.apps[0]!.servers.map((s) => [s.id, s.addr]), [['cweb1', '127.0.0.1']]);
+});
+
+t('the same container seen twice is one server', () => {
+  const m = proxyModel(view({ 'apps/web': app('web'), 'obs/n1/slots/web#1': slot('web', 1), 'obs/n1/slots/web#2': slot('web', 1) }), OPTS);
+  assert.is(m.apps[0]!.servers.length, 1);
+  validateModel(m);
+});
+
+t.run();
