@@ -10,15 +10,8 @@ export const CODE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'] as cons
 const NUMBERS = ['reqRate', 'reqTotal', 'inFlight', 'queue', 'avgResponseMs', 'avgTotalMs'] as const;
 const METRICS_KEY_RE = /^metrics\/([^/]+)\/([^/]+)$/;
 
-export interface MetricsTotal {
-  reqRate: number;
-  reqTotal: number;
-  inFlight: number;
-  queue: number;
-  codes: StatusCodeCounts;
-  /** Average of the nodes' averages, weighted by their request rate (by their totals when idle). */
-  avgResponseMs: number;
-}
+/** Summed over nodes; avgResponseMs is the nodes' averages weighted by request rate (by totals when idle). */
+export type MetricsTotal = Pick<AppMetrics, 'reqRate' | 'reqTotal' | 'inFlight' | 'queue' | 'codes' | 'avgResponseMs'>;
 
 function bad(message: string): PleacoError {
   return new PleacoError('bad_request', message);

@@ -3,6 +3,7 @@
  * per frontend, backend and server) into per-app request metrics. Pure. Columns are found by name from the
  * header, never by position.
  */
+import type { StatusCodeCounts } from '../core/model.js';
 import { appOfBackend } from './model.js';
 
 export type StatRow = Record<string, string>;
@@ -23,14 +24,8 @@ export interface ServerStats {
   inFlight: number;
 }
 
-export interface CodeCounts {
-  '1xx': number;
-  '2xx': number;
-  '3xx': number;
-  '4xx': number;
-  '5xx': number;
-  other: number;
-}
+/** Responses by status class (the same shape the agent keeps as soft state). */
+export type CodeCounts = StatusCodeCounts;
 
 export interface AppStats {
   app: string;
