@@ -75,7 +75,8 @@ http { access_log off; upstream backend { server 127.0.0.1:${pBack}; keepalive 6
     const dir = join(tmp.dir, 'haproxy');
     mkdirSync(dir);
     const statsSocket = join(dir, 'stats.sock');
-    ctl = new ProxyController({ proc: new HAProxyProcess({ dir, statsSocket }), paths: { dir, statsSocket } });
+    const threads = process.env.BENCH_PROXY_THREADS ? Number(process.env.BENCH_PROXY_THREADS) : undefined; // default: proxyThreads()
+    ctl = new ProxyController({ proc: new HAProxyProcess({ dir, statsSocket }), paths: { dir, statsSocket }, ...(threads ? { threads } : {}) });
     const out = await ctl.apply({
       port: pPleaco,
       bindHost: '127.0.0.1',

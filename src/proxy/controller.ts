@@ -23,6 +23,8 @@ export type AdmitNewServers = 'after-checks' | 'at-once';
 export interface ProxyControllerOptions {
   /** Default 'after-checks'. */
   admitNewServers?: AdmitNewServers;
+  /** HAProxy threads (default: half the cores, see proxyThreads()). */
+  threads?: number;
   proc: HAProxyProcess;
   /** dir must be the process dir (the rendered files are written there). */
   paths: RenderPaths;
@@ -185,7 +187,7 @@ export class ProxyController {
         ...desired,
         apps: desired.apps.map((a) => ({ ...a, servers: [...a.servers, ...[...draining.values()].filter((d) => d.app === a.name).map((d) => d.server)] })),
       };
-      const rendered = this.render(effective, this.opts.paths, { slotsPerApp: this.opts.slotsPerApp ?? 4, slots: this.applied?.slots });
+      const rendered = this.render(effective, this.opts.paths, { slotsPerApp: this.opts.slotsPerApp ?? 4, slots: this.applied?.slots, ...(this.opts.threads ? { threads: this.opts.threads } : {}) });
       const next: Applied = { model: effective, slots: rendered.slots };
       const bundle = { config: rendered.config, files: { ...rendered.files, [SERVER_STATE]: await this.serverState(next) } };
 
