@@ -15,6 +15,7 @@
  *   obs/<node>/slots/<app>#<i> SlotStatus
  *   obs/<node>/node            NodeStatus
  *   obs/<node>/proxy           ProxyStatus      (written by that node's pleaco-proxy)
+ *   obs/<node>/proxy-draining  ProxyDraining    (that node's pleaco-proxy: servers still draining; on change)
  * Soft state (the agent's memory only, with a TTL; POST /v1/internal/soft):
  *   metrics/<node>/<app>       AppMetrics       (posted by the proxy of <node> every ~2 s)
  */
@@ -170,6 +171,17 @@ export interface HealthCheck {
 export const DEFAULT_HEALTHCHECK: Readonly<HealthCheck> = Object.freeze({ path: '/', intervalMs: 2000, rise: 2, fall: 3 });
 
 /** What a node's pleaco-proxy says about itself. `ok: false` when it is stopped or its last config failed. */
+/**
+ * The servers (container ids) a node's proxy has taken out of rotation but not yet cleared (in-flight
+ * requests may still run on them). Written by the proxy when the set changes; the runner does not stop a
+ * replaced container while a fresh record lists it.
+ */
+export interface ProxyDraining {
+  ids: string[];
+  /** When the record was written (ISO). */
+  at: string;
+}
+
 export interface ProxyStatus {
   port: number;
   domain: string;

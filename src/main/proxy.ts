@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { keys, type AppMetrics, type ProxyStatus } from '../core/index.js';
+import { keys, type AppMetrics, type ProxyDraining, type ProxyStatus } from '../core/index.js';
 import { PleacoError } from '../errors.js';
 import { HAProxyProcess, ProxyController } from '../proxy/index.js';
 import { PROXY_PREFIXES, proxyModel } from '../proxy/fromstate.js';
@@ -39,7 +39,23 @@ runSubsystem({
     // Interim until rollouts wait for the proxy's health verdict (#3): the runner switches a slot only after
     // its readiness probe, so new servers take traffic at once; HAProxy's checks still remove failing ones.
     // 'after-checks' here would leave a redeployed app with no server in rotation for rise × interval.
-    const controller = new ProxyController({ proc, paths: { dir, statsSocket }, logger: log.child({ component: 'proxy' }), admitNewServers: 'at-once' });
+    // Servers in drain, published as `obs/<node>/proxy-draining` whenever the set changes: the runner does
+    // not stop a replaced container while a fresh record lists it. Writes are serialized, latest wins.
+    const drainingKey = `obs/${nodeId}/proxy-draining`;
+    let drainingWrite: Promise<unknown> = Promise.resolve();
+    let drainingWritten: string | null = null;
+    const publishDraining = (ids: string[]): void => {
+      drainingWrite = drainingWrite.then(async () => {
+        const sig = ids.join('\n');
+        if (sig === drainingWritten) return;
+        const value: ProxyDraining = { ids, at: new Date().toISOString() };
+        await mirror
+          .put(drainingKey, value)
+          .then(() => (drainingWritten = sig))
+          .catch((err: unknown) => log.warn('cannot record the draining servers', { error: err }));
+      });
+    };
+    const controller = new ProxyController({ proc, paths: { dir, statsSocket }, logger: log.child({ component: 'proxy' }), admitNewServers: 'at-once', onDrainingChange: publishDraining });
     const { port, bindHost, domain } = config.proxy;
     const model = () => proxyModel(mirror, { port, bindHost, domain, node: nodeId });
 
@@ -108,6 +124,7 @@ runSubsystem({
       throw first.error;
     }
     await writeStatus(true);
+    publishDraining(controller.drainingIds()); // a restarted proxy drains nothing: clear an old record
     log.info('proxy ready', { port, bindHost, domain, apps: model().apps.length, dir });
 
     let metricsBusy = false;
@@ -140,6 +157,7 @@ runSubsystem({
       mirror.off('change', onChange);
       await running?.catch(() => undefined);
       await controller.close();
+      await drainingWrite.catch(() => undefined);
       await writeStatus(false, 'stopped').catch(() => undefined);
     };
   },

@@ -32,6 +32,12 @@ export interface ProxyControllerOptions {
   drainMs?: number;
   drainPollMs?: number;
   logger?: Logger;
+  /**
+   * Called with the ids of the servers in drain (out of rotation, not yet cleared: in-flight requests may
+   * still run on them) whenever that set changes. pleaco-proxy publishes it so the runner stops a replaced
+   * container only once it is drained.
+   */
+  onDrainingChange?: (ids: string[]) => void;
   /** Replaces renderConfig (tests use it to produce a config HAProxy rejects). */
   render?: typeof renderConfig;
 }
@@ -148,6 +154,11 @@ export class ProxyController {
     return appStats(await this.proc.runtime.showStat());
   }
 
+  /** Ids of the servers currently draining (sorted, unique). */
+  drainingIds(): string[] {
+    return [...new Set([...this.draining.values()].map((d) => d.server.id))].sort();
+  }
+
   /** Servers currently draining, as app/id. */
   drainingServers(): string[] {
     return [...this.draining.keys()];
@@ -222,9 +233,11 @@ export class ProxyController {
           }
         }
       }
+      const before = this.drainingIds().join('\n');
       this.desired = desired;
       this.applied = next;
       this.draining = draining;
+      if (this.drainingIds().join('\n') !== before) this.notifyDraining();
       this.lastConfig = rendered.config;
       this.scheduleDrain();
       if (mode !== 'noop') this.log.info('proxy config applied', { mode, changes, apps: desired.apps.length, draining: draining.size });
@@ -233,6 +246,14 @@ export class ProxyController {
       const error = toPleacoError(err);
       this.log.error('proxy config not applied; the previous one keeps serving', { error, code: error.code });
       return { ok: false, error };
+    }
+  }
+
+  private notifyDraining(): void {
+    try {
+      this.opts.onDrainingChange?.(this.drainingIds());
+    } catch (err) {
+      this.log.warn('draining listener failed', { error: err });
     }
   }
 

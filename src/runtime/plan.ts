@@ -17,6 +17,9 @@
  *   old one) and carries the new one in `next`, so the proxy keeps routing to what works.
  * - A container that exited on its own is a crash: 'crashed', then 'backoff' until
  *   finishedAt + base·2^(failures-1) (capped), then remove + create. A run of ≥ stableAfterMs resets failures.
+ * - A replaced container (the fallback after rolloutStableMs, or another old one still running) is not
+ *   removed while a proxy still lists it as draining (PlanInput.draining): the plan waits, polling every
+ *   DRAIN_POLL_MS, but never more than drainWaitMaxMs in total (from when it would have been removed).
  * - Slots no longer desired (scale-down, app deleted, release gone) are removed, highest index first.
  */
 import { slotName, type PendingSlot, type SlotState, type SlotStatus } from '../core/model.js';
@@ -42,6 +45,8 @@ export interface SlotMemory {
   lastExitCode?: number;
   lastLog?: string;
   nextRetryAt?: number;
+  /** Replaced containers whose removal waits for a proxy's drain: container id → since when (ms). */
+  drainWait?: Record<string, number>;
 }
 
 export interface PlanConfig {
@@ -61,6 +66,8 @@ export interface PlanConfig {
    * DEFAULT_ROLLOUT_STABLE_MS.
    */
   rolloutStableMs?: number;
+  /** The longest a replaced container's removal waits for proxies to drain it. Default DEFAULT_DRAIN_WAIT_MAX_MS. */
+  drainWaitMaxMs?: number;
 }
 
 
@@ -74,7 +81,7 @@ export type Action =
   | { kind: 'create'; slot: string; spec: DesiredSlot; reason: 'new' | 'rollout' | 'retry' }
   | { kind: 'restart'; slot: string; containerId: string; spec: DesiredSlot }
   | { kind: 'remove'; slot: string; containerId: string; reason: RemoveReason; graceful: boolean }
-  | { kind: 'wait'; slot: string; until: number; reason: 'backoff' | 'ready' | 'stable' };
+  | { kind: 'wait'; slot: string; until: number; reason: 'backoff' | 'ready' | 'stable' | 'drain' };
 
 export interface PlanInput {
   desired: DesiredSlot[];
@@ -84,6 +91,11 @@ export interface PlanInput {
   previous: ReadonlyMap<string, RunnerSlotStatus>;
   now: number;
   config: PlanConfig;
+  /**
+   * Container ids some proxy (a fresh `obs/<node>/proxy-draining` record) still drains: taken out of
+   * rotation, in-flight requests may still run on them. Absent: nothing is draining.
+   */
+  draining?: ReadonlySet<string>;
 }
 
 export interface PlanOutput {
@@ -110,6 +122,12 @@ export const DEFAULT_READY_AFTER_MS = 100;
 /** How long a new container serves before the old one it replaced is removed (PlanConfig.rolloutStableMs). */
 export const DEFAULT_ROLLOUT_STABLE_MS = 3000;
 
+/** The longest a replaced container's removal waits for the proxies to drain it (PlanConfig.drainWaitMaxMs). */
+export const DEFAULT_DRAIN_WAIT_MAX_MS = 30_000;
+
+/** How often the plan looks again while a replaced container is still draining. */
+export const DRAIN_POLL_MS = 250;
+
 export function isReady(c: ObservedContainer, now: number, readyAfterMs = DEFAULT_READY_AFTER_MS): boolean {
   return c.state === 'running' && c.startedAt !== null && now - c.startedAt >= readyAfterMs && c.ready === true;
 }
@@ -128,6 +146,7 @@ export function plan(input: PlanInput): PlanOutput {
   const { now, config: cfg } = input;
   const readyAfter = cfg.readyAfterMs ?? DEFAULT_READY_AFTER_MS;
   const stableMs = cfg.rolloutStableMs ?? DEFAULT_ROLLOUT_STABLE_MS;
+  const drainMax = cfg.drainWaitMaxMs ?? DEFAULT_DRAIN_WAIT_MAX_MS;
   const actions: Action[] = [];
   const statuses = new Map<string, RunnerSlotStatus | null>();
   const memory = new Map<string, SlotMemory>();
@@ -181,9 +200,24 @@ export function plan(input: PlanInput): PlanOutput {
     const all = bySlot.get(k) ?? [];
     const [primary, ...dups] = rank(all.filter((c) => c.release === d.release), now, readyAfter);
     for (const c of dups) actions.push({ kind: 'remove', slot: k, containerId: c.id, reason: 'duplicate', graceful: c.state === 'running' });
+    const wait = (until: number, reason: 'backoff' | 'ready' | 'stable' | 'drain'): void => {
+      actions.push({ kind: 'wait', slot: k, until, reason });
+    };
+    // A replaced container may be stopped once no proxy drains it any more, or drainMax after `since`.
+    const holds: Record<string, number> = {};
+    const drained = (id: string, since: number): boolean => {
+      if (!input.draining?.has(id) || now >= since + drainMax) return true;
+      holds[id] = since;
+      wait(Math.min(since + drainMax, now + DRAIN_POLL_MS), 'drain');
+      return false;
+    };
     const olds = rank(all.filter((c) => c.release !== d.release), now, readyAfter);
     const serving = olds[0]?.state === 'running' ? olds[0] : undefined;
-    for (const c of olds) if (c !== serving) actions.push({ kind: 'remove', slot: k, containerId: c.id, reason: c.state === 'running' ? 'replaced' : 'stale', graceful: c.state === 'running' });
+    for (const c of olds) {
+      if (c === serving) continue;
+      if (c.state === 'running' && !drained(c.id, mem.drainWait?.[c.id] ?? now)) continue;
+      actions.push({ kind: 'remove', slot: k, containerId: c.id, reason: c.state === 'running' ? 'replaced' : 'stale', graceful: c.state === 'running' });
+    }
     const mayStart = !serving || (transitioning.get(d.app) === d.index && !holding.has(d.app));
 
     const servingStatus = (next?: PendingSlot): RunnerSlotStatus => {
@@ -201,10 +235,6 @@ export function plan(input: PlanInput): PlanOutput {
     };
     const own = (c: ObservedContainer, state: SlotState): RunnerSlotStatus =>
       withSince(withMemory(base(c, state, mem.restarts), mem, state), prev, now);
-    const wait = (until: number, reason: 'backoff' | 'ready' | 'stable'): void => {
-      actions.push({ kind: 'wait', slot: k, until, reason });
-    };
-
     if (primary && LIVE.has(primary.state)) {
       if (mem.failures > 0 && primary.startedAt !== null && now - primary.startedAt >= cfg.stableAfterMs) {
         mem = { ...mem, failures: 0 };
@@ -218,7 +248,7 @@ export function plan(input: PlanInput): PlanOutput {
           const switched = Date.parse(st.since);
           const stableAt = (Number.isFinite(switched) ? switched : now) + stableMs;
           if (now < stableAt) wait(stableAt, 'stable');
-          else if (!holding.has(d.app)) actions.push({ kind: 'remove', slot: k, containerId: serving.id, reason: 'replaced', graceful: true });
+          else if (!holding.has(d.app) && drained(serving.id, stableAt)) actions.push({ kind: 'remove', slot: k, containerId: serving.id, reason: 'replaced', graceful: true });
           st.fallback = { containerId: serving.id, release: serving.release };
         }
         statuses.set(k, st);
@@ -259,6 +289,11 @@ export function plan(input: PlanInput): PlanOutput {
       if (retry) mem = { ...mem, restarts: mem.restarts + 1 };
       actions.push({ kind: 'create', slot: k, spec: d, reason: serving ? 'rollout' : retry ? 'retry' : 'new' });
       if (serving) statuses.set(k, servingStatus(pending(undefined, 'starting')));
+    }
+    if (Object.keys(holds).length > 0) mem = { ...mem, drainWait: holds };
+    else if (mem.drainWait) {
+      mem = { ...mem };
+      delete mem.drainWait;
     }
     memory.set(k, mem);
   }

@@ -7,7 +7,7 @@
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/index.js';
-import { keys, type NodeStatus } from '../core/model.js';
+import { keys, type NodeStatus, type ProxyDraining } from '../core/model.js';
 import type { Logger } from '../log.js';
 import { desiredSlots, everywhere, type Placement } from './desired.js';
 import { isEngineDown } from './engine.js';
@@ -28,9 +28,25 @@ export interface StateView {
   off(event: 'change', listener: (entry: StateEntry) => void): unknown;
 }
 
-/** The prefixes a runner's StateMirror must watch. */
-export function runnerPrefixes(nodeId: string): string[] {
-  return ['apps/', 'scale/', 'current/', 'releases/', `obs/${nodeId}/`];
+/** The prefixes a runner's StateMirror must watch (every node's `obs/`: any proxy may drain this node's replicas). */
+export function runnerPrefixes(_nodeId: string): string[] {
+  return ['apps/', 'scale/', 'current/', 'releases/', 'obs/'];
+}
+
+const PROXY_DRAINING_RE = /^obs\/[^/]+\/proxy-draining$/;
+/** A proxy-draining record older than this is ignored (its proxy may be gone). */
+export const PROXY_DRAINING_FRESH_MS = 10_000;
+
+/** Container ids listed by any fresh `obs/<node>/proxy-draining` record. */
+export function drainingIds(mirror: Pick<StateView, 'list'>, now: number, freshMs = PROXY_DRAINING_FRESH_MS): Set<string> {
+  const out = new Set<string>();
+  for (const { key, value } of mirror.list<ProxyDraining>('obs/')) {
+    if (!PROXY_DRAINING_RE.test(key) || !value || !Array.isArray(value.ids)) continue;
+    const at = Date.parse(value.at);
+    if (!Number.isFinite(at) || Math.abs(now - at) > freshMs) continue;
+    for (const id of value.ids) if (typeof id === 'string') out.add(id);
+  }
+  return out;
 }
 
 export interface RunnerDeps {
@@ -161,7 +177,9 @@ export class Runner {
           onSkip: (app, reason) => this.log.debug('app not runnable', { app, reason }),
         });
         const before = this.memory;
-        const out = plan({ desired, actual, memory: this.memory, previous: this.published, now: this.now(), config: this.planCfg });
+        const now = this.now();
+        const draining = drainingIds(this.deps.mirror, now);
+        const out = plan({ desired, actual, memory: this.memory, previous: this.published, now, config: this.planCfg, draining });
         this.memory = out.memory;
         this.logCrashes(before, out.memory);
         await this.publish(out.statuses);

@@ -4,7 +4,9 @@ import * as assert from 'uvu/assert';
 import { rolloutVerdict } from '../../src/api/deploystream.js';
 import {
   backoffDelay,
+  DEFAULT_DRAIN_WAIT_MAX_MS,
   DEFAULT_READY_AFTER_MS,
+  DRAIN_POLL_MS,
   DEFAULT_ROLLOUT_STABLE_MS,
   memoryFromStatus,
   plan,
@@ -54,9 +56,10 @@ interface Opts {
   previous?: Map<string, RunnerSlotStatus>;
   now?: number;
   config?: Partial<PlanConfig>;
+  draining?: string[];
 }
 const run = (desired: DesiredSlot[], actual: ObservedContainer[], o: Opts = {}): PlanOutput =>
-  plan({ desired, actual, memory: o.memory ?? new Map(), previous: o.previous ?? new Map(), now: o.now ?? T0, config: { ...cfg, ...o.config } });
+  plan({ desired, actual, memory: o.memory ?? new Map(), previous: o.previous ?? new Map(), now: o.now ?? T0, config: { ...cfg, ...o.config }, ...(o.draining ? { draining: new Set(o.draining) } : {}) });
 
 /** How long a new container must have run (besides its port accepting) before it counts as ready. */
 const READY = DEFAULT_READY_AFTER_MS;
@@ -234,6 +237,56 @@ test('rollout: rolloutStableMs is configurable', () => {
   assert.equal(kinds(later), ['remove:web#0:replaced']);
   const none = run(d, [o0, n0], { config: { rolloutStableMs: 0 } });
   assert.equal(kinds(none), ['remove:web#0:replaced'], '0: removed at the switch (the old behaviour)');
+});
+
+test('rollout: the fallback is not removed while a proxy still drains it; removed once not listed', () => {
+  const o0 = ctr('web', 0, 1, 'running', { id: 'o0' });
+  const o1 = ctr('web', 1, 1, 'running', { id: 'o1' });
+  const n0 = ctr('web', 0, 2, 'running', { id: 'n0', startedAt: T0 - READY });
+  const d = [spec('web', 0, 2), spec('web', 1, 2)];
+  const sw = run(d, [o0, n0, o1], { draining: ['o0'] });
+  const prev = new Map([['web#0', sw.statuses.get('web#0')!]]);
+  const held = run(d, [o0, n0, o1], { memory: sw.memory, previous: prev, now: T0 + STABLE, draining: ['o0', 'other'] });
+  assert.equal(kinds(held), ['wait:web#0:drain'], 'still draining: kept, and slot 1 does not start');
+  assert.is(held.wakeAt, T0 + STABLE + DRAIN_POLL_MS);
+  assert.equal(held.statuses.get('web#0')!.fallback, { containerId: 'o0', release: 1 }, 'still the fallback');
+  const later = run(d, [o0, n0, o1], { memory: held.memory, previous: prev, now: T0 + STABLE + 1000, draining: ['o0'] });
+  assert.equal(kinds(later), ['wait:web#0:drain']);
+  const gone = run(d, [o0, n0, o1], { memory: later.memory, previous: prev, now: T0 + STABLE + 1250, draining: ['other'] });
+  assert.equal(kinds(gone), ['remove:web#0:replaced'], 'drained: removed');
+  assert.is(of(gone, 'remove')[0]!.containerId, 'o0');
+  assert.ok(of(gone, 'remove')[0]!.graceful, 'stopped with a grace period');
+  assert.is(gone.memory.get('web#0')!.drainWait, undefined);
+});
+
+test('rollout: the wait for a drain is bounded (drainWaitMaxMs after the removal was due)', () => {
+  const o0 = ctr('web', 0, 1, 'running', { id: 'o0' });
+  const n0 = ctr('web', 0, 2, 'running', { id: 'n0', startedAt: T0 - READY });
+  const d = [spec('web', 0, 2)];
+  const sw = run(d, [o0, n0]);
+  const prev = new Map([['web#0', sw.statuses.get('web#0')!]]);
+  const due = T0 + STABLE;
+  const last = run(d, [o0, n0], { memory: sw.memory, previous: prev, now: due + DEFAULT_DRAIN_WAIT_MAX_MS - 100, draining: ['o0'] });
+  assert.equal(kinds(last), ['wait:web#0:drain']);
+  assert.is(last.wakeAt, due + DEFAULT_DRAIN_WAIT_MAX_MS, 'wakes at the bound, not later');
+  const over = run(d, [o0, n0], { memory: last.memory, previous: prev, now: due + DEFAULT_DRAIN_WAIT_MAX_MS, draining: ['o0'] });
+  assert.equal(kinds(over), ['remove:web#0:replaced'], 'removed at the bound even though still listed');
+  const cfgd = run(d, [o0, n0], { memory: sw.memory, previous: prev, now: due + 500, draining: ['o0'], config: { drainWaitMaxMs: 500 } });
+  assert.equal(kinds(cfgd), ['remove:web#0:replaced'], 'drainWaitMaxMs is configurable');
+});
+
+test('an old container that does not serve waits for its drain too, bounded from when it was first held', () => {
+  const o0 = ctr('web', 0, 1, 'running', { id: 'o0', startedAt: T0 - 60_000 });
+  const o0b = ctr('web', 0, 1, 'running', { id: 'o0b', startedAt: T0 - 50_000 });
+  const n0 = ctr('web', 0, 2, 'running', { id: 'n0', startedAt: T0 - 10, ready: false });
+  const d = [spec('web', 0, 2)];
+  const a = run(d, [o0, o0b, n0], { draining: ['o0'] });
+  assert.ok(!of(a, 'remove').some((r) => r.containerId === 'o0'), 'not removed while draining');
+  assert.is(a.memory.get('web#0')!.drainWait?.['o0'], T0);
+  const b = run(d, [o0, o0b, n0], { memory: a.memory, now: T0 + DEFAULT_DRAIN_WAIT_MAX_MS, draining: ['o0'] });
+  assert.equal(of(b, 'remove').map((r) => [r.containerId, r.reason]), [['o0', 'replaced']], 'removed at the bound');
+  const c = run(d, [o0, o0b, n0], { draining: [] });
+  assert.equal(of(c, 'remove').map((r) => r.containerId), ['o0'], 'not listed: removed at once');
 });
 
 test('a crash within the stable window switches the record back to the old container', () => {
