@@ -44,10 +44,7 @@ async function main(): Promise<void> {
   const node = await startNode();
   try {
     const repo = new TestRepo(tmp.dir, 'hello');
-    cpSync(EXAMPLE, repo.work, { recursive: true });
-    git(repo.work, 'add', '-A');
-    git(repo.work, 'commit', '-q', '-m', 'example');
-    git(repo.work, 'push', '-q', 'origin', 'main');
+    repo.commitTree(EXAMPLE, 'example');
     const created = await node.client.request<{ app: { webhook: { secret: string } } }>('POST', '/v1/apps', { body: { name: APP, repo: `file://${repo.bare}` } });
     const warm = await deploy(node.client, APP);
     if (!warm.ok) throw new Error(`warm-up deploy failed: ${warm.error?.message}\n${warm.log.join('\n')}`);

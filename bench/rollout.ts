@@ -4,7 +4,7 @@
  * socket error counts as a failed request. Prints the deploys and wrk's figures, last `failed_requests=N`.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { git, TestRepo } from '../test/helpers/gitrepo.js';
@@ -20,10 +20,7 @@ async function main(): Promise<void> {
   const node = await startNode();
   try {
     const repo = new TestRepo(tmp.dir, 'hello');
-    cpSync(EXAMPLE, repo.work, { recursive: true });
-    git(repo.work, 'add', '-A');
-    git(repo.work, 'commit', '-q', '-m', 'example');
-    git(repo.work, 'push', '-q', 'origin', 'main');
+    repo.commitTree(EXAMPLE, 'example');
     await node.client.request('POST', '/v1/apps', { body: { name: APP, repo: `file://${repo.bare}` } });
     await node.client.request('PUT', `/v1/apps/${APP}/scale`, { body: { replicas: 2 } });
     const first = await deploy(node.client, APP);

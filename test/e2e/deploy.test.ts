@@ -32,7 +32,7 @@ e2e.before(async (ctx) => {
 
 e2e.after(async (ctx) => {
   await ctx.node.destroy();
-  ctx.daemon.stop();
+  await ctx.daemon.stop();
   ctx.tmp.cleanup();
 });
 

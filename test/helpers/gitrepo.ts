@@ -1,8 +1,8 @@
 /** Real git repositories for tests: a bare "server" repo, a working clone, commits and pushes, a git daemon. */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { accepts, freePort } from './net.js';
 
 const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 'Test', GIT_AUTHOR_EMAIL: 'test@localhost', GIT_COMMITTER_NAME: 'Test', GIT_COMMITTER_EMAIL: 'test@localhost' };
 
@@ -23,6 +23,12 @@ export class TestRepo {
     git(this.work, 'checkout', '-q', '-b', 'main');
   }
 
+  /** Copies a directory tree (e.g. examples/hello) into the work tree, commits and pushes; returns the sha. */
+  commitTree(src: string, message = 'import'): string {
+    cpSync(src, this.work, { recursive: true });
+    return this.commit({}, message);
+  }
+
   /** Writes files, commits and pushes to the bare repo; returns the commit sha. */
   commit(files: Record<string, string>, message = 'change'): string {
     for (const [p, content] of Object.entries(files)) {
@@ -36,35 +42,36 @@ export class TestRepo {
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
+export { freePort } from './net.js';
+
+export interface Daemon {
+  port: number;
+  url(repo: string): string;
+  stop(): Promise<void>;
 }
 
-function accepts(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const c = connect(port, '127.0.0.1');
-    c.once('connect', () => {
-      c.destroy();
-      done(true);
-    });
-    c.once('error', () => done(false));
-  });
-}
-
-/** `git daemon` on 127.0.0.1 serving every repo under base (read-only). */
-export async function startGitDaemon(base: string): Promise<{ url: (path: string) => string; stop: () => void; proc: ChildProcess }> {
+/** A real `git daemon` serving every repository under `base` on 127.0.0.1 (loopback only, read-only). */
+export async function startGitDaemon(base: string, env: NodeJS.ProcessEnv = GIT_ENV): Promise<Daemon> {
   const port = await freePort();
-  const proc = spawn('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${base}`, '--listen=127.0.0.1', `--port=${port}`, base], { stdio: 'ignore' });
+  const child = spawn('git', ['daemon', '--reuseaddr', `--base-path=${base}`, '--export-all', '--listen=127.0.0.1', `--port=${port}`, base], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
   const deadline = Date.now() + 10_000;
   while (!(await accepts(port))) {
-    if (Date.now() > deadline) throw new Error('git daemon did not start');
-    await new Promise((r) => setTimeout(r, 100));
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`git daemon did not listen on ${port}: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
   }
-  return { url: (p) => `git://127.0.0.1:${port}/${p}`, stop: () => proc.kill('SIGTERM'), proc };
+  return {
+    port,
+    url: (repo) => `git://127.0.0.1:${port}/${repo}`,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }

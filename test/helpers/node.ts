@@ -9,13 +9,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import dns from 'node:dns';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgentClient } from '../../src/api/client.js';
 import { loadConfig } from '../../src/config/index.js';
 import { connectToAgent } from '../../src/main/node.js';
 import { Supervisor } from '../../src/main/supervisor.js';
+import { freePort } from './net.js';
 import { tempDir } from './tmp.js';
 
 const MAIN = fileURLToPath(new URL('../../src/main/', import.meta.url));
@@ -25,14 +25,6 @@ const lookup = dns.lookup;
   const h = typeof host === 'string' && host.toLowerCase().endsWith('.localhost') ? 'localhost' : host;
   return (lookup as (...a: unknown[]) => unknown).call(this, h, ...rest);
 };
-
-async function freeTcpPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 export interface TestNode {
   client: AgentClient;
@@ -50,7 +42,7 @@ export interface TestNode {
 export async function startNode(env: Record<string, string> = {}): Promise<TestNode> {
   const tmp = tempDir('pleaco-node-');
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const proxyPort = await freeTcpPort();
+  const proxyPort = await freePort();
   const fullEnv = {
     ...process.env, PLEACO_STATE_DIR: tmp.dir, PLEACO_API_PORT: String(port), PLEACO_ALLOW_LOCAL_REPOS: 'true', PLEACO_POLL_INTERVAL: '0', PLEACO_CONFIG: '',
     PLEACO_PROXY_PORT: String(proxyPort), PLEACO_PROXY_BIND: '127.0.0.1', PLEACO_DOMAIN: 'localhost', ...env,

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { HAProxyProcess, ProxyController, type ProxyApp, type ProxyControllerOptions, type ProxyModel } from '../../src/proxy/index.js';
 import { setLogSink } from '../../src/log.js';
+import { freePort } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
 
 export interface Backend {
@@ -35,13 +36,7 @@ export async function startBackend(name: string): Promise<Backend> {
   return b;
 }
 
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+export { freePort };
 
 export interface Reply {
   status: number;

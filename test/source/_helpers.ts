@@ -6,7 +6,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import * as assert from 'uvu/assert';
 import { PleacoError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
+import { startGitDaemon as startSharedDaemon, type Daemon } from '../helpers/gitrepo.js';
 
 const run = promisify(execFile);
 
@@ -59,66 +60,12 @@ export async function initRepo(dir: string): Promise<string> {
   return dir;
 }
 
-/** A port on 127.0.0.1 that was free a moment ago (nothing listens on it after this returns). */
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (!addr || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
-}
+export { freePort } from '../helpers/net.js';
+export type { Daemon } from '../helpers/gitrepo.js';
 
-async function waitForPort(port: number, child: ChildProcess, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`git daemon exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s: Socket = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`git daemon did not listen on ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-export interface Daemon {
-  port: number;
-  url(repo: string): string;
-  stop(): Promise<void>;
-}
-
-/** A real `git daemon` serving every repository under `baseDir` on 127.0.0.1 (loopback only). */
-export async function startGitDaemon(baseDir: string): Promise<Daemon> {
-  const port = await freePort();
-  const child = spawn(
-    'git',
-    ['daemon', '--reuseaddr', `--base-path=${baseDir}`, '--export-all', '--listen=127.0.0.1', `--port=${port}`, baseDir],
-    { env: GIT_ENV, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-  try {
-    await waitForPort(port, child);
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw new Error(`${(err as Error).message}: ${stderr}`);
-  }
-  return {
-    port,
-    url: (repo) => `git://127.0.0.1:${port}/${repo}`,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+/** A real `git daemon` serving every repository under `baseDir` on 127.0.0.1, with this suite's clean git env. */
+export function startGitDaemon(baseDir: string): Promise<Daemon> {
+  return startSharedDaemon(baseDir, GIT_ENV);
 }
 
 /** A TCP server on 127.0.0.1 that accepts connections and never says anything (a remote that hangs). */
