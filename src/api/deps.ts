@@ -1,19 +1,12 @@
 /** What the routes are given: the core and the adapters main/ wired in. Routes never build their own. */
 import type { Config } from '../config/index.js';
-import type { AppService, BuildLogs, DomainService } from '../core/index.js';
+import type { AppLogLine, AppService, BuildLogs, DomainService } from '../core/index.js';
 import type { Logger } from '../log.js';
 import type { Engine } from '../runtime/engine.js';
 import type { SoftState, Store } from '../state/index.js';
 
-export interface LogLine {
-  slot: string;
-  release: number;
-  stream: 'stdout' | 'stderr';
-  line: string;
-}
-
 /** Reads an app's container logs (the runner's containers on this node). */
-export type AppLogReader = (app: string, opts: { tail: number; follow: boolean; signal: AbortSignal }, onLine: (l: LogLine) => void) => Promise<void>;
+export type AppLogReader = (app: string, opts: { tail: number; follow: boolean; signal: AbortSignal }, onLine: (l: AppLogLine) => void) => Promise<void>;
 
 export interface ApiDeps {
   config: Config;

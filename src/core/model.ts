@@ -129,6 +129,14 @@ export interface SlotStatus {
   fallback?: { containerId: string; release: number };
 }
 
+/** One line of an app's container log, as the API streams it (ndjson) and the CLI prints it. */
+export interface AppLogLine {
+  slot: string;
+  release: number;
+  stream: 'stdout' | 'stderr';
+  line: string;
+}
+
 /** The new-release container of a slot while the old one still serves. */
 export interface PendingSlot {
   release: number;

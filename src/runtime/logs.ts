@@ -2,7 +2,7 @@
  * Container logs: Docker's multiplexed stdout/stderr frames (containers are created without a TTY)
  * decoded into lines, and `tailLogs`, which the agent uses for `GET /v1/apps/:name/logs`.
  */
-import { LABELS } from '../core/model.js';
+import { LABELS, type AppLogLine } from '../core/model.js';
 import type { Engine } from './engine.js';
 import type { LogLine, LogStream } from './runtime.js';
 
@@ -119,12 +119,7 @@ export function pumpLogStream(stream: NodeJS.ReadableStream, timestamps: boolean
   });
 }
 
-export interface AppLogLine {
-  slot: string;
-  release: number;
-  stream: LogStream;
-  line: string;
-}
+export type { AppLogLine };
 
 export interface TailOptions {
   /** Lines per container from the end (default 100). */

@@ -1,17 +1,11 @@
 /** logs [-f] [-n N]. */
 import { parseCount } from '../args.js';
 import { appPath, EXIT, str, type Command } from '../context.js';
+import type { AppLogLine } from '../../core/model.js';
 import { paint } from '../format.js';
 
-export interface LogLine {
-  slot: string;
-  release: number;
-  stream: 'stdout' | 'stderr';
-  line: string;
-}
-
 /** `web#0 v3 | line` (the prefix red for stderr on a colour terminal). */
-export function formatLogLine(l: LogLine, color = false): string {
+export function formatLogLine(l: AppLogLine, color = false): string {
   const prefix = `${l.slot} v${l.release}`;
   return `${paint(color, l.stream === 'stderr' ? 'red' : 'cyan', prefix)} | ${String(l.line).replace(/\r?\n$/, '')}`;
 }
@@ -32,7 +26,7 @@ export const logs: Command = async (ctx) => {
     : undefined;
   try {
     const query = `?tail=${tail}${follow ? '&follow=1' : ''}`;
-    await client.stream(appPath(name, `/logs${query}`), (ev) => ctx.out.out(formatLogLine(ev as LogLine, ctx.out.color)), { signal: ac.signal });
+    await client.stream(appPath(name, `/logs${query}`), (ev) => ctx.out.out(formatLogLine(ev as AppLogLine, ctx.out.color)), { signal: ac.signal });
   } catch (err) {
     if (interrupted) return EXIT.interrupted;
     throw err;
