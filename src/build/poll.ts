@@ -7,11 +7,8 @@ import { keys } from '../core/model.js';
 import type { AgentClientLike } from './pipeline.js';
 
 import type { PolledApp } from '../source/index.js';
+import type { StateReader } from '../state/index.js';
 
-interface StateReader {
-  get<T>(key: string): T | undefined;
-  list<T>(prefix: string): { key: string; value: T }[];
-}
 
 /**
  * lastCommit: the commit of the app's newest build of its branch (any status, so a failed commit is not

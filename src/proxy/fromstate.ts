@@ -11,14 +11,12 @@
  * One bad record never blocks the rest: invalid hosts and servers are skipped, a domain that collides with
  * another app's implicit host loses, an invalid health check falls back to the default.
  */
+import type { StateReader } from '../state/index.js';
 import { isIP } from 'node:net';
 import type { DomainRecord, HealthCheck, SlotStatus } from '../core/model.js';
 import { DEFAULT_HEALTH, isDnsName, validateHealth, validateServer, type ProxyApp, type ProxyHealth, type ProxyModel, type ProxyServer } from './model.js';
 
-export interface StateView {
-  list<T>(prefix: string): { key: string; value: T }[];
-  get<T>(key: string): T | undefined;
-}
+export type StateView = StateReader;
 
 export interface FromStateOptions {
   port: number;

@@ -3,13 +3,11 @@
  * every app with `apps/<app>`, `current/<app>` and that release present runs slots
  * 0..replicas-1 (`scale/<app>`, default 1), filtered by the placement hook.
  */
+import type { StateReader } from '../state/index.js';
 import { keys, type AppSpec, type CurrentRelease, type Release, type ScaleSpec } from '../core/model.js';
 import type { DesiredSlot } from './plan.js';
 
-export interface StateReader {
-  get<T>(key: string): T | undefined;
-  list<T>(prefix: string): { key: string; value: T }[];
-}
+export type { StateReader };
 
 /** Decides whether slot `app#i` runs on this node. Single node: always true. */
 export type Placement = (app: string, index: number) => boolean;

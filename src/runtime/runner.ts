@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/index.js';
 import { keys, type NodeStatus, type ProxyDraining } from '../core/model.js';
 import type { Logger } from '../log.js';
+import type { StateReader } from '../state/index.js';
 import { desiredSlots, everywhere, type Placement } from './desired.js';
 import { isEngineDown } from './engine.js';
 import { memoryFromStatus, plan, recordFailure, type Action, type ObservedContainer, type PlanConfig, type RunnerSlotStatus, type SlotMemory } from './plan.js';
@@ -20,9 +21,7 @@ export interface StateEntry {
 }
 
 /** What the runner needs of the state: StateMirror satisfies it structurally. */
-export interface StateView {
-  get<T>(key: string): T | undefined;
-  list<T>(prefix: string): { key: string; value: T }[];
+export interface StateView extends StateReader {
   write(ops: StateEntry[]): Promise<unknown>;
   on(event: 'change', listener: (entry: StateEntry) => void): unknown;
   off(event: 'change', listener: (entry: StateEntry) => void): unknown;
