@@ -2,7 +2,7 @@
  * The live view of one deploy: the build record as it moves through its stages, its log lines,
  * then the rollout of the release it produced, ending with one `done` event (see docs/api.md).
  */
-import { keys, type Build, type PendingSlot, type SlotStatus } from '../core/index.js';
+import { keys, type Build, type PendingSlot, type Release, type ReleaseFailure, type SlotStatus } from '../core/index.js';
 import type { Entry } from '../state/index.js';
 import type { ApiDeps } from './deps.js';
 import { ndjson, type Ctx } from './http.js';
@@ -21,20 +21,32 @@ export function releaseSlots(slots: SlotStatus[], release: number): (PendingSlot
   return slots.map((s) => ofRelease(s, release)).filter((s): s is PendingSlot & { slot: string } => s !== null);
 }
 
-/** Decides whether a release's rollout has finished; null while it is still going. */
-export function rolloutVerdict(release: number, current: number | null, replicas: number, slots: SlotStatus[]): Done | null {
-  const mine = releaseSlots(slots, release);
+/** The deploy's verdict for a release a runner gave up (AppService.failRelease). */
+export function failureVerdict(release: number, f: ReleaseFailure): Done {
+  const back = f.rolledBackTo === null ? 'there was no earlier release to go back to' : `rolled back to v${f.rolledBackTo}`;
+  return { type: 'done', ok: false, release, error: { code: 'rollout_failed', message: `release v${release} failed: ${f.reason}; ${back}` }, ...(f.lastLog ? { lastLog: f.lastLog } : {}) };
+}
+
+/**
+ * Decides whether a release's rollout has finished; null while it is still going.
+ * - Given up by a runner (`failure`): failed, saying why and what serves now.
+ * - No longer current (a newer deploy or a rollback): done.
+ * - A crash of a container that is its slot's record (no older container serves there: a first deploy, or a
+ *   crash after its slot's rollout completed): failed at once, nothing will roll it back. A crash of a new
+ *   container while the old one still serves (`next`) is not a verdict yet: the runner retries it and gives
+ *   the release up after MAX_ROLLOUT_CRASHES crashes or at the health check's deadline.
+ * - Done when `replicas` records are the release, running, with no `next` and no `fallback`.
+ */
+export function rolloutVerdict(release: number, current: number | null, replicas: number, slots: SlotStatus[], failure?: ReleaseFailure): Done | null {
+  if (failure) return failureVerdict(release, failure);
   if (current !== release) return { type: 'done', ok: true, release, url: appUrl(slots, current), note: `v${release} is no longer the current release` };
-  // Any crash of one of its containers fails the release, also one within the stable window (the record
-  // switched back to the old container, the crash is in `next`): it would not stay up.
-  const bad = mine.find((s) => s.state === 'backoff' || s.state === 'crashed' || s.state === 'failed');
+  const bad = slots.find((s) => s.release === release && (s.state === 'backoff' || s.state === 'crashed' || s.state === 'failed'));
   if (bad) {
     const code = bad.lastExitCode === undefined ? '' : ` with code ${bad.lastExitCode}`;
     return { type: 'done', ok: false, release, error: { code: 'rollout_failed', message: `release v${release} does not stay up: ${bad.slot} exited${code}` }, ...(bad.lastLog ? { lastLog: bad.lastLog } : {}) };
   }
-  // A slot counts once its rollout is complete: its record is the release, running, with no `next` and no
-  // `fallback` (the old container is removed once the new one has served the runner's rolloutStableMs;
-  // the runner publishes the record when that field goes away, so the stream re-checks then).
+  // The runner publishes the record when `fallback` goes away (the old container removed once the new one
+  // has served rolloutStableMs), so the stream re-checks then.
   if (slots.filter((s) => s.release === release && s.state === 'running' && !s.fallback && !s.next).length >= replicas) return { type: 'done', ok: true, release, url: appUrl(slots, release) };
   return null;
 }
@@ -61,7 +73,8 @@ export async function streamDeploy(ctx: Ctx, d: ApiDeps, app: string, id: string
   const verdict = (): Done | null => {
     const early = buildDone(build);
     if (early || build.status !== 'succeeded' || build.release === undefined) return early;
-    const v = rolloutVerdict(build.release, d.apps.current(app)?.number ?? null, d.apps.replicas(app), slotsOf(d.store, app));
+    const failure = d.store.get<Release>(keys.release(app, build.release))?.failure;
+    const v = rolloutVerdict(build.release, d.apps.current(app)?.number ?? null, d.apps.replicas(app), slotsOf(d.store, app), failure);
     const proxy = v?.ok ? proxyStatus(d.store, d.nodeId) : null;
     return v?.ok && proxy ? { ...v, url: routedUrl(proxy, app) } : v;
   };
@@ -96,7 +109,9 @@ export async function streamDeploy(ctx: Ctx, d: ApiDeps, app: string, id: string
           lastRollout = snap;
           out.send({ type: 'rollout', release: build.release, slots });
         }
-        timer ??= setTimeout(() => finish({ type: 'done', ok: false, release: build.release, error: { code: 'rollout_failed', message: `release v${build.release} did not get all replicas running within ${Math.round((d.rolloutTimeoutMs ?? 120_000) / 1000)} s` } }), d.rolloutTimeoutMs ?? 120_000);
+        // Past the health check's deadline the runner gives the release up; this is the stream's own bound.
+        const limit = Math.max(d.rolloutTimeoutMs ?? 120_000, d.domains.healthcheck(app).deadlineMs + 30_000);
+        timer ??= setTimeout(() => finish({ type: 'done', ok: false, release: build.release, error: { code: 'rollout_failed', message: `release v${build.release} did not get all replicas running within ${Math.round(limit / 1000)} s` } }), limit);
       }
       const v = verdict();
       if (v) finish(v);
@@ -110,7 +125,7 @@ export async function streamDeploy(ctx: Ctx, d: ApiDeps, app: string, id: string
         build = next;
         return check();
       }
-      if ((e.key.startsWith('obs/') && e.key.includes(`/slots/${app}#`)) || e.key === keys.current(app) || e.key === keys.scale(app)) check();
+      if ((e.key.startsWith('obs/') && e.key.includes(`/slots/${app}#`)) || e.key === keys.current(app) || e.key === keys.scale(app) || e.key.startsWith(keys.releasePrefix(app))) check();
     };
     d.store.on('change', onChange);
     void out.closed.then(cleanup);

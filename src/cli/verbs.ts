@@ -94,9 +94,14 @@ export const VERBS: Verb[] = [
       interval: { type: 'string', value: 'DURATION', help: 'time between checks, 500ms to 60s (default 2s)' },
       rise: { type: 'string', value: 'N', help: 'passing checks before a replica takes traffic, 1 to 10 (default 2)' },
       fall: { type: 'string', value: 'N', help: 'failing checks before a replica leaves rotation, 1 to 10 (default 3)' },
+      deadline: { type: 'string', value: 'DURATION', help: 'how long a new release may take to get healthy before it is rolled back, 1s to 60m (default 60s)' },
     },
     summary: "Set an app's HTTP health check",
-    details: ['A 2xx or 3xx answer to GET PATH counts as healthy. Flags left out take the defaults.'],
+    details: [
+      'A 2xx or 3xx answer to GET PATH counts as healthy. Flags left out take the defaults.',
+      'In a rollout a new replica takes traffic only after `rise` passing checks; a release whose replica is not',
+      'healthy within the deadline (or crashes 3 times) is rolled back to the release it replaced.',
+    ],
     example: 'pleaco healthcheck:set web /up --interval 5s --rise 3', run: healthcheckSet,
   },
   {

@@ -16,11 +16,14 @@ import {
   type CurrentRelease,
   type DomainRecord,
   type Release,
+  type ReleaseFailure,
   type ScaleSpec,
   type TestResult,
 } from './model.js';
 
 export const MAX_REPLICAS = 100;
+/** Characters of container log kept on a failed release. */
+const MAX_FAILURE_LOG = 4000;
 
 export interface AppServiceOptions {
   store: Store;
@@ -36,6 +39,16 @@ export interface ReleaseInput {
   test: TestResult | null;
   port: number;
   description?: string;
+}
+
+/** What a runner reports about a release it gives up (AppService.failRelease). */
+export interface FailureReport {
+  reason: string;
+  node: string;
+  slot: string;
+  lastLog?: string;
+  /** The release the failing slot still serves; null when there is none. */
+  rollbackTo: number | null;
 }
 
 export function validateAppName(name: unknown): string {
@@ -238,8 +251,35 @@ export class AppService {
       if (!Number.isSafeInteger(n) || n < 1) throw new PleacoError('conflict', `app ${name} has no release before v${cur.number}`);
       const from = this.release(name, n);
       if (!from.image) throw new PleacoError('conflict', `release v${n} has no image to roll back to`);
-      const { app: _a, number: _n, createdAt: _c, config, from: _f, ...rest } = from;
+      const { app: _a, number: _n, createdAt: _c, config, from: _f, failure: _x, ...rest } = from;
       return this.addRelease(name, { ...rest, kind: 'rollback', description: `Rollback to v${n}`, from: n }, config);
+    });
+  }
+
+  /**
+   * Gives up a release whose rollout failed (a runner saw its replica never get healthy within the deadline,
+   * or crash again and again): records why on the release and, when it is still current, makes `rollbackTo`
+   * (the release the failing slot still serves) current again. Idempotent: every runner that sees the
+   * failure may report it; the first report wins and later ones return the same record.
+   */
+  failRelease(name: string, number: number, report: FailureReport): Promise<Release> {
+    this.get(name);
+    return this.lock.run(name, async () => {
+      const rel = this.release(name, number);
+      if (rel.failure) return rel;
+      const cur = this.store.get<CurrentRelease>(keys.current(name))?.release;
+      let back: number | null = null;
+      if (cur === number && report.rollbackTo !== null && report.rollbackTo !== number) {
+        const target = this.store.get<Release>(keys.release(name, report.rollbackTo));
+        if (target?.image && !target.failure) back = target.number;
+      }
+      const failure: ReleaseFailure = { at: this.now().toISOString(), reason: report.reason, node: report.node, slot: report.slot, rolledBackTo: back };
+      if (report.lastLog) failure.lastLog = report.lastLog.slice(-MAX_FAILURE_LOG);
+      const failed: Release = { ...rel, failure };
+      const ops: WriteOp[] = [{ key: keys.release(name, number), value: failed }];
+      if (back !== null) ops.push({ key: keys.current(name), value: { release: back } satisfies CurrentRelease });
+      await this.store.batch(ops);
+      return failed;
     });
   }
 
@@ -263,7 +303,7 @@ export class AppService {
       await this.store.batch(ops);
       const cur = this.current(name);
       if (!cur) return null;
-      const { app: _a, number: _n, createdAt: _c, config: _cfg, from: _f, ...rest } = cur;
+      const { app: _a, number: _n, createdAt: _c, config: _cfg, from: _f, failure: _x, ...rest } = cur;
       const changed = [...Object.keys(set), ...unset.map(String)].join(', ');
       return this.addRelease(name, { ...rest, kind: 'config', description: `Config change: ${changed}` });
     });

@@ -12,7 +12,7 @@ import { APP_NAME_RE, DEFAULT_HEALTHCHECK, keys, type DomainRecord, type HealthC
 const LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** What the proxy can put in HAProxy's config unquoted (no spaces, quotes, '#', '$', ';', '%', '\'). */
 const HEALTH_PATH_RE = /^\/[A-Za-z0-9._~!*+,=:@/?&-]*$/;
-export const HEALTH_LIMITS = { pathMax: 1024, intervalMs: [500, 60_000], rise: [1, 10], fall: [1, 10] } as const;
+export const HEALTH_LIMITS = { pathMax: 1024, intervalMs: [500, 60_000], rise: [1, 10], fall: [1, 10], deadlineMs: [1000, 3_600_000] } as const;
 
 function bad(message: string): PleacoError {
   return new PleacoError('bad_request', message);
@@ -45,10 +45,10 @@ export function normalizeHost(raw: unknown): string {
 
 /** Checks a health check; fields left out take DEFAULT_HEALTHCHECK's values. */
 export function validateHealthcheck(input: unknown): HealthCheck {
-  if (!input || typeof input !== 'object' || Array.isArray(input)) throw bad('the health check must be an object {path, intervalMs, rise, fall}');
+  if (!input || typeof input !== 'object' || Array.isArray(input)) throw bad('the health check must be an object {path, intervalMs, rise, fall, deadlineMs}');
   const given = input as Record<string, unknown>;
   const unknown = Object.keys(given).find((k) => !(k in DEFAULT_HEALTHCHECK));
-  if (unknown !== undefined) throw bad(`unknown health check field ${shown(unknown)} (use path, intervalMs, rise, fall)`);
+  if (unknown !== undefined) throw bad(`unknown health check field ${shown(unknown)} (use path, intervalMs, rise, fall, deadlineMs)`);
   const hc: HealthCheck = { ...DEFAULT_HEALTHCHECK };
   if (given.path !== undefined) {
     const p = given.path;
@@ -59,7 +59,7 @@ export function validateHealthcheck(input: unknown): HealthCheck {
     if (!HEALTH_PATH_RE.test(p)) throw bad(`health check path ${shown(p)} may only contain letters, digits and - . _ ~ ! * + , = : @ / ? &`);
     hc.path = p;
   }
-  for (const f of ['intervalMs', 'rise', 'fall'] as const) {
+  for (const f of ['intervalMs', 'rise', 'fall', 'deadlineMs'] as const) {
     const v = given[f];
     if (v === undefined) continue;
     const [min, max] = HEALTH_LIMITS[f];

@@ -1,5 +1,5 @@
 export * from './model.js';
-export { AppService, validateAppName, MAX_REPLICAS, type ReleaseInput } from './apps.js';
+export { AppService, validateAppName, MAX_REPLICAS, type ReleaseInput, type FailureReport } from './apps.js';
 export { KeyedLock } from './lock.js';
 export { BuildLogs } from './buildlogs.js';
 export { DomainService, normalizeHost, validateHealthcheck, isDnsName, HEALTH_LIMITS, type DomainServiceOptions, type DomainView } from './domains.js';

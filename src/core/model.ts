@@ -98,6 +98,21 @@ export interface Release {
   createdAt: string;
   /** For rollbacks: the release whose image and config were used. */
   from?: number;
+  /** Set when the release's replicas never got healthy in its rollout (the release itself stays as it was). */
+  failure?: ReleaseFailure;
+}
+
+/** Why a release was given up (see AppService.failRelease). */
+export interface ReleaseFailure {
+  at: string;
+  /** Human-readable: what the runner saw (never healthy within the deadline, crashed N times). */
+  reason: string;
+  node: string;
+  slot: string;
+  /** Last lines of the failing container's log. */
+  lastLog?: string;
+  /** The release made current again, or null when there was none to go back to. */
+  rolledBackTo: number | null;
 }
 
 export type SlotState = 'starting' | 'running' | 'crashed' | 'backoff' | 'stopping' | 'failed';
@@ -174,9 +189,14 @@ export interface HealthCheck {
   rise: number;
   /** Consecutive failing checks before it leaves rotation. */
   fall: number;
+  /**
+   * How long a new release's replica may take to pass `rise` checks in a rollout before the release is
+   * given up and the previous one made current again (automatic rollback).
+   */
+  deadlineMs: number;
 }
 
-export const DEFAULT_HEALTHCHECK: Readonly<HealthCheck> = Object.freeze({ path: '/', intervalMs: 2000, rise: 2, fall: 3 });
+export const DEFAULT_HEALTHCHECK: Readonly<HealthCheck> = Object.freeze({ path: '/', intervalMs: 2000, rise: 2, fall: 3, deadlineMs: 60_000 });
 
 /** What a node's pleaco-proxy says about itself. `ok: false` when it is stopped or its last config failed. */
 /**

@@ -19,6 +19,8 @@ const DEBOUNCE_MS = 50;
 const METRICS_EVERY_MS = 2000;
 const METRICS_TTL_MS = 10_000;
 const HEARTBEAT_MS = 30_000;
+/** How often a non-empty draining record is written again (the runner ignores ones older than 10 s). */
+const DRAINING_REFRESH_MS = 5_000;
 
 function checkHaproxy(): void {
   const r = spawnSync(HAPROXY, ['-v'], { encoding: 'utf8', timeout: 10_000 });
@@ -36,18 +38,21 @@ runSubsystem({
     const dir = join(config.stateDir, 'proxy');
     const statsSocket = join(dir, 'stats.sock');
     const proc = new HAProxyProcess({ dir, statsSocket, bin: HAPROXY, logger: log.child({ component: 'haproxy' }) });
-    // Interim until rollouts wait for the proxy's health verdict (#3): the runner switches a slot only after
-    // its readiness probe, so new servers take traffic at once; HAProxy's checks still remove failing ones.
-    // 'after-checks' here would leave a redeployed app with no server in rotation for rise × interval.
-    // Servers in drain, published as `obs/<node>/proxy-draining` whenever the set changes: the runner does
-    // not stop a replaced container while a fresh record lists it. Writes are serialized, latest wins.
+    // New servers take traffic at once ('at-once'): the runner puts a container into a slot's record only
+    // after it passed the app's health check `rise` times (health-gated rollout), so the proxy need not wait
+    // another rise × interval; HAProxy's own checks take a failing one out after `fall` failures.
+    // Servers in drain, published as `obs/<node>/proxy-draining` whenever the set changes and every
+    // DRAINING_REFRESH_MS while it is not empty (the runner ignores records older than 10 s): the runner
+    // does not stop a replaced container while a fresh record lists it. Writes are serialized, latest wins.
     const drainingKey = `obs/${nodeId}/proxy-draining`;
     let drainingWrite: Promise<unknown> = Promise.resolve();
     let drainingWritten: string | null = null;
-    const publishDraining = (ids: string[]): void => {
+    let draining: string[] = [];
+    const publishDraining = (ids: string[], refresh = false): void => {
+      draining = ids;
       drainingWrite = drainingWrite.then(async () => {
         const sig = ids.join('\n');
-        if (sig === drainingWritten) return;
+        if (sig === drainingWritten && !refresh) return;
         const value: ProxyDraining = { ids, at: new Date().toISOString() };
         await mirror
           .put(drainingKey, value)
@@ -146,6 +151,9 @@ runSubsystem({
     const heartbeat = setInterval(() => {
       if (!closed && written) void writeStatus(written.ok, written.error, true);
     }, HEARTBEAT_MS);
+    const drainingRefresh = setInterval(() => {
+      if (!closed && draining.length > 0) publishDraining(draining, true);
+    }, DRAINING_REFRESH_MS);
     proc.on('exit', () => void writeStatus(false, 'haproxy exited; restarting'));
     proc.on('restarted', () => void writeStatus(true));
 
@@ -154,6 +162,7 @@ runSubsystem({
       clearTimeout(timer);
       clearInterval(metricsTimer);
       clearInterval(heartbeat);
+      clearInterval(drainingRefresh);
       mirror.off('change', onChange);
       await running?.catch(() => undefined);
       await controller.close();

@@ -12,11 +12,13 @@ runSubsystem({
   proc: 'runner',
   prefixes: runnerPrefixes,
   stopNote: 'runner stopping; containers keep running',
-  start: async ({ config, nodeId, mirror, log }) => {
+  start: async ({ config, client, nodeId, mirror, log }) => {
     const version = readVersion();
     const engine = connectEngine(config.docker.socketPath);
     const runtime = new DockerRuntime({ engine, nodeId, bindHost: config.runtime.bindHost, socketPath: config.docker.socketPath });
-    const runner = new Runner({ mirror, runtime, nodeId, config, log, version });
+    const failRelease = (app: string, release: number, report: object): Promise<unknown> =>
+      client.request('POST', `/v1/internal/apps/${encodeURIComponent(app)}/releases/${release}/fail`, { body: report });
+    const runner = new Runner({ mirror, runtime, nodeId, config, log, version, failRelease });
     await runner.start();
     log.info('runner ready', { node: nodeId, version, bindHost: config.runtime.bindHost, docker: config.docker.socketPath });
     return () => runner.stop();

@@ -96,11 +96,17 @@ export function runtimeOps(prev: Applied, next: Applied, admit: AdmitNewServers 
     const backend = backendName(app.name);
     const old = occupants(prev.model, prev.slots, app.name);
     const now = occupants(next.model, next.slots, app.name);
+    // Servers entering an empty slot come up before any server of the backend leaves or drains: the
+    // commands run one by one, and a backend whose only server drained before its successor was up
+    // would answer 503 in between.
+    const entering: Op[] = [];
+    const others: Op[] = [];
     for (let i = 1; i <= next.slots[app.name]!.size; i++) {
       const a = old.get(i);
       const b = now.get(i);
       const server = slotName(i);
-      const push = (update: ServerUpdate): void => void ops.push({ kind: 'server', backend, server, update });
+      const list = a ? others : entering;
+      const push = (update: ServerUpdate): void => void list.push({ kind: 'server', backend, server, update });
       if (!a && !b) continue;
       if (a && !b) {
         push({ state: 'maint' });
@@ -109,13 +115,14 @@ export function runtimeOps(prev: Applied, next: Applied, admit: AdmitNewServers 
         if (a) push({ state: 'maint' });
         push({ addr: b.addr, port: b.port });
         // 'after-checks': a server entering rotation must first pass `rise` checks. 'at-once': the caller
-        // already verified it answers (the runner's readiness probe), so it takes traffic now and the
+        // already verified it answers (the runner's health-gated rollout), so it takes traffic now and the
         // checks take it out after `fall` failures.
         if (b.state === 'ready') push({ state: 'ready', health: admit === 'at-once' ? 'up' : 'down' });
       } else if (a && b && a.state !== b.state) {
         push({ state: b.state });
       }
     }
+    ops.push(...entering, ...others);
   }
   return ops;
 }

@@ -1,10 +1,11 @@
 /**
  * Desired slots of this node, read from the replicated state (pure over a read-only view):
  * every app with `apps/<app>`, `current/<app>` and that release present runs slots
- * 0..replicas-1 (`scale/<app>`, default 1), filtered by the placement hook.
+ * 0..replicas-1 (`scale/<app>`, default 1), filtered by the placement hook, each with the app's health
+ * check (`health/<app>`, defaults for fields never set) for the rollout to apply.
  */
 import type { StateReader } from '../state/index.js';
-import { keys, type AppSpec, type CurrentRelease, type Release, type ScaleSpec } from '../core/model.js';
+import { DEFAULT_HEALTHCHECK, keys, type AppSpec, type CurrentRelease, type HealthCheck, type Release, type ScaleSpec } from '../core/model.js';
 import type { DesiredSlot } from './plan.js';
 
 export type { StateReader };
@@ -20,6 +21,8 @@ export interface DesiredOptions {
   defaultPort: number;
   /** Optional memory limit for every app container. */
   memoryBytes?: number;
+  /** The cluster domain (config.proxy.domain): health checks are sent with `Host: <app>.<domain>`. */
+  domain?: string;
   /** Told about apps whose current release cannot run (no image), once per call. */
   onSkip?: (app: string, reason: string) => void;
 }
@@ -39,6 +42,8 @@ export function desiredSlots(state: StateReader, opts: DesiredOptions): DesiredS
       opts.onSkip?.(app, `release ${current.release} has no image`);
       continue;
     }
+    const hc = { ...DEFAULT_HEALTHCHECK, ...(state.get<Partial<HealthCheck>>(keys.health(app)) ?? {}) };
+    const health = { path: hc.path, host: `${app}.${opts.domain ?? 'localhost'}`, rise: hc.rise, deadlineMs: hc.deadlineMs };
     const scale = state.get<ScaleSpec>(keys.scale(app));
     const replicas = scale && Number.isInteger(scale.replicas) && scale.replicas >= 0 ? scale.replicas : 1;
     for (let i = 0; i < replicas; i++) {
@@ -51,6 +56,7 @@ export function desiredSlots(state: StateReader, opts: DesiredOptions): DesiredS
         port: release.port > 0 ? release.port : opts.defaultPort,
         // What the app may want to show about itself (Heroku's dyno metadata, Dokku's GIT_REV).
         env: { ...(release.config ?? {}), PLEACO_APP: app, PLEACO_RELEASE: `v${release.number}`, ...(release.commit ? { PLEACO_COMMIT: release.commit } : {}) },
+        health,
       };
       if (opts.memoryBytes) slot.memoryBytes = opts.memoryBytes;
       out.push(slot);

@@ -5,11 +5,11 @@
  * Env values travel in the create call's Env only (never Cmd, never logs).
  */
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import type Docker from 'dockerode';
 import { PleacoError } from '../errors.js';
 import { LABELS, slotName } from '../core/model.js';
 import { engineError, pingEngine, type Engine } from './engine.js';
+import { dial, httpCheck, type ProbeOptions } from './probe.js';
 import { byTime, decodeLogBuffer, jsonLines, pumpLogStream, type DockerEvent } from './logs.js';
 import type {
   ContainerRuntime,
@@ -301,33 +301,13 @@ export class DockerRuntime implements ContainerRuntime {
     });
   }
 
-  probe(c: ManagedContainer, timeoutMs = 500): Promise<boolean> {
-    if (c.ip && c.port) return dial(c.ip, c.port, timeoutMs, 0);
-    if (!c.hostPort) return Promise.resolve(false);
+  probe(c: ManagedContainer, opts: ProbeOptions = {}): Promise<boolean> {
+    const timeoutMs = opts.timeoutMs ?? (opts.http ? 1000 : 500);
+    const direct = c.ip && c.port ? { host: c.ip, port: c.port } : null;
+    if (!direct && !c.hostPort) return Promise.resolve(false);
     const host = this.bindHost === '0.0.0.0' ? '127.0.0.1' : this.bindHost === '::' ? '::1' : this.bindHost;
-    return dial(host, c.hostPort, timeoutMs, 150);
+    const to = direct ?? { host, port: c.hostPort! };
+    if (opts.http) return httpCheck(to.host, to.port, opts.http, timeoutMs);
+    return direct ? dial(direct.host, direct.port, timeoutMs, 0) : dial(host, c.hostPort!, timeoutMs, 150);
   }
-}
-
-/** Connects to host:port; true when connected and (for holdMs) not closed by the other side. */
-function dial(host: string, port: number, timeoutMs: number, holdMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host, port });
-    let settled = false;
-    const finish = (ok: boolean): void => {
-      if (settled) return;
-      settled = true;
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(timeoutMs, () => finish(false));
-    sock.once('connect', () => {
-      sock.setTimeout(0);
-      if (holdMs <= 0) return finish(true);
-      setTimeout(() => finish(true), holdMs);
-    });
-    sock.once('end', () => finish(false));
-    sock.once('close', () => finish(false));
-    sock.once('error', () => finish(false));
-  });
 }

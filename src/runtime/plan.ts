@@ -20,12 +20,28 @@
  * - A replaced container (the fallback after rolloutStableMs, or another old one still running) is not
  *   removed while a proxy still lists it as draining (PlanInput.draining): the plan waits, polling every
  *   DRAIN_POLL_MS, but never more than drainWaitMaxMs in total (from when it would have been removed).
- * - Slots no longer desired (scale-down, app deleted, release gone) are removed, highest index first.
+ * - Slots no longer desired (scale-down, app deleted, release gone) are removed, highest index first: a
+ *   running container is published 'stopping' for deregisterDelayMs first (the proxies take it out of
+ *   rotation), then waits like a replaced one while a proxy drains it.
  */
 import { slotName, type PendingSlot, type SlotState, type SlotStatus } from '../core/model.js';
 import type { ManagedContainer, SlotSpec } from './runtime.js';
 
-export type DesiredSlot = SlotSpec;
+/** The app's health check as a rollout applies it (runner probes; the deadline is the plan's). */
+export interface SlotHealth {
+  path: string;
+  /** Host header of the check (the name the proxy routes to the app). */
+  host: string;
+  /** Consecutive passing checks before the slot's traffic moves to a new container. */
+  rise: number;
+  /** How long a slot's rollout may take before its release is given up (automatic rollback). */
+  deadlineMs: number;
+}
+
+export interface DesiredSlot extends SlotSpec {
+  /** Absent: readiness is the port accepting, and the deadline DEFAULT_ROLLOUT_DEADLINE_MS. */
+  health?: SlotHealth;
+}
 
 export interface ObservedContainer extends ManagedContainer {
   /** The runner's probe said the app port accepts connections. */
@@ -47,6 +63,12 @@ export interface SlotMemory {
   nextRetryAt?: number;
   /** Replaced containers whose removal waits for a proxy's drain: container id → since when (ms). */
   drainWait?: Record<string, number>;
+  /** A slot no longer desired: when its record first said 'stopping'. */
+  stoppingSince?: number;
+  /** When this slot's rollout to `release` began (a new container was wanted while an old one served). */
+  rolloutSince?: number;
+  /** When the plan last asked to give the release up (re-asked after FAIL_REPORT_RETRY_MS). */
+  failReportedAt?: number;
 }
 
 export interface PlanConfig {
@@ -68,6 +90,11 @@ export interface PlanConfig {
   rolloutStableMs?: number;
   /** The longest a replaced container's removal waits for proxies to drain it. Default DEFAULT_DRAIN_WAIT_MAX_MS. */
   drainWaitMaxMs?: number;
+  /**
+   * How long a container of a slot no longer desired (scale-down, app deleted) is published as 'stopping'
+   * before it is stopped, so the proxies take it out of rotation first. Default DEFAULT_DEREGISTER_DELAY_MS.
+   */
+  deregisterDelayMs?: number;
 }
 
 
@@ -81,7 +108,11 @@ export type Action =
   | { kind: 'create'; slot: string; spec: DesiredSlot; reason: 'new' | 'rollout' | 'retry' }
   | { kind: 'restart'; slot: string; containerId: string; spec: DesiredSlot }
   | { kind: 'remove'; slot: string; containerId: string; reason: RemoveReason; graceful: boolean }
-  | { kind: 'wait'; slot: string; until: number; reason: 'backoff' | 'ready' | 'stable' | 'drain' };
+  | { kind: 'wait'; slot: string; until: number; reason: WaitReason }
+  /** Give up `release` (AppService.failRelease): its rollout in this slot failed; `rollbackTo` still serves. */
+  | { kind: 'fail'; slot: string; app: string; release: number; rollbackTo: number | null; reason: string; containerId?: string; lastLog?: string };
+
+export type WaitReason = 'backoff' | 'ready' | 'stable' | 'drain' | 'deadline';
 
 export interface PlanInput {
   desired: DesiredSlot[];
@@ -125,8 +156,20 @@ export const DEFAULT_ROLLOUT_STABLE_MS = 3000;
 /** The longest a replaced container's removal waits for the proxies to drain it (PlanConfig.drainWaitMaxMs). */
 export const DEFAULT_DRAIN_WAIT_MAX_MS = 30_000;
 
+/** How long a container of an unwanted slot is 'stopping' before it is stopped (PlanConfig.deregisterDelayMs). */
+export const DEFAULT_DEREGISTER_DELAY_MS = 1000;
+
 /** How often the plan looks again while a replaced container is still draining. */
 export const DRAIN_POLL_MS = 250;
+
+/** A slot's rollout deadline when the desired slot carries no health check (see SlotHealth.deadlineMs). */
+export const DEFAULT_ROLLOUT_DEADLINE_MS = 60_000;
+
+/** Crashes in a row of a new release's container, in a rollout, after which the release is given up. */
+export const MAX_ROLLOUT_CRASHES = 3;
+
+/** How soon the plan asks again to give a release up when the release is still desired (the report was lost). */
+export const FAIL_REPORT_RETRY_MS = 10_000;
 
 export function isReady(c: ObservedContainer, now: number, readyAfterMs = DEFAULT_READY_AFTER_MS): boolean {
   return c.state === 'running' && c.startedAt !== null && now - c.startedAt >= readyAfterMs && c.ready === true;
@@ -147,6 +190,7 @@ export function plan(input: PlanInput): PlanOutput {
   const readyAfter = cfg.readyAfterMs ?? DEFAULT_READY_AFTER_MS;
   const stableMs = cfg.rolloutStableMs ?? DEFAULT_ROLLOUT_STABLE_MS;
   const drainMax = cfg.drainWaitMaxMs ?? DEFAULT_DRAIN_WAIT_MAX_MS;
+  const deregisterMs = cfg.deregisterDelayMs ?? DEFAULT_DEREGISTER_DELAY_MS;
   const actions: Action[] = [];
   const statuses = new Map<string, RunnerSlotStatus | null>();
   const memory = new Map<string, SlotMemory>();
@@ -167,9 +211,30 @@ export function plan(input: PlanInput): PlanOutput {
   });
   for (const k of unwanted) {
     const list = rank(bySlot.get(k)!, now, readyAfter);
-    for (const c of list) actions.push({ kind: 'remove', slot: k, containerId: c.id, reason: 'unwanted', graceful: c.state === 'running' });
     const top = list[0]!;
     const prev = input.previous.get(k);
+    const seen = input.memory.get(k);
+    // A running container leaves the proxies' rotation first: its record says 'stopping' for
+    // deregisterDelayMs (the proxies take it out and drain it), then it waits while a proxy drains it.
+    const stoppingSince = seen?.stoppingSince ?? now;
+    const holds: Record<string, number> = {};
+    for (const c of list) {
+      if (c.state === 'running') {
+        const due = stoppingSince + deregisterMs;
+        if (now < due) {
+          actions.push({ kind: 'wait', slot: k, until: due, reason: 'drain' });
+          continue;
+        }
+        const since = seen?.drainWait?.[c.id] ?? now;
+        if (input.draining?.has(c.id) && now < since + drainMax) {
+          holds[c.id] = since;
+          actions.push({ kind: 'wait', slot: k, until: Math.min(since + drainMax, now + DRAIN_POLL_MS), reason: 'drain' });
+          continue;
+        }
+      }
+      actions.push({ kind: 'remove', slot: k, containerId: c.id, reason: 'unwanted', graceful: c.state === 'running' });
+    }
+    memory.set(k, { release: top.release, restarts: prev?.restarts ?? 0, failures: 0, stoppingSince, ...(Object.keys(holds).length ? { drainWait: holds } : {}) });
     const st = base(top, 'stopping', prev?.restarts ?? 0);
     statuses.set(k, withSince(st, prev, now));
   }
@@ -200,7 +265,7 @@ export function plan(input: PlanInput): PlanOutput {
     const all = bySlot.get(k) ?? [];
     const [primary, ...dups] = rank(all.filter((c) => c.release === d.release), now, readyAfter);
     for (const c of dups) actions.push({ kind: 'remove', slot: k, containerId: c.id, reason: 'duplicate', graceful: c.state === 'running' });
-    const wait = (until: number, reason: 'backoff' | 'ready' | 'stable' | 'drain'): void => {
+    const wait = (until: number, reason: WaitReason): void => {
       actions.push({ kind: 'wait', slot: k, until, reason });
     };
     // A replaced container may be stopped once no proxy drains it any more, or drainMax after `since`.
@@ -290,6 +355,7 @@ export function plan(input: PlanInput): PlanOutput {
       actions.push({ kind: 'create', slot: k, spec: d, reason: serving ? 'rollout' : retry ? 'retry' : 'new' });
       if (serving) statuses.set(k, servingStatus(pending(undefined, 'starting')));
     }
+    mem = rolloutDeadline(d, mem, serving, primary, mayStart, now, readyAfter, actions);
     if (Object.keys(holds).length > 0) mem = { ...mem, drainWait: holds };
     else if (mem.drainWait) {
       mem = { ...mem };
@@ -304,6 +370,46 @@ export function plan(input: PlanInput): PlanOutput {
   function base(c: ObservedContainer, state: SlotState, restarts: number): RunnerSlotStatus {
     return baseStatus(c, state, restarts, cfg);
   }
+}
+
+/**
+ * A slot's rollout (an old container serves while a container of the desired release is wanted) must
+ * complete within the health check's deadline: the new container must pass its checks by then, and not
+ * crash MAX_ROLLOUT_CRASHES times in a row. Otherwise the plan asks to give the release up (a 'fail'
+ * action; the agent makes the served release current again) and repeats the ask every
+ * FAIL_REPORT_RETRY_MS while the release is still desired. Returns the slot's memory with the rollout clock.
+ */
+function rolloutDeadline(d: DesiredSlot, mem: SlotMemory, serving: ObservedContainer | undefined, primary: ObservedContainer | undefined, mayStart: boolean, now: number, readyAfter: number, actions: Action[]): SlotMemory {
+  const m = { ...mem };
+  if (!serving) {
+    delete m.rolloutSince;
+    delete m.failReportedAt;
+    return m;
+  }
+  if (!primary && !mayStart && m.rolloutSince === undefined) return m;
+  m.rolloutSince ??= now;
+  const deadline = d.health?.deadlineMs ?? DEFAULT_ROLLOUT_DEADLINE_MS;
+  const ready = primary !== undefined && isReady(primary, now, readyAfter);
+  const late = !ready && now >= m.rolloutSince + deadline;
+  const crashing = m.failures >= MAX_ROLLOUT_CRASHES;
+  const slot = slotName(d.app, d.index);
+  if (!late && !crashing) {
+    if (!ready) actions.push({ kind: 'wait', slot, until: m.rolloutSince + deadline, reason: 'deadline' });
+    return m;
+  }
+  if (m.failReportedAt !== undefined && now < m.failReportedAt + FAIL_REPORT_RETRY_MS) {
+    actions.push({ kind: 'wait', slot, until: m.failReportedAt + FAIL_REPORT_RETRY_MS, reason: 'deadline' });
+    return m;
+  }
+  m.failReportedAt = now;
+  const exit = m.lastExitCode === undefined ? '' : ` (last exit code ${m.lastExitCode})`;
+  const check = d.health ? `GET ${d.health.path} answered 2xx/3xx ${d.health.rise} time${d.health.rise === 1 ? '' : 's'} in a row` : 'its port accepting connections';
+  const reason = crashing ? `${slot} crashed ${m.failures} times in a row${exit}` : `${slot} was not healthy within ${Math.round(deadline / 1000)} s (waiting for ${check})`;
+  const fail: Action = { kind: 'fail', slot, app: d.app, release: d.release, rollbackTo: serving.release, reason };
+  if (primary) fail.containerId = primary.id;
+  if (crashing && m.lastLog !== undefined) fail.lastLog = m.lastLog;
+  actions.push(fail);
+  return m;
 }
 
 function baseStatus(c: ObservedContainer, state: SlotState, restarts: number, cfg: PlanConfig): RunnerSlotStatus {

@@ -12,8 +12,9 @@ import type { Logger } from '../log.js';
 import type { StateReader } from '../state/index.js';
 import { desiredSlots, everywhere, type Placement } from './desired.js';
 import { isEngineDown } from './engine.js';
-import { memoryFromStatus, plan, recordFailure, type Action, type ObservedContainer, type PlanConfig, type RunnerSlotStatus, type SlotMemory } from './plan.js';
+import { memoryFromStatus, plan, recordFailure, type Action, type DesiredSlot, type ObservedContainer, type PlanConfig, type RunnerSlotStatus, type SlotHealth, type SlotMemory } from './plan.js';
 import type { ContainerRuntime } from './runtime.js';
+import type { FailureReport } from '../core/index.js';
 
 export interface StateEntry {
   key: string;
@@ -29,7 +30,7 @@ export interface StateView extends StateReader {
 
 /** The prefixes a runner's StateMirror must watch (every node's `obs/`: any proxy may drain this node's replicas). */
 export function runnerPrefixes(_nodeId: string): string[] {
-  return ['apps/', 'scale/', 'current/', 'releases/', 'obs/'];
+  return ['apps/', 'scale/', 'current/', 'releases/', 'health/', 'obs/'];
 }
 
 const PROXY_DRAINING_RE = /^obs\/[^/]+\/proxy-draining$/;
@@ -64,6 +65,11 @@ export interface RunnerDeps {
   /** Grace period for `docker stop` before SIGKILL. */
   stopTimeoutSec?: number;
   now?: () => number;
+  /**
+   * Gives a release up (the agent's POST /v1/internal/apps/:name/releases/:n/fail): called when a slot's
+   * rollout misses its deadline or crash-loops. Absent: the failure is only logged.
+   */
+  failRelease?: (app: string, release: number, report: FailureReport) => Promise<unknown>;
 }
 
 const LOG_LINES = 20;
@@ -74,6 +80,8 @@ export class Runner {
   private memory = new Map<string, SlotMemory>();
   private published = new Map<string, RunnerSlotStatus>();
   private readyIds = new Set<string>();
+  /** Consecutive passing health checks of containers not yet ready. */
+  private passes = new Map<string, number>();
   private inflight: Promise<void> | null = null;
   private again = false;
   private stopped = true;
@@ -111,6 +119,9 @@ export class Runner {
       const slot = key.slice(this.slotPrefix.length);
       this.published.set(slot, value);
       this.memory.set(slot, memoryFromStatus(value));
+      // What served before a restart keeps serving: not re-gated (HAProxy's own checks watch it).
+      if (value.state === 'running') this.readyIds.add(value.containerId);
+      if (value.fallback) this.readyIds.add(value.fallback.containerId);
     }
     this.deps.mirror.on('change', this.onChange);
     this.intervals.push(setInterval(() => this.trigger(0), this.deps.tickMs ?? 2000));
@@ -167,14 +178,15 @@ export class Runner {
   private async pass(): Promise<void> {
     try {
       for (let i = 0; i < MAX_PASSES && !this.stopped; i++) {
-        const actual = await this.observe();
-        this.dockerUp();
         const desired = desiredSlots(this.deps.mirror, {
           placement: this.deps.placement ?? everywhere,
           defaultPort: this.deps.config.runtime.defaultPort,
+          domain: this.deps.config.proxy.domain,
           ...(this.deps.memoryBytes ? { memoryBytes: this.deps.memoryBytes } : {}),
           onSkip: (app, reason) => this.log.debug('app not runnable', { app, reason }),
         });
+        const actual = await this.observe(desired);
+        this.dockerUp();
         const before = this.memory;
         const now = this.now();
         const draining = drainingIds(this.deps.mirror, now);
@@ -196,15 +208,22 @@ export class Runner {
     }
   }
 
-  /** Lists the managed containers, probes readiness of running ones, reads logs of fresh crashes. */
-  private async observe(): Promise<ObservedContainer[]> {
+  /**
+   * Lists the managed containers, probes readiness of running ones, reads logs of fresh crashes. A container
+   * of its slot's desired release is ready after `rise` passing HTTP health checks in a row (one per pass,
+   * the plan polls every 100 ms); others (old releases) after their port accepts. Once ready, a container
+   * is not probed again: HAProxy's checks take it out of rotation when it fails later.
+   */
+  private async observe(desired: DesiredSlot[]): Promise<ObservedContainer[]> {
     const list: ObservedContainer[] = await this.deps.runtime.list();
     const ids = new Set(list.map((c) => c.id));
     for (const id of this.readyIds) if (!ids.has(id)) this.readyIds.delete(id);
+    for (const id of this.passes.keys()) if (!ids.has(id)) this.passes.delete(id);
+    const healthOf = new Map(desired.map((d) => [`${d.app}#${d.index}@${d.release}`, d.health]));
     await Promise.all(
       list.map(async (c) => {
         if (c.state === 'running') {
-          if (!this.readyIds.has(c.id) && (await this.deps.runtime.probe(c))) this.readyIds.add(c.id);
+          if (!this.readyIds.has(c.id)) await this.check(c, healthOf.get(`${c.app}#${c.index}@${c.release}`));
           c.ready = this.readyIds.has(c.id);
         } else if (c.state === 'exited' || c.state === 'dead' || c.state === 'created') {
           const mem = this.memory.get(`${c.app}#${c.index}`);
@@ -217,11 +236,34 @@ export class Runner {
     return list;
   }
 
+  private async check(c: ObservedContainer, health: SlotHealth | undefined): Promise<void> {
+    const ok = await this.deps.runtime.probe(c, health ? { http: { path: health.path, host: health.host } } : {});
+    const n = ok ? (this.passes.get(c.id) ?? 0) + 1 : 0;
+    if (n >= (health?.rise ?? 1)) {
+      this.readyIds.add(c.id);
+      this.passes.delete(c.id);
+    } else this.passes.set(c.id, n);
+  }
+
+  /** Reports a failed rollout to the agent with the container's last log lines. */
+  private async giveUp(a: Extract<Action, { kind: 'fail' }>): Promise<void> {
+    let lastLog = a.lastLog;
+    if (lastLog === undefined && a.containerId) {
+      const text = await this.deps.runtime.logsTail(a.containerId, LOG_LINES).catch(() => '');
+      lastLog = text.length > LOG_CHARS ? text.slice(-LOG_CHARS) : text;
+    }
+    this.log.warn('release rollout failed', { app: a.app, release: a.release, slot: a.slot, reason: a.reason, rollbackTo: a.rollbackTo });
+    const report: FailureReport = { reason: a.reason, node: this.deps.nodeId, slot: a.slot, rollbackTo: a.rollbackTo, ...(lastLog ? { lastLog } : {}) };
+    await this.deps.failRelease?.(a.app, a.release, report);
+  }
+
   private async execute(a: Action): Promise<void> {
     const rt = this.deps.runtime;
     const short = (id: string): string => id.slice(0, 12);
     try {
-      if (a.kind === 'remove') {
+      if (a.kind === 'fail') {
+        await this.giveUp(a);
+      } else if (a.kind === 'remove') {
         if (a.graceful) await rt.stop(a.containerId, this.deps.stopTimeoutSec ?? 10);
         await rt.remove(a.containerId);
         this.log.info('container removed', { slot: a.slot, container: short(a.containerId), reason: a.reason });

@@ -4,6 +4,7 @@
  * runtime creates carries the `io.pleaco.*` labels, and every listing filters on them: a container
  * without `io.pleaco.managed=true` is never seen, stopped or removed.
  */
+import type { ProbeOptions } from './probe.js';
 
 /** Docker's container states (`State.Status`). */
 export type ContainerState = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -107,9 +108,10 @@ export interface ContainerRuntime {
    */
   events(onEvent: (ev: RuntimeEvent) => void, signal: AbortSignal): Promise<void>;
   /**
-   * True when the container's app port accepts TCP connections: dialled on the container's own
-   * address when it has one, else on the published port, where a connection must also stay open
-   * briefly (Docker's userland proxy accepts on the host port and closes when the app is not listening).
+   * True when the container's app answers: with `opts.http`, GET path answered 2xx/3xx; without, its port
+   * accepts TCP connections. Reached on the container's own address when it has one, else on the
+   * published port (where a bare connection must also stay open briefly: Docker's userland proxy accepts
+   * on the host port and closes when the app is not listening).
    */
-  probe(c: ManagedContainer, timeoutMs?: number): Promise<boolean>;
+  probe(c: ManagedContainer, opts?: ProbeOptions): Promise<boolean>;
 }

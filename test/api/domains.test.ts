@@ -107,7 +107,7 @@ t('destroying an app frees its hosts; a new app of that name does not inherit th
   assert.is(a.store.get(keys.health('old')), undefined);
   await a.client.request('POST', '/v1/apps', { body: { name: 'old', repo: 'https://git.example.invalid/new.git' } });
   assert.equal((await a.client.request<Domains>('GET', '/v1/apps/old/domains')).domains, [{ host: 'old.localhost', implicit: true }]);
-  assert.equal((await a.client.request<{ healthcheck: unknown }>('GET', '/v1/apps/old/healthcheck')).healthcheck, { path: '/', intervalMs: 2000, rise: 2, fall: 3 });
+  assert.equal((await a.client.request<{ healthcheck: unknown }>('GET', '/v1/apps/old/healthcheck')).healthcheck, { path: '/', intervalMs: 2000, rise: 2, fall: 3, deadlineMs: 60000 });
   // A record a racing write left behind (its app is gone) is free to take.
   await a.store.put(keys.domain('stale.example.com'), { app: 'ghost', createdAt: new Date().toISOString() });
   await a.client.request('POST', '/v1/apps/api/domains', { body: { host: 'stale.example.com' } });
@@ -116,11 +116,11 @@ t('destroying an app frees its hosts; a new app of that name does not inherit th
 });
 
 t('health check: defaults, set (left-out fields take defaults), validation', async ({ a }) => {
-  assert.equal(await a.client.request('GET', '/v1/apps/api/healthcheck'), { healthcheck: { path: '/', intervalMs: 2000, rise: 2, fall: 3 } });
+  assert.equal(await a.client.request('GET', '/v1/apps/api/healthcheck'), { healthcheck: { path: '/', intervalMs: 2000, rise: 2, fall: 3, deadlineMs: 60000 } });
   const set = await a.client.request('PUT', '/v1/apps/api/healthcheck', { body: { path: '/up?full=1', intervalMs: 5000, rise: 1, fall: 10 } });
-  assert.equal(set, { healthcheck: { path: '/up?full=1', intervalMs: 5000, rise: 1, fall: 10 } });
-  assert.equal(a.store.get(keys.health('api')), { path: '/up?full=1', intervalMs: 5000, rise: 1, fall: 10 });
-  assert.equal(await a.client.request('PUT', '/v1/apps/api/healthcheck', { body: { path: '/healthz' } }), { healthcheck: { path: '/healthz', intervalMs: 2000, rise: 2, fall: 3 } });
+  assert.equal(set, { healthcheck: { path: '/up?full=1', intervalMs: 5000, rise: 1, fall: 10, deadlineMs: 60000 } });
+  assert.equal(a.store.get(keys.health('api')), { path: '/up?full=1', intervalMs: 5000, rise: 1, fall: 10, deadlineMs: 60000 });
+  assert.equal(await a.client.request('PUT', '/v1/apps/api/healthcheck', { body: { path: '/healthz' } }), { healthcheck: { path: '/healthz', intervalMs: 2000, rise: 2, fall: 3, deadlineMs: 60000 } });
   const bad: [Record<string, unknown>, RegExp][] = [
     [{ path: 'up' }, /must start with '\/'/],
     [{ path: '/a b' }, /spaces or control characters/],

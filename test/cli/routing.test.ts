@@ -18,8 +18,8 @@ test.before(async () => {
       res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ domain: { host, implicit: false, createdAt: '2025-03-01T12:00:00.000Z' } }));
     },
     'DELETE /v1/apps/web/domains/www.example.com': { status: 204 },
-    'GET /v1/apps/web/healthcheck': { json: { healthcheck: { path: '/', intervalMs: 2000, rise: 2, fall: 3 } } },
-    'PUT /v1/apps/web/healthcheck': (req, res) => void res.end(JSON.stringify({ healthcheck: { path: '/', intervalMs: 2000, rise: 2, fall: 3, ...(req.body as object) } })),
+    'GET /v1/apps/web/healthcheck': { json: { healthcheck: { path: '/', intervalMs: 2000, rise: 2, fall: 3, deadlineMs: 60000 } } },
+    'PUT /v1/apps/web/healthcheck': (req, res) => void res.end(JSON.stringify({ healthcheck: { path: '/', intervalMs: 2000, rise: 2, fall: 3, deadlineMs: 60000, ...(req.body as object) } })),
     'GET /v1/apps/web/metrics': {
       json: {
         app: 'web',
@@ -79,11 +79,12 @@ test('healthcheck and healthcheck:set (durations, counts, only the flags given a
     'Interval: 2s',
     'Rise:     2 (passing checks before a replica takes traffic)',
     'Fall:     3 (failing checks before it leaves rotation)',
+    'Deadline: 60s (a new release not healthy by then is rolled back)',
   ]);
-  const set = await cli(['healthcheck:set', 'web', '/up', '--interval', '1500ms', '--rise', '3', '--fall', '5'], agent);
+  const set = await cli(['healthcheck:set', 'web', '/up', '--interval', '1500ms', '--rise', '3', '--fall', '5', '--deadline', '2m'], agent);
   assert.is(set.code, 0);
-  assert.equal([last().method, last().url, last().body], ['PUT', '/v1/apps/web/healthcheck', { path: '/up', intervalMs: 1500, rise: 3, fall: 5 }]);
-  assert.equal(set.out, ['Set the health check of web:', 'Path:     /up', 'Interval: 1500ms', 'Rise:     3 (passing checks before a replica takes traffic)', 'Fall:     5 (failing checks before it leaves rotation)']);
+  assert.equal([last().method, last().url, last().body], ['PUT', '/v1/apps/web/healthcheck', { path: '/up', intervalMs: 1500, rise: 3, fall: 5, deadlineMs: 120_000 }]);
+  assert.equal(set.out, ['Set the health check of web:', 'Path:     /up', 'Interval: 1500ms', 'Rise:     3 (passing checks before a replica takes traffic)', 'Fall:     5 (failing checks before it leaves rotation)', 'Deadline: 2m (a new release not healthy by then is rolled back)']);
   await cli(['healthcheck:set', 'web', '/healthz'], agent);
   assert.equal(last().body, { path: '/healthz' });
   await cli(['healthcheck:set', 'web', '/', '--interval', '5s'], agent);
@@ -97,6 +98,7 @@ test('healthcheck and healthcheck:set (durations, counts, only the flags given a
     [['healthcheck:set', 'web', '/', '--interval', 'soon'], /--interval/],
     [['healthcheck:set', 'web', '/', '--rise', '11'], /--rise must be a whole number from 1 to 10/],
     [['healthcheck:set', 'web', '/', '--fall', '0'], /--fall/],
+    [['healthcheck:set', 'web', '/', '--deadline', '500ms'], /--deadline must be from 1s to 60m/],
   ] as [string[], RegExp][]) {
     const r = await cli(argv, agent);
     assert.is(r.code, 2, argv.join(' '));

@@ -32,7 +32,9 @@ test('hosts: lowercased; labels 1-63 of [a-z0-9-]; two labels at least; 253 at m
 
 test('health check: defaults fill what is left out; limits', () => {
   assert.equal(validateHealthcheck({}), DEFAULT_HEALTHCHECK);
-  assert.equal(validateHealthcheck({ path: '/up', intervalMs: 500, rise: 10, fall: 1 }), { path: '/up', intervalMs: 500, rise: 10, fall: 1 });
+  assert.equal(validateHealthcheck({ path: '/up', intervalMs: 500, rise: 10, fall: 1 }), { path: '/up', intervalMs: 500, rise: 10, fall: 1, deadlineMs: 60_000 });
+  assert.equal(validateHealthcheck({ path: '/up', deadlineMs: 5000 }).deadlineMs, 5000);
+  assert.throws(() => validateHealthcheck({ path: '/', deadlineMs: 999 }), /deadlineMs must be an integer from 1000 to 3600000/);
   assert.equal(validateHealthcheck({ intervalMs: 60_000 }).intervalMs, 60_000);
   throws(() => validateHealthcheck(null), /must be an object/);
   throws(() => validateHealthcheck([]), /must be an object/);

@@ -79,6 +79,8 @@ export interface DeployOutcome {
   release?: number;
   url?: string | null;
   error?: { code: string; message: string };
+  /** The failing container's last log lines, on a failed rollout. */
+  lastLog?: string;
   log: string[];
   stages: string[];
 }
@@ -87,10 +89,10 @@ export interface DeployOutcome {
 export async function followBuild(client: AgentClient, app: string, id: string): Promise<DeployOutcome> {
   const out: DeployOutcome = { ok: false, log: [], stages: [] };
   await client.stream(`/v1/apps/${app}/builds/${id}/events?follow=1`, (raw) => {
-    const ev = raw as { type: string; line?: string; build?: { stage: string }; ok?: boolean; release?: number; url?: string | null; error?: { code: string; message: string } };
+    const ev = raw as { type: string; line?: string; build?: { stage: string }; ok?: boolean; release?: number; url?: string | null; error?: { code: string; message: string }; lastLog?: string };
     if (ev.type === 'log') out.log.push(ev.line!);
     if (ev.type === 'build' && out.stages[out.stages.length - 1] !== ev.build!.stage) out.stages.push(ev.build!.stage);
-    if (ev.type === 'done') Object.assign(out, { ok: ev.ok, release: ev.release, url: ev.url, error: ev.error });
+    if (ev.type === 'done') Object.assign(out, { ok: ev.ok, release: ev.release, url: ev.url, error: ev.error, lastLog: ev.lastLog });
   });
   // The reported URL is the routed one once the proxy runs; a new replica joins rotation only after its
   // health checks pass (rise × interval), so give it that long (bounded) before the caller requests it.

@@ -102,9 +102,10 @@ t('reload only for shape changes; runtime ops for servers and hosts', () => {
   assert.equal(runtimeOps(a1, a2), [
     { kind: 'map', host: 'new.example.com', backend: 'app_web' },
     { kind: 'map', host: 'www.example.com', backend: null },
-    { kind: 'server', backend: 'app_web', server: 's1', update: { state: 'drain' } },
+    // The newcomer is up before the old one drains: never a moment with no server in rotation.
     { kind: 'server', backend: 'app_web', server: 's2', update: { addr: '10.0.0.5', port: 3003 } },
     { kind: 'server', backend: 'app_web', server: 's2', update: { state: 'ready', health: 'down' } },
+    { kind: 'server', backend: 'app_web', server: 's1', update: { state: 'drain' } },
   ]);
   const m3 = model([{ ...web, servers: [] }]);
   assert.equal(runtimeOps(a1, { model: m3, slots: slotOf(m3, { prev: a1.slots, slotsPerApp: 4 }) }).slice(-2), [

@@ -6,7 +6,8 @@ import { existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import Docker from 'dockerode';
 import type { Config } from '../../src/config/index.js';
-import { keys, type NodeStatus } from '../../src/core/model.js';
+import type { FailureReport } from '../../src/core/index.js';
+import { keys, type NodeStatus, type Release } from '../../src/core/model.js';
 import { createLogger, setLogSink } from '../../src/log.js';
 import { DockerRuntime, Runner, type RunnerSlotStatus } from '../../src/runtime/index.js';
 import { MemoryStateView } from './_memory-state.js';
@@ -50,7 +51,8 @@ export class Harness {
     this.nodes.add(nodeId);
     const runtime = new DockerRuntime({ engine: o.engine ?? docker, nodeId, bindHost: '127.0.0.1' });
     const log = createLogger({ proc: 'runner', node: nodeId, instance: o.instance ?? 'a' });
-    const runner = new Runner({ mirror: state, runtime, nodeId, config: o.config ?? testConfig(), log, version: '0.0.0-test', stopTimeoutSec: 2, tickMs: 1000 });
+    const failRelease = async (app: string, release: number, report: FailureReport): Promise<void> => fakeFailRelease(state, app, release, report);
+    const runner = new Runner({ mirror: state, runtime, nodeId, config: o.config ?? testConfig(), log, version: '0.0.0-test', stopTimeoutSec: 2, tickMs: 1000, failRelease });
     this.runners.push(runner);
     await runner.start();
     return { runner, nodeId, state, runtime };
@@ -62,6 +64,17 @@ export class Harness {
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       .filter((l) => l.node === nodeId && (instance === undefined || l.instance === instance));
   }
+}
+
+/**
+ * The agent's part of giving a release up (AppService.failRelease), faked on the MemoryStateView: the first
+ * report records the failure and makes rollbackTo current again.
+ */
+export function fakeFailRelease(state: MemoryStateView, app: string, release: number, report: FailureReport): void {
+  const rel = state.get<Release>(keys.release(app, release));
+  if (!rel || rel.failure) return;
+  state.set(keys.release(app, release), { ...rel, failure: { at: new Date().toISOString(), reason: report.reason, node: report.node, slot: report.slot, rolledBackTo: report.rollbackTo, ...(report.lastLog ? { lastLog: report.lastLog } : {}) } });
+  if (state.get<{ release: number }>(keys.current(app))?.release === release && report.rollbackTo !== null) state.set(keys.current(app), { release: report.rollbackTo });
 }
 
 export function slotOf(s: Started, app: string, i: number): RunnerSlotStatus | undefined {

@@ -8,11 +8,21 @@ import { seedApp } from './_fixtures.js';
 
 const opts = { defaultPort: 5000 };
 
+test("each slot carries the app's health check for the rollout, with the cluster domain as Host", () => {
+  const s = new MemoryStateView();
+  seedApp(s, 'api', { release: 1, image: 'pleaco/api:1' });
+  s.set(keys.health('api'), { path: '/up', intervalMs: 5000, rise: 3, fall: 2, deadlineMs: 9000 });
+  assert.equal(desiredSlots(s, { ...opts, domain: 'apps.example.test' })[0]!.health, { path: '/up', host: 'api.apps.example.test', rise: 3, deadlineMs: 9000 });
+  s.set(keys.health('api'), { path: '/old', intervalMs: 2000, rise: 1, fall: 3 }); // written before deadlines existed
+  assert.equal(desiredSlots(s, opts)[0]!.health, { path: '/old', host: 'api.localhost', rise: 1, deadlineMs: 60_000 });
+});
+
 test('an app with a current release runs replicas slots (default 1) with the release config, app metadata and PORT source', () => {
   const s = new MemoryStateView();
   seedApp(s, 'web', { release: 3, image: 'pleaco/web:3', config: { A: '1' } });
   // No commit on the release: no PLEACO_COMMIT at all (not an empty one).
-  assert.equal(desiredSlots(s, opts), [{ app: 'web', index: 0, release: 3, image: 'pleaco/web:3', port: 8080, env: { A: '1', PLEACO_APP: 'web', PLEACO_RELEASE: 'v3' } }]);
+  const health = { path: '/', host: 'web.localhost', rise: 2, deadlineMs: 60_000 };
+  assert.equal(desiredSlots(s, opts), [{ app: 'web', index: 0, release: 3, image: 'pleaco/web:3', port: 8080, env: { A: '1', PLEACO_APP: 'web', PLEACO_RELEASE: 'v3' }, health }]);
   s.set(keys.scale('web'), { replicas: 3 });
   assert.equal(desiredSlots(s, opts).map((d) => d.index), [0, 1, 2]);
   s.set(keys.scale('web'), { replicas: 0 });

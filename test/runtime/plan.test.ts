@@ -2,8 +2,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rolloutVerdict } from '../../src/api/deploystream.js';
+import type { ReleaseFailure } from '../../src/core/model.js';
 import {
   backoffDelay,
+  DEFAULT_DEREGISTER_DELAY_MS,
   DEFAULT_DRAIN_WAIT_MAX_MS,
   DEFAULT_READY_AFTER_MS,
   DRAIN_POLL_MS,
@@ -66,7 +68,9 @@ const READY = DEFAULT_READY_AFTER_MS;
 /** How long a new container serves before the old one it replaced is removed. */
 const STABLE = DEFAULT_ROLLOUT_STABLE_MS;
 
-const kinds = (out: PlanOutput): string[] => out.actions.map((a) => `${a.kind}:${a.slot}${'reason' in a ? ':' + a.reason : ''}`);
+/** The plan's actions as `kind:slot[:reason]`, without the rollout-deadline wake-ups (tested on their own). */
+const kinds = (out: PlanOutput): string[] =>
+  out.actions.filter((a) => !(a.kind === 'wait' && a.reason === 'deadline')).map((a) => `${a.kind}:${a.slot}${'reason' in a && a.kind !== 'fail' ? ':' + a.reason : ''}`);
 const of = <K extends Action['kind']>(out: PlanOutput, kind: K) => out.actions.filter((a): a is Extract<Action, { kind: K }> => a.kind === kind);
 
 test('backoffDelay doubles from the base and is capped', () => {
@@ -310,9 +314,8 @@ test('a crash within the stable window switches the record back to the old conta
   assert.equal(kinds(retry), ['restart:web#0']);
   assert.equal([retry.statuses.get('web#0')!.containerId, retry.statuses.get('web#0')!.next?.state], ['o0', 'starting']);
 
-  // The deploy stream fails the release as soon as it sees the crash.
-  const v = rolloutVerdict(2, 2, 2, [st, back.statuses.get('web#1')!]);
-  assert.equal([v?.ok, v && !v.ok ? v.error.code : null, v && !v.ok ? v.lastLog : null], [false, 'rollout_failed', 'bye']);
+  // No verdict yet: the old container serves and the runner retries (it gives up after 3 crashes or the deadline).
+  assert.is(rolloutVerdict(2, 2, 2, [st, back.statuses.get('web#1')!]), null);
 });
 
 test('the next slot starts its new container only once the previous slot’s rollout is complete', () => {
@@ -360,12 +363,18 @@ interface SimOpts {
   untilMs: number;
   stepMs?: number;
   config?: Partial<PlanConfig>;
+  /** v2 containers run but never pass their checks. */
+  neverReady?: boolean;
+  /** The desired slots' health check deadline (a health check /health, rise 2, is set when given). */
+  deadlineMs?: number;
 }
 interface Sim {
   /** Per step: how many containers were running and ready, and how many records pointed to one. */
   minServing: number;
   minServingRecords: number;
-  verdicts: { t: number; ok: boolean; code?: string; lastLog?: string }[];
+  verdicts: { t: number; ok: boolean; code?: string; message?: string; lastLog?: string }[];
+  /** The 'fail' actions the plan asked for, with when (ms after the release). */
+  fails: { t: number; slot: string; rollbackTo: number | null; reason: string }[];
   creates: string[];
   /** Time (ms after the release) the first record of v2 was published. */
   firstV2At: number | null;
@@ -389,8 +398,12 @@ function simulate(o: SimOpts): Sim {
     memory = out.memory;
   };
   publish(plan({ desired: v1.map((c) => spec('sim', c.index, 1)), actual: world, memory, previous: records, now: T0 - 1, config }));
-  const desired = Array.from({ length: o.replicas }, (_, i) => spec('sim', i, 2));
-  const sim: Sim = { minServing: Infinity, minServingRecords: Infinity, verdicts: [], creates: [], firstV2At: null, containers: world, records, v1: v1.map((c) => c.id) };
+  // The agent's part, faked: the first 'fail' records the failure and makes rollbackTo current (desired) again.
+  const withHealth = (d: DesiredSlot): DesiredSlot => (o.deadlineMs ? { ...d, health: { path: '/health', host: 'sim.localhost', rise: 2, deadlineMs: o.deadlineMs } } : d);
+  let desired = Array.from({ length: o.replicas }, (_, i) => withHealth(spec('sim', i, 2)));
+  let current = 2;
+  let failure: ReleaseFailure | undefined;
+  const sim: Sim = { minServing: Infinity, minServingRecords: Infinity, verdicts: [], fails: [], creates: [], firstV2At: null, containers: world, records, v1: v1.map((c) => c.id) };
   let n = 0;
   const up = (c: ObservedContainer): boolean => c.state === 'running' && c.ready === true;
   const check = (now: number): void => {
@@ -398,8 +411,8 @@ function simulate(o: SimOpts): Sim {
     const servingRecords = [...records.values()].filter((r) => r.state === 'running' && world.some((c) => c.id === r.containerId && up(c)));
     sim.minServingRecords = Math.min(sim.minServingRecords, servingRecords.length);
     if (sim.firstV2At === null && [...records.values()].some((r) => r.release === 2 && r.state === 'running')) sim.firstV2At = now - T0;
-    const v = rolloutVerdict(2, 2, o.replicas, [...records.values()]);
-    if (v) sim.verdicts.push({ t: now - T0, ok: v.ok, ...(v.ok ? {} : { code: v.error.code, ...(v.lastLog ? { lastLog: v.lastLog } : {}) }) });
+    const v = rolloutVerdict(2, current, o.replicas, [...records.values()], failure);
+    if (v) sim.verdicts.push({ t: now - T0, ok: v.ok, ...(v.ok ? {} : { code: v.error.code, message: v.error.message, ...(v.lastLog ? { lastLog: v.lastLog } : {}) }) });
   };
   for (let now = T0; now <= T0 + o.untilMs; now += step) {
     // The world moves on: ports open 50 ms after the start; v2 containers exit after lifeMs.
@@ -407,7 +420,7 @@ function simulate(o: SimOpts): Sim {
       if (c.state !== 'running' || c.startedAt === null) continue;
       if (c.release === 2 && o.lifeMs !== null && now >= c.startedAt + o.lifeMs) {
         Object.assign(c, { state: 'exited', exitCode: 3, finishedAt: c.startedAt + o.lifeMs, hostPort: null, ready: false, log: 'listening\nbye' });
-      } else if (now - c.startedAt >= 50) c.ready = true;
+      } else if (now - c.startedAt >= 50 && !(o.neverReady && c.release === 2)) c.ready = true;
     }
     check(now);
     for (let pass = 0; pass < 6; pass++) {
@@ -417,6 +430,15 @@ function simulate(o: SimOpts): Sim {
       const work = out.actions.filter((a) => a.kind !== 'wait');
       if (work.length === 0) break;
       for (const a of work) {
+        if (a.kind === 'fail') {
+          sim.fails.push({ t: now - T0, slot: a.slot, rollbackTo: a.rollbackTo, reason: a.reason });
+          if (failure) continue;
+          failure = { at: '', reason: a.reason, node: 'n1', slot: a.slot, rolledBackTo: a.rollbackTo, ...(a.lastLog ? { lastLog: a.lastLog } : {}) };
+          if (a.rollbackTo !== null) {
+            current = a.rollbackTo;
+            desired = desired.map((d) => withHealth(spec('sim', d.index, a.rollbackTo!)));
+          }
+        }
         if (a.kind === 'remove' || a.kind === 'restart') world.splice(world.findIndex((c) => c.id === a.containerId), 1);
         if (a.kind === 'create' || a.kind === 'restart') {
           sim.creates.push(`${a.slot}@${now - T0}`);
@@ -429,22 +451,33 @@ function simulate(o: SimOpts): Sim {
   return sim;
 }
 
-test('2 replicas, a v2 that listens then exits after 1 s: never zero serving containers; the deploy fails', () => {
-  // Restarts at +2, +5, +10 s (backoff 1, 2, 4 s) and +19 s: at +18 s slot 0 waits out a backoff.
+test('2 replicas, a v2 that listens then exits after 1 s: never zero serving; given up after 3 crashes and rolled back', () => {
+  // Crashes at +1, +3 (restart after 1 s), +6 s (restart after 2 s): the third crash gives the release up.
   const sim = simulate({ replicas: 2, lifeMs: 1000, untilMs: 18_000 });
   assert.ok(sim.minServing >= 1, `at least one container serves at every step (min ${sim.minServing})`);
   assert.ok(sim.minServingRecords >= 1, 'at least one record points to a serving container after every plan');
   assert.is(sim.firstV2At, READY, 'traffic moved to the new container as soon as it was ready');
   assert.not.ok(sim.verdicts.some((v) => v.ok), 'the deploy is never reported ok');
+  assert.equal(sim.fails.map((f) => [f.slot, f.rollbackTo, f.reason]), [['sim#0', 1, 'sim#0 crashed 3 times in a row (last exit code 3)']], 'given up once');
+  assert.ok(sim.fails[0]!.t >= 6000 && sim.fails[0]!.t <= 6000 + 50, `at the third crash (+${sim.fails[0]!.t} ms)`);
   const failed = sim.verdicts[0]!;
-  assert.equal([failed.ok, failed.code, failed.lastLog], [false, 'rollout_failed', 'listening\nbye']);
-  assert.ok(failed.t <= 1000 + 25, `failed as soon as the first crash was seen (+${failed.t} ms)`);
+  assert.equal([failed.ok, failed.code, failed.message, failed.lastLog], [false, 'rollout_failed', 'release v2 failed: sim#0 crashed 3 times in a row (last exit code 3); rolled back to v1', 'listening\nbye']);
   assert.ok(sim.creates.every((c) => c.startsWith('sim#0@')), `slot 1 never started a v2 container: ${sim.creates}`);
-  assert.ok(sim.creates.length >= 4, 'the new release kept being retried');
-  assert.equal(sim.containers.filter((c) => c.release === 1).map((c) => c.id).sort(), sim.v1, 'both v1 containers still run');
+  assert.equal(sim.creates.length, 3, 'the new release was tried three times');
+  assert.equal(sim.containers.map((c) => c.id).sort(), sim.v1, 'only the two v1 containers run');
   const [r0, r1] = [sim.records.get('sim#0')!, sim.records.get('sim#1')!];
-  assert.equal([r0.release, r0.containerId, r0.state, r0.next?.state, r0.fallback], [1, 'v1-0', 'running', 'backoff', undefined], 'slot 0 serves v1 again');
+  assert.equal([r0.release, r0.containerId, r0.state, r0.next, r0.fallback], [1, 'v1-0', 'running', undefined, undefined], 'slot 0 serves v1, nothing pending');
   assert.equal([r1.release, r1.containerId, r1.state, r1.next], [1, 'v1-1', 'running', undefined]);
+});
+
+test('a v2 that never gets ready: given up at the deadline with the served release to go back to', () => {
+  const sim = simulate({ replicas: 2, lifeMs: null, neverReady: true, untilMs: 12_000, deadlineMs: 5000 });
+  assert.ok(sim.minServing >= 2, 'both v1 containers served throughout');
+  assert.equal(sim.fails.map((f) => [f.t, f.slot, f.rollbackTo]), [[5000, 'sim#0', 1]]);
+  assert.match(sim.fails[0]!.reason, /^sim#0 was not healthy within 5 s \(waiting for GET \/health answered 2xx\/3xx 2 times in a row\)$/);
+  assert.ok(sim.verdicts.every((v) => !v.ok) && sim.verdicts.length > 0);
+  assert.equal(sim.containers.map((c) => c.id).sort(), sim.v1, 'the v2 container is gone, v1 runs on');
+  assert.equal([...sim.records.values()].map((r) => [r.release, r.next]), [[1, undefined], [1, undefined]]);
 });
 
 test('a v2 that crashes after its own window: the rollout holds, never zero serving containers', () => {
@@ -496,11 +529,15 @@ test('scale down removes the highest slots first and then deletes their records'
   const cs = [0, 1, 2].map((i) => ctr('web', i, 1, 'running', { id: `w${i}` }));
   const previous = new Map<string, RunnerSlotStatus>();
   for (const i of [0, 1, 2, 3]) previous.set(`web#${i}`, run([spec('web', i, 1)], [ctr('web', i, 1, 'running')]).statuses.get(`web#${i}`)!);
-  const out = run([spec('web', 0, 1)], cs, { previous });
+  const first = run([spec('web', 0, 1)], cs, { previous });
+  assert.equal(kinds(first), ['wait:web#2:drain', 'wait:web#1:drain'], "published 'stopping' first: the proxies take them out of rotation");
+  assert.equal(of(first, 'wait').map((a) => a.until), [T0 + DEFAULT_DEREGISTER_DELAY_MS, T0 + DEFAULT_DEREGISTER_DELAY_MS]);
+  assert.is(first.statuses.get('web#2')!.state, 'stopping');
+  assert.is(first.statuses.get('web#3'), null, 'a record without container or desire is deleted');
+  const out = run([spec('web', 0, 1)], cs, { previous, memory: first.memory, now: T0 + DEFAULT_DEREGISTER_DELAY_MS });
   assert.equal(kinds(out), ['remove:web#2:unwanted', 'remove:web#1:unwanted']);
   assert.equal(of(out, 'remove').map((a) => a.graceful), [true, true]);
   assert.is(out.statuses.get('web#2')!.state, 'stopping');
-  assert.is(out.statuses.get('web#3'), null, 'a record without container or desire is deleted');
   const after = run([spec('web', 0, 1)], [cs[0]!], { previous });
   assert.is(after.statuses.get('web#1'), null);
   assert.is(after.statuses.get('web#2'), null);
@@ -508,9 +545,25 @@ test('scale down removes the highest slots first and then deletes their records'
 
 test('a deleted app (or one without a current release) loses all its containers', () => {
   const cs = [ctr('gone', 0, 3, 'running'), ctr('gone', 1, 3, 'exited'), ctr('web', 0, 1, 'running')];
-  const out = run([spec('web', 0, 1)], cs);
+  const first = run([spec('web', 0, 1)], cs);
+  assert.equal(kinds(first), ['remove:gone#1:unwanted', 'wait:gone#0:drain'], 'an exited one goes at once, a running one after the deregistration delay');
+  const out = run([spec('web', 0, 1)], cs, { memory: first.memory, now: T0 + DEFAULT_DEREGISTER_DELAY_MS });
   assert.equal(kinds(out), ['remove:gone#1:unwanted', 'remove:gone#0:unwanted']);
   assert.equal(of(out, 'remove').map((a) => a.graceful), [false, true]);
+});
+
+test('scale down waits while a proxy drains the container (bounded), then stops it', () => {
+  const cs = [0, 1].map((i) => ctr('web', i, 1, 'running', { id: `w${i}` }));
+  const first = run([spec('web', 0, 1)], cs);
+  const t1 = T0 + DEFAULT_DEREGISTER_DELAY_MS;
+  const held = run([spec('web', 0, 1)], cs, { memory: first.memory, now: t1, draining: ['w1'] });
+  assert.equal(kinds(held), ['wait:web#1:drain'], 'still draining: not stopped');
+  const still = run([spec('web', 0, 1)], cs, { memory: held.memory, now: t1 + DEFAULT_DRAIN_WAIT_MAX_MS - 1, draining: ['w1'] });
+  assert.equal(kinds(still), ['wait:web#1:drain']);
+  const capped = run([spec('web', 0, 1)], cs, { memory: still.memory, now: t1 + DEFAULT_DRAIN_WAIT_MAX_MS, draining: ['w1'] });
+  assert.equal(kinds(capped), ['remove:web#1:unwanted'], 'never more than the drain bound');
+  const drained = run([spec('web', 0, 1)], cs, { memory: held.memory, now: t1 + 500, draining: [] });
+  assert.equal(kinds(drained), ['remove:web#1:unwanted'], 'stopped once no proxy drains it');
 });
 
 test('duplicates of a slot: the ready one stays', () => {

@@ -52,7 +52,7 @@ export function appRoutes(d: ApiDeps): RouteDef[] {
     },
     {
       method: 'GET', path: '/v1/apps/:name/releases', tag: 'releases', summary: 'List releases, newest first',
-      handler: async (ctx) => void (ctx.body = { releases: apps.releases(ctx.params.name!).map(releaseView) }),
+      handler: async (ctx) => void (ctx.body = { releases: apps.releases(ctx.params.name!).map(releaseView), current: apps.current(ctx.params.name!)?.number ?? null }),
     },
     {
       method: 'POST', path: '/v1/apps/:name/rollback', tag: 'releases', summary: 'Roll back to an earlier release (default: the previous one)',

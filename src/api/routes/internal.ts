@@ -80,5 +80,26 @@ export function internalRoutes(d: ApiDeps): RouteDef[] {
         ctx.body = { release };
       },
     },
+    {
+      method: 'POST', path: '/v1/internal/apps/:name/releases/:number/fail', tag: 'internal',
+      summary: "A runner gives up a release whose rollout failed; the release it replaced becomes current again",
+      handler: async (ctx) => {
+        const b = await jsonBody(ctx, limit);
+        const n = Number(ctx.params.number);
+        if (!Number.isSafeInteger(n) || n < 1) throw new PleacoError('bad_request', 'release number must be a positive integer');
+        for (const k of ['reason', 'node', 'slot'] as const) if (typeof b[k] !== 'string' || b[k].length === 0 || b[k].length > 1000) throw new PleacoError('bad_request', `${k} is required (a string of at most 1000 characters)`);
+        if (b.lastLog !== undefined && typeof b.lastLog !== 'string') throw new PleacoError('bad_request', 'lastLog must be a string');
+        if (b.rollbackTo !== null && !Number.isSafeInteger(b.rollbackTo)) throw new PleacoError('bad_request', 'rollbackTo must be a release number or null');
+        const release = await d.apps.failRelease(ctx.params.name!, n, {
+          reason: b.reason as string,
+          node: b.node as string,
+          slot: b.slot as string,
+          rollbackTo: b.rollbackTo as number | null,
+          ...(typeof b.lastLog === 'string' ? { lastLog: b.lastLog } : {}),
+        });
+        d.log.warn('release failed', { app: release.app, release: release.number, reason: release.failure?.reason, rolledBackTo: release.failure?.rolledBackTo });
+        ctx.body = { release };
+      },
+    },
   ];
 }

@@ -37,14 +37,20 @@ export const domainsRemove: Command = async (ctx) => {
 };
 
 /** `2s`, `500ms`, `1.5s`, `1m`; a bare number is seconds. */
-export function parseInterval(arg: string, verb: string): number {
+/** A duration flag (`2s`, `500ms`, `1.5m`; a bare number is seconds) within [min, max] ms. */
+export function parseDuration(arg: string, flag: string, verb: string, min: number, max: number): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(arg.trim());
   const ms = m ? Math.round(Number(m[1]) * ({ ms: 1, s: 1000, m: 60_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm'])) : NaN;
-  if (!Number.isFinite(ms) || ms < 500 || ms > 60_000) throw new UsageError(`--interval must be from 500ms to 60s (like 2s or 500ms), got ${JSON.stringify(arg)}`, verb);
+  if (!Number.isFinite(ms) || ms < min || ms > max) throw new UsageError(`${flag} must be from ${interval(min)} to ${interval(max)} (like 2s or 500ms), got ${JSON.stringify(arg)}`, verb);
   return ms;
 }
 
+export function parseInterval(arg: string, verb: string): number {
+  return parseDuration(arg, '--interval', verb, 500, 60_000);
+}
+
 function interval(ms: number): string {
+  if (ms > 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
@@ -54,6 +60,7 @@ function checkLines(h: HealthCheck): string[] {
     ['Interval', interval(h.intervalMs)],
     ['Rise', `${h.rise} (passing checks before a replica takes traffic)`],
     ['Fall', `${h.fall} (failing checks before it leaves rotation)`],
+    ['Deadline', `${interval(h.deadlineMs)} (a new release not healthy by then is rolled back)`],
   ]);
 }
 
@@ -79,6 +86,8 @@ export const healthcheckSet: Command = async (ctx) => {
     const v = str(ctx.flags, f);
     if (v !== undefined) req[f] = parseCount(v, `--${f}`, ctx.verb, 10);
   }
+  const deadline = str(ctx.flags, 'deadline');
+  if (deadline !== undefined) req.deadlineMs = parseDuration(deadline, '--deadline', ctx.verb, 1000, 3_600_000);
   const body = await ctx.client().request<{ healthcheck: HealthCheck }>('PUT', appPath(name, '/healthcheck'), { body: req });
   ctx.out.out(`Set the health check of ${name}:`);
   for (const line of checkLines(body.healthcheck)) ctx.out.out(line);

@@ -19,9 +19,14 @@ function testSummary(r: Release): string {
   return t.exitCode === 0 ? 'passed' : t.exitCode === undefined ? '-' : `exit ${t.exitCode}`;
 }
 
+function failureNote(r: Release): string {
+  if (!r.failure) return '';
+  return r.failure.rolledBackTo === null ? ' (failed)' : ` (failed, rolled back to v${r.failure.rolledBackTo})`;
+}
+
 export const releases: Command = async (ctx) => {
   const name = ctx.args[0] ?? '';
-  const body = await ctx.client().request<{ releases: Release[] }>('GET', appPath(name, '/releases'));
+  const body = await ctx.client().request<{ releases: Release[]; current?: number | null }>('GET', appPath(name, '/releases'));
   if (ctx.json) {
     ctx.out.out(json(body));
     return EXIT.ok;
@@ -32,9 +37,10 @@ export const releases: Command = async (ctx) => {
     return EXIT.ok;
   }
   const now = ctx.now();
-  const rows = body.releases.map((r, i) => [
-    `v${r.number}${i === 0 ? '*' : ''}`,
-    releaseDescription(r),
+  const current = body.current === undefined ? body.releases[0]?.number : body.current;
+  const rows = body.releases.map((r) => [
+    `v${r.number}${r.number === current ? '*' : ''}`,
+    releaseDescription(r) + failureNote(r),
     shortSha(r.commit),
     testSummary(r),
     relativeTime(r.createdAt, now),
