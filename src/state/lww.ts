@@ -24,12 +24,16 @@ export function wins(a: Entry, b: Entry): boolean {
 
 export class LwwMap {
   private readonly entries = new Map<string, Entry>();
+  /** Keys whose entry is a tombstone, so reaping scans only those. */
+  private readonly tombstones = new Set<string>();
 
   /** Applies an entry; returns true when it changed the map (it was newer than what we held). */
   apply(e: Entry): boolean {
     const cur = this.entries.get(e.key);
     if (cur && !wins(e, cur)) return false;
     this.entries.set(e.key, e);
+    if (e.value === null) this.tombstones.add(e.key);
+    else this.tombstones.delete(e.key);
     return true;
   }
 
@@ -59,12 +63,15 @@ export class LwwMap {
     return this.entries.size;
   }
 
-  /** Drops tombstones older than `before` (wall ms). Returns how many were reaped. */
-  reap(before: number): number {
+  /** Drops tombstones older than `before` (wall ms), telling `onReap` about each. Returns how many were reaped. */
+  reap(before: number, onReap?: (e: Entry) => void): number {
     let n = 0;
-    for (const [k, e] of this.entries) {
-      if (e.value === null && e.ts.wall < before) {
+    for (const k of this.tombstones) {
+      const e = this.entries.get(k)!;
+      if (e.ts.wall < before) {
         this.entries.delete(k);
+        this.tombstones.delete(k);
+        onReap?.(e);
         n++;
       }
     }

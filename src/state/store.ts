@@ -1,14 +1,20 @@
 /**
  * The node's copy of the replicated state: an LWW map stamped by a hybrid logical clock, persisted
- * through the write-ahead log before a write is acknowledged. Local writes and merged remote
- * entries both go through here and are announced as 'change' events (the watch stream and, from
- * issue #4 on, gossip deltas are fed from them).
+ * through the write-ahead log before a write is acknowledged. Local writes (`batch`) and entries from
+ * peers (`applyRemote`) both go through here and are announced as 'change' events `(entry, origin)`;
+ * the watch stream, the subsystems and the gossip deltas (replica.ts) are fed from them. A bucketed
+ * digest of every entry (tombstones included) is kept up to date for anti-entropy (digest.ts).
  */
 import { EventEmitter } from 'node:events';
 import { PleacoError } from '../errors.js';
-import { HybridClock } from './hlc.js';
+import { DigestIndex } from './digest.js';
+import { compareHlc, HybridClock, type Hlc, type SkewReport } from './hlc.js';
 import { LwwMap, wins, type Entry } from './lww.js';
-import { Wal } from './wal.js';
+import { checkRemoteEntry, DEFAULT_MAX_VALUE_BYTES, isValidKey, obsWriter, valueJson, type RejectReason } from './validate.js';
+import { readMeta, Wal, writeMeta, type SyncMeta } from './wal.js';
+
+export { KEY_RE, isValidKey } from './validate.js';
+export { SoftState } from './soft.js';
 
 export interface StoreOptions {
   dir: string;
@@ -16,6 +22,10 @@ export interface StoreOptions {
   tombstoneTtlMs: number;
   compactAfterEntries: number;
   wallNow?: () => number;
+  /** Largest value (serialized JSON bytes) accepted from local writers and from peers. Default 1 MiB. */
+  maxValueBytes?: number;
+  /** Remote stamps further ahead of our wall clock are merged but counted as skew. Default 60 s. */
+  maxDriftMs?: number;
 }
 
 export interface WriteOp {
@@ -24,32 +34,50 @@ export interface WriteOp {
   value: unknown;
 }
 
-export const KEY_RE = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._#:-]+)*$/;
+/** Where a change came from: a local writer, or a peer (gossip delta, anti-entropy). */
+export type ChangeOrigin = 'local' | 'remote';
 
-/** A key the store accepts: KEY_RE, at most 512 characters, no `.` or `..` segment. */
-export function isValidKey(key: unknown): key is string {
-  return typeof key === 'string' && key.length <= 512 && KEY_RE.test(key) && !key.split('/').some((seg) => seg === '.' || seg === '..');
+/** Outcome of merging a batch from a peer. */
+export interface RemoteApplyResult {
+  /** Entries that changed the map (persisted, announced). */
+  applied: Entry[];
+  /** Valid entries not newer than what we hold (duplicates, late arrivals). */
+  stale: number;
+  /** Entries refused by validation, skipped without affecting the rest of the batch. */
+  rejected: number;
+  reasons: Partial<Record<RejectReason, number>>;
 }
 
 export class Store extends EventEmitter {
   readonly clock: HybridClock;
   private readonly map = new LwwMap();
+  private readonly index = new DigestIndex();
   private readonly wal: Wal;
+  private meta: SyncMeta;
+  private readonly maxValueBytes: number;
   /** Entries handed to the log but not yet applied to the map; compaction waits until there are none. */
   private unapplied = 0;
+  private closed = false;
   /** Lines of the persisted log that could not be read on start (a torn tail after a crash). */
   readonly skippedOnLoad: number;
+  /** Totals over this process's life for entries from peers. */
+  readonly remoteStats = { applied: 0, stale: 0, rejected: 0 };
 
   private constructor(private readonly opts: StoreOptions) {
     super();
     this.setMaxListeners(0);
-    this.clock = new HybridClock(opts.nodeId, opts.wallNow);
+    this.maxValueBytes = opts.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+    this.clock = new HybridClock(opts.nodeId, opts.wallNow, opts.maxDriftMs);
     const { wal, load } = Wal.open(opts.dir);
     this.wal = wal;
+    this.meta = readMeta(opts.dir);
+    let high: Hlc | null = this.meta.hlc;
     for (const e of load.entries) {
       this.map.apply(e);
-      this.clock.observe(e.ts);
+      if (!high || compareHlc(e.ts, high) > 0) high = e.ts;
     }
+    if (high) this.clock.restore(high);
+    for (const e of this.map.all()) this.index.replace(undefined, e);
     this.skippedOnLoad = load.skipped;
     this.reapAndCompact(true);
   }
@@ -60,6 +88,15 @@ export class Store extends EventEmitter {
 
   get nodeId(): string {
     return this.opts.nodeId;
+  }
+
+  get tombstoneTtlMs(): number {
+    return this.opts.tombstoneTtlMs;
+  }
+
+  /** The wall clock the store uses (injected in tests). */
+  wallNow(): number {
+    return (this.opts.wallNow ?? Date.now)();
   }
 
   get<T>(key: string): T | undefined {
@@ -84,6 +121,16 @@ export class Store extends EventEmitter {
     return [...this.map.all()];
   }
 
+  /** The same without copying (do not write while iterating). */
+  allEntriesIter(): IterableIterator<Entry> {
+    return this.map.all();
+  }
+
+  /** The anti-entropy digest of every entry held (read it, never change it). */
+  get digest(): DigestIndex {
+    return this.index;
+  }
+
   put(key: string, value: unknown): Promise<Entry> {
     return this.batch([{ key, value }]).then((es) => es[0]!);
   }
@@ -92,22 +139,54 @@ export class Store extends EventEmitter {
     return this.put(key, null);
   }
 
-  /** Stamps, persists (fsync) and applies local writes. Resolves once they are durable. */
+  /**
+   * Stamps, persists (fsync) and applies local writes. Resolves once they are durable. Values are
+   * stored as a JSON copy, so the map holds exactly what the log and every peer hold.
+   */
   async batch(ops: WriteOp[]): Promise<Entry[]> {
-    for (const op of ops) this.assertWritable(op.key, op.value);
-    const stamped: Entry[] = ops.map((op) => ({ key: op.key, value: op.value ?? null, ts: this.clock.now() }));
-    await this.persistThenApply(stamped);
+    const values = ops.map((op) => this.checkWritable(op.key, op.value));
+    const stamped: Entry[] = ops.map((op, i) => ({ key: op.key, value: values[i], ts: this.clock.now() }));
+    await this.persistThenApply(stamped, 'local');
     return stamped;
   }
 
-  /** Merges entries from another replica; persists and announces only those that win. */
+  /**
+   * Merges entries from another replica by LWW. Each entry is validated on its own (a bad one is
+   * skipped and counted, never fails the batch); every valid stamp is observed into the clock; the
+   * winners are persisted (fsync) before this resolves and announced as 'change' with origin 'remote'.
+   * Observed state of other nodes is accepted here (its single writer is checked by stamp instead).
+   */
+  async applyRemote(remote: readonly unknown[]): Promise<RemoteApplyResult> {
+    const res: RemoteApplyResult = { applied: [], stale: 0, rejected: 0, reasons: {} };
+    const byKey = new Map<string, Entry>();
+    for (const raw of remote) {
+      const c = checkRemoteEntry(raw, this.maxValueBytes);
+      if (!c.ok) {
+        res.rejected++;
+        res.reasons[c.reason] = (res.reasons[c.reason] ?? 0) + 1;
+        continue;
+      }
+      const e = c.entry;
+      this.clock.observe(e.ts);
+      const cur = byKey.get(e.key) ?? this.map.getEntry(e.key);
+      if (cur && !wins(e, cur)) {
+        res.stale++;
+        continue;
+      }
+      if (byKey.has(e.key)) res.stale++;
+      byKey.set(e.key, e);
+    }
+    res.applied = await this.persistThenApply([...byKey.values()], 'remote');
+    res.stale += byKey.size - res.applied.length;
+    this.remoteStats.applied += res.applied.length;
+    this.remoteStats.stale += res.stale;
+    this.remoteStats.rejected += res.rejected;
+    return res;
+  }
+
+  /** Merges entries from another replica; resolves with those that won (see applyRemote). */
   async merge(remote: Entry[]): Promise<Entry[]> {
-    const winners = remote.filter((e) => {
-      const cur = this.map.getEntry(e.key);
-      return !cur || wins(e, cur);
-    });
-    for (const e of remote) this.clock.observe(e.ts);
-    return this.persistThenApply(winners);
+    return (await this.applyRemote(remote)).applied;
   }
 
   /**
@@ -115,83 +194,97 @@ export class Store extends EventEmitter {
    * not run while any appended entry is still waiting to be applied (a group commit resolves several
    * writers at once): it runs only when nothing is in between.
    */
-  private async persistThenApply(entries: Entry[]): Promise<Entry[]> {
+  private async persistThenApply(entries: Entry[], origin: ChangeOrigin): Promise<Entry[]> {
     if (entries.length === 0) return [];
     this.unapplied += entries.length;
     try {
       await this.wal.append(entries);
-    } catch (err) {
+    } finally {
       this.unapplied -= entries.length;
-      throw err;
     }
-    this.unapplied -= entries.length;
-    const applied = entries.filter((e) => this.map.apply(e));
-    for (const e of applied) this.emit('change', e);
+    const applied: Entry[] = [];
+    for (const e of entries) {
+      const prev = this.map.getEntry(e.key);
+      if (!this.map.apply(e)) continue;
+      this.index.replace(prev, e);
+      applied.push(e);
+    }
+    for (const e of applied) this.emit('change', e, origin);
     this.maybeCompact();
     return applied;
   }
 
-  private assertWritable(key: string, value: unknown): void {
+  /** Throws unless a local writer may write this; returns the value as stored (a JSON copy, or null). */
+  private checkWritable(key: string, value: unknown): unknown {
     if (!isValidKey(key)) throw new PleacoError('bad_request', `invalid state key ${JSON.stringify(key)}`);
     if (value === undefined) throw new PleacoError('bad_request', `no value for ${key}`);
-    const m = /^obs\/([^/]+)\//.exec(key);
-    if (m && m[1] !== this.opts.nodeId) {
-      throw new PleacoError('forbidden', `observed state under ${m[1]} is written only by that node`);
+    const writer = obsWriter(key);
+    if (writer !== null && writer !== this.opts.nodeId) {
+      throw new PleacoError('forbidden', `observed state under ${writer} is written only by that node`);
     }
+    const v = valueJson(value, this.maxValueBytes);
+    if ('reason' in v) {
+      if (v.reason === 'too_large') throw new PleacoError('payload_too_large', `value of ${key} is larger than ${this.maxValueBytes} bytes`);
+      throw new PleacoError('bad_request', `value of ${key} is not JSON`);
+    }
+    return JSON.parse(v.json) as unknown;
+  }
+
+  /** Sync bookkeeping (last completed exchange, reap horizon); a copy. */
+  syncMeta(): SyncMeta {
+    return { ...this.meta };
+  }
+
+  /** Persists the start time of a completed anti-entropy exchange and the view's completeness start (see sync.ts). */
+  recordSync(syncedAt: number, since: number | null): void {
+    this.meta = { ...this.meta, syncedAt, since, hlc: this.clock.peek() };
+    writeMeta(this.opts.dir, this.meta);
+  }
+
+  /**
+   * Tombstones older than this may be reaped now: `now - tombstoneTtlMs`, but never past the last
+   * completed sync, so a node that is cut off keeps the deletes it made meanwhile until it can pass them on.
+   */
+  reapHorizon(): number {
+    const byAge = this.wallNow() - this.opts.tombstoneTtlMs;
+    return this.meta.syncedAt > 0 ? Math.min(byAge, this.meta.syncedAt) : byAge;
+  }
+
+  /**
+   * Reaps tombstones below reapHorizon() from memory and the digest, and raises reapedBefore to it.
+   * When something was reaped, the horizon is persisted before anyone can see the keys missing (the
+   * files shrink at the next compaction, which persists it too). Returns how many were reaped.
+   */
+  reapNow(): number {
+    const horizon = this.reapHorizon();
+    const n = this.map.reap(horizon, (e) => this.index.replace(e, undefined));
+    this.meta = { ...this.meta, reapedBefore: Math.max(horizon, this.meta.reapedBefore), hlc: this.clock.peek() };
+    if (n > 0) writeMeta(this.opts.dir, this.meta);
+    return n;
   }
 
   private maybeCompact(): void {
-    if (this.unapplied === 0 && this.wal.logLength >= this.opts.compactAfterEntries) this.reapAndCompact(false);
+    if (!this.closed && this.unapplied === 0 && this.wal.logLength >= this.opts.compactAfterEntries) this.reapAndCompact(false);
   }
 
   private reapAndCompact(force: boolean): void {
-    const wallNow = (this.opts.wallNow ?? Date.now)();
-    const reaped = this.map.reap(wallNow - this.opts.tombstoneTtlMs);
-    if (force || reaped > 0 || this.wal.logLength >= this.opts.compactAfterEntries) this.wal.compact(this.map.all());
+    const reaped = this.reapNow();
+    if (force || reaped > 0 || this.wal.logLength >= this.opts.compactAfterEntries) {
+      this.meta = { ...this.meta, hlc: this.clock.peek() };
+      writeMeta(this.opts.dir, this.meta); // the clock's high-water survives even if its entry is compacted away
+      this.wal.compact(this.map.all());
+    }
   }
 
+  /** Remote stamps that were ahead of our wall clock by more than maxDriftMs. */
+  get skew(): SkewReport {
+    return this.clock.skew;
+  }
+
+  /** Flushes pending appends (their writers resolve) and closes the log; no compaction runs after this. */
   close(): void {
+    this.closed = true;
     this.wal.close();
     this.removeAllListeners();
-  }
-}
-
-/** Soft state: values with a time to live, kept in memory only and never persisted. */
-export class SoftState<T = unknown> {
-  private readonly values = new Map<string, { value: T; expires: number }>();
-  constructor(private readonly now: () => number = Date.now) {}
-
-  set(key: string, value: T, ttlMs: number): void {
-    this.values.set(key, { value, expires: this.now() + ttlMs });
-  }
-
-  get(key: string): T | undefined {
-    const v = this.values.get(key);
-    if (!v) return undefined;
-    if (v.expires <= this.now()) {
-      this.values.delete(key);
-      return undefined;
-    }
-    return v.value;
-  }
-
-  list(prefix = ''): { key: string; value: T }[] {
-    const out: { key: string; value: T }[] = [];
-    for (const k of [...this.values.keys()]) {
-      const v = k.startsWith(prefix) ? this.get(k) : undefined;
-      if (v !== undefined) out.push({ key: k, value: v });
-    }
-    return out;
-  }
-
-  /** How many unexpired values there are (expired ones are dropped on the way). */
-  size(): number {
-    const now = this.now();
-    for (const [k, v] of this.values) if (v.expires <= now) this.values.delete(k);
-    return this.values.size;
-  }
-
-  has(key: string): boolean {
-    return this.get(key) !== undefined;
   }
 }

@@ -7,7 +7,7 @@
  */
 import { mkdirSync, openSync, closeSync, fsyncSync, readFileSync, renameSync, existsSync, writeSync, fdatasyncSync } from 'node:fs';
 import { join } from 'node:path';
-import { isHlc } from './hlc.js';
+import { isHlc, type Hlc } from './hlc.js';
 import type { Entry } from './lww.js';
 
 export interface WalLoad {
@@ -48,6 +48,53 @@ function fsyncDir(dir: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * What the store remembers beside its entries (file `sync.json`): when it last completed an exchange
+ * with a peer, the horizon below which it may have reaped tombstones, and its clock's high-water mark.
+ */
+export interface SyncMeta {
+  /** Wall ms of the start of the last completed anti-entropy exchange; 0 = never synced. */
+  syncedAt: number;
+  /** Tombstones with a wall below this may have been reaped here (only grows). */
+  reapedBefore: number;
+  /** Earliest wall from which this replica's view is complete (0 = all history); null until known. */
+  since: number | null;
+  /** Highest stamp the clock had reached when this was written (monotonic across restarts). */
+  hlc: Hlc | null;
+}
+
+/** Reads sync.json; missing or unreadable gives the fresh defaults. */
+export function readMeta(dir: string): SyncMeta {
+  const fresh: SyncMeta = { syncedAt: 0, reapedBefore: 0, since: null, hlc: null };
+  try {
+    const v = JSON.parse(readFileSync(join(dir, 'sync.json'), 'utf8')) as Partial<SyncMeta>;
+    return {
+      syncedAt: Number.isSafeInteger(v.syncedAt) && v.syncedAt! > 0 ? v.syncedAt! : 0,
+      reapedBefore: Number.isSafeInteger(v.reapedBefore) && v.reapedBefore! > 0 ? v.reapedBefore! : 0,
+      since: Number.isSafeInteger(v.since) && v.since! >= 0 ? v.since! : null,
+      hlc: isHlc(v.hlc) ? v.hlc : null,
+    };
+  } catch {
+    return fresh;
+  }
+}
+
+/** Replaces sync.json durably (tmp file, fsync, rename, fsync dir). */
+export function writeMeta(dir: string, meta: SyncMeta): void {
+  const tmp = join(dir, 'sync.json.tmp');
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    const buf = Buffer.from(JSON.stringify(meta) + '\n');
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, join(dir, 'sync.json'));
+  fsyncDir(dir);
 }
 
 export class Wal {
