@@ -12,6 +12,7 @@ help:
 	@echo "make bench-deploy  push-to-serving time vs a bare docker build + run"
 	@echo "make bench-proxy   wrk: backend direct vs nginx keep-alive proxy vs pleaco's HAProxy routing"
 	@echo "make bench-rollout failed requests under load while an app is redeployed 5 times"
+	@echo "make bench-gossip  event and failure-detection times, false positives at 10% loss: pleaco vs serf (netns)"
 	@echo "make base-images   build busybox:latest and debian:bookworm-slim locally"
 	@echo "make clean         remove build output (not the node's state in .pleaco)"
 
@@ -50,6 +51,12 @@ bench-proxy: deps build
 bench-rollout: deps build base-images
 	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >/dev/null
 	@$(NODE) dist/bench/rollout.js
+
+# serf (the anchor) and iptables are only needed by this benchmark; it runs agents in network namespaces it creates.
+.PHONY: bench-gossip
+bench-gossip: build
+	@command -v serf >/dev/null && command -v iptables >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends serf iptables >/dev/null
+	@$(NODE) dist/bench/gossip.js
 
 clean:
 	rm -rf dist

@@ -12,7 +12,8 @@ say() { printf 'ensure-deps: %s\n' "$*"; }
 die() { printf 'ensure-deps: error: %s\n' "$*" >&2; exit 1; }
 
 # Debian packages. busybox-static and mmdebstrap feed scripts/base-images.sh
-# (there is no container registry to pull base images from).
+# (there is no container registry to pull base images from). iproute2 and iptables build the network
+# namespaces of the cluster tests (partitions, packet loss); serf is the anchor they are measured against.
 packages=(
   docker.io
   haproxy
@@ -20,6 +21,9 @@ packages=(
   busybox-static
   mmdebstrap
   ca-certificates
+  iproute2
+  iptables
+  serf
 )
 
 # --- Debian packages -------------------------------------------------------------

@@ -1,9 +1,15 @@
 /** What the routes are given: the core and the adapters main/ wired in. Routes never build their own. */
+import type { ClusterHealth } from '../cluster/node.js';
 import type { Config } from '../config/index.js';
 import type { AppLogLine, AppService, BuildLogs, DomainService } from '../core/index.js';
 import type { Logger } from '../log.js';
 import type { Engine } from '../runtime/engine.js';
 import type { SoftState, Store } from '../state/index.js';
+
+/** What the API shows of the cluster member (ClusterNode satisfies it). */
+export interface ClusterView {
+  health(): ClusterHealth;
+}
 
 /** Reads an app's container logs (the runner's containers on this node). */
 export type AppLogReader = (app: string, opts: { tail: number; follow: boolean; signal: AbortSignal }, onLine: (l: AppLogLine) => void) => Promise<void>;
@@ -22,6 +28,8 @@ export interface ApiDeps {
   engine: Engine;
   appLogs: AppLogReader;
   log: Logger;
+  /** This node's cluster member (membership + replication); null when the node runs on its own. */
+  cluster?: ClusterView | null;
   /** How long a deploy's event stream waits for the release's containers to run (ms). */
   rolloutTimeoutMs?: number;
 }

@@ -28,6 +28,13 @@ export interface Config {
    * address the proxy listens on.
    */
   proxy: { port: number; domain: string; bindHost: string };
+  /**
+   * Membership and replication (pleaco-agent): UDP + TCP on `port` (null: this node runs alone, no cluster
+   * sockets), bound on bindHost, announced as `advertise` (default bindHost); `join` lists members to join
+   * ("ip:port"); the cluster key is read from keyFile (default <stateDir>/cluster.key, created 0600 on first
+   * start: copy it to every node that joins). antiEntropyMs: period of the store's push-pull with a random member.
+   */
+  cluster: { port: number | null; bindHost: string; advertise: string | null; join: string[]; keyFile: string | null; antiEntropyMs: number };
   logLevel: Level;
 }
 
@@ -48,6 +55,7 @@ export const DEFAULTS: Config = {
   runtime: { bindHost: '127.0.0.1', backoffBaseMs: 1000, backoffMaxMs: 60_000, stableAfterMs: 30_000, rolloutStableMs: 3000, defaultPort: 5000 },
   store: { tombstoneTtlMs: 7 * 24 * 3600_000, compactAfterEntries: 5000 },
   proxy: { port: 8080, domain: 'localhost', bindHost: '127.0.0.1' },
+  cluster: { port: 7946, bindHost: '127.0.0.1', advertise: null, join: [], keyFile: null, antiEntropyMs: 30_000 },
   logLevel: 'info',
 };
 
@@ -118,6 +126,26 @@ function loadProxy(cfg: Config, env: Env): void {
   p.bindHost = bind;
 }
 
+const ADDR_RE = /^(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):(\d{1,5})$/;
+
+/** PLEACO_CLUSTER_PORT (a port, or `off`), PLEACO_CLUSTER_BIND, PLEACO_CLUSTER_ADVERTISE, PLEACO_JOIN, PLEACO_CLUSTER_KEY_FILE. */
+function loadCluster(cfg: Config, env: Env): void {
+  const c = cfg.cluster;
+  if (env.PLEACO_CLUSTER_PORT === 'off') c.port = null;
+  else c.port = int('PLEACO_CLUSTER_PORT', env.PLEACO_CLUSTER_PORT, 1, 65535) ?? c.port;
+  if (c.port !== null && (!Number.isInteger(c.port) || c.port < 1 || c.port > 65535)) throw bad(`cluster.port must be 1..65535 or null, got ${JSON.stringify(c.port)}`);
+  c.bindHost = env.PLEACO_CLUSTER_BIND || c.bindHost;
+  if (isIP(c.bindHost) === 0) throw bad(`PLEACO_CLUSTER_BIND must be an IP address, got ${JSON.stringify(c.bindHost)}`);
+  c.advertise = env.PLEACO_CLUSTER_ADVERTISE || c.advertise;
+  if (c.advertise !== null && isIP(c.advertise) === 0) throw bad(`PLEACO_CLUSTER_ADVERTISE must be an IP address, got ${JSON.stringify(c.advertise)}`);
+  if ((c.bindHost === '0.0.0.0' || c.bindHost === '::') && !c.advertise) throw bad('PLEACO_CLUSTER_ADVERTISE is needed when the cluster binds an unspecified address');
+  if (env.PLEACO_JOIN !== undefined) c.join = env.PLEACO_JOIN.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const a of c.join) if (!ADDR_RE.test(a)) throw bad(`PLEACO_JOIN takes ip:port addresses separated by commas, got ${JSON.stringify(a)}`);
+  c.keyFile = env.PLEACO_CLUSTER_KEY_FILE || c.keyFile;
+  const ae = int('PLEACO_ANTI_ENTROPY_MS', env.PLEACO_ANTI_ENTROPY_MS, 100, 3_600_000);
+  if (ae !== undefined) c.antiEntropyMs = ae;
+}
+
 export function loadConfig(env: Env = {}): Config {
   const filePath = env.PLEACO_CONFIG ?? (existsSync('/etc/pleaco/pleaco.json') ? '/etc/pleaco/pleaco.json' : undefined);
   const file = fromFile(filePath);
@@ -132,6 +160,7 @@ export function loadConfig(env: Env = {}): Config {
     runtime: merge(DEFAULTS.runtime, file.runtime),
     store: merge(DEFAULTS.store, file.store),
     proxy: merge(DEFAULTS.proxy, file.proxy),
+    cluster: merge(DEFAULTS.cluster, file.cluster),
     logLevel: file.logLevel ?? DEFAULTS.logLevel,
   };
   cfg.api.host = env.PLEACO_API_HOST ?? cfg.api.host;
@@ -150,6 +179,7 @@ export function loadConfig(env: Env = {}): Config {
   if (tt !== undefined) cfg.build.testTimeoutMs = tt * 1000;
   cfg.runtime.bindHost = env.PLEACO_BIND_HOST ?? cfg.runtime.bindHost;
   loadProxy(cfg, env);
+  loadCluster(cfg, env);
   const level = env.PLEACO_LOG_LEVEL ?? cfg.logLevel;
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw bad(`PLEACO_LOG_LEVEL must be debug, info, warn or error`);
   cfg.logLevel = level as Level;

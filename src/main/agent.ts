@@ -9,6 +9,7 @@ import { AppService, BuildLogs, DomainService } from '../core/index.js';
 import { createLogger, setLogLevel } from '../log.js';
 import { connectEngine, tailLogs } from '../runtime/index.js';
 import { SoftState, Store } from '../state/index.js';
+import { startCluster } from './cluster.js';
 import { ensureNodeId, ensureStateDir, ensureToken, readVersion } from './node.js';
 
 async function main(): Promise<void> {
@@ -25,12 +26,14 @@ async function main(): Promise<void> {
   const apps = new AppService({ store, allowLocalRepos: config.source.allowLocal });
   const domains = new DomainService({ store, apps, domain: config.proxy.domain });
   const buildLogs = new BuildLogs(join(config.stateDir, 'builds'));
+  // The cluster member before the API: a node answers for the cluster once it has its replica running.
+  const cluster = await startCluster({ config, store, nodeId, version, log });
   const { app } = createApi({
-    config, nodeId, version, token, store, apps, domains, softState: new SoftState(), buildLogs, engine, log,
+    config, nodeId, version, token, store, apps, domains, softState: new SoftState(), buildLogs, engine, log, cluster: cluster?.node ?? null,
     appLogs: (name, opts, onLine) => tailLogs(engine, nodeId, name, opts, onLine),
   });
   const servers = await serveApi(app, { host: config.api.host, port: config.api.port, socketPath: config.socketPath });
-  log.info('agent ready', { api: `http://${config.api.host}:${servers.port}`, socket: config.socketPath, version, entries: store.allEntries().length });
+  log.info('agent ready', { api: `http://${config.api.host}:${servers.port}`, socket: config.socketPath, version, entries: store.allEntries().length, cluster: cluster?.node.addr ?? 'off' });
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -38,6 +41,8 @@ async function main(): Promise<void> {
     stopping = true;
     log.info('agent stopping', { signal });
     await servers.close();
+    await cluster?.node.leave().catch(() => undefined);
+    cluster?.replica.close();
     store.close();
     process.exit(0);
   };

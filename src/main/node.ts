@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { AgentClient } from '../api/client.js';
 import type { Config } from '../config/index.js';
 
-function readOr(path: string): string | null {
+export function readOr(path: string): string | null {
   try {
     return readFileSync(path, 'utf8').trim() || null;
   } catch {
@@ -16,7 +16,7 @@ function readOr(path: string): string | null {
 }
 
 /** Writes a small file atomically and durably (tmp, fsync, rename). */
-function writeDurable(path: string, text: string, mode: number): void {
+export function writeDurable(path: string, text: string, mode: number): void {
   const tmp = `${path}.tmp`;
   writeFileSync(tmp, text, { mode });
   const fd = openSync(tmp, 'r');

@@ -43,9 +43,10 @@ export async function startNode(env: Record<string, string> = {}): Promise<TestN
   const tmp = tempDir('pleaco-node-');
   const port = 20000 + Math.floor(Math.random() * 20000);
   const proxyPort = await freePort();
+  const clusterPort = await freePort();
   const fullEnv = {
     ...process.env, PLEACO_STATE_DIR: tmp.dir, PLEACO_API_PORT: String(port), PLEACO_ALLOW_LOCAL_REPOS: 'true', PLEACO_POLL_INTERVAL: '0', PLEACO_CONFIG: '',
-    PLEACO_PROXY_PORT: String(proxyPort), PLEACO_PROXY_BIND: '127.0.0.1', PLEACO_DOMAIN: 'localhost', ...env,
+    PLEACO_PROXY_PORT: String(proxyPort), PLEACO_PROXY_BIND: '127.0.0.1', PLEACO_DOMAIN: 'localhost', PLEACO_CLUSTER_PORT: String(clusterPort), ...env,
   };
   const config = loadConfig(fullEnv);
   const lines: string[] = [];

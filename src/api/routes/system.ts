@@ -16,9 +16,17 @@ export function systemRoutes(d: ApiDeps, doc: () => Record<string, unknown>): Ro
     },
     { method: 'GET', path: '/v1/openapi.json', tag: 'system', summary: 'This document', handler: async (ctx) => void (ctx.body = doc()) },
     {
+      method: 'GET', path: '/v1/cluster', tag: 'system', summary: 'Membership as this node sees it, and the health of its state sync',
+      handler: async (ctx) => void (ctx.body = clusterView(d)),
+    },
+    {
       method: 'GET', path: '/v1/nodes', tag: 'system', summary: 'Members of the cluster',
       handler: async (ctx) => {
-        const nodes = d.store.list<NodeStatus>('obs/').filter((e) => e.key.endsWith('/node')).map((e) => ({ ...e.value, self: e.value.id === d.nodeId, state: 'alive' }));
+        const members = new Map((d.cluster?.health().members ?? []).map((m) => [m.id, m]));
+        const nodes = d.store.list<NodeStatus>('obs/').filter((e) => e.key.endsWith('/node')).map((e) => {
+          const self = e.value.id === d.nodeId;
+          return { ...e.value, self, state: self ? 'alive' : (members.get(e.value.id)?.state ?? (d.cluster ? 'unknown' : 'alive')) };
+        });
         if (!nodes.some((n) => n.self)) {
           const docker = await pingEngine(d.engine);
           nodes.unshift({ id: d.nodeId, address: d.config.api.host, version: d.version, startedAt: '', docker, cpus: 0, memoryBytes: 0, self: true, state: 'alive' } as never);
@@ -50,4 +58,15 @@ export function systemRoutes(d: ApiDeps, doc: () => Record<string, unknown>): Ro
       },
     },
   ];
+}
+
+/** GET /v1/cluster: members (state, incarnation, address, version) and sync health; a node on its own says so. */
+function clusterView(d: ApiDeps): unknown {
+  if (!d.cluster) return { enabled: false, self: d.nodeId, members: [{ id: d.nodeId, state: 'alive', incarnation: 0, address: null, version: d.version, since: null }], sync: null };
+  const h = d.cluster.health();
+  const members = h.members.map((m) => ({ id: m.id, state: m.state, incarnation: m.incarnation, address: m.addr, version: m.meta.version ?? null, since: new Date(m.since).toISOString() }));
+  const s = h.sync;
+  const sync = s && { status: s.status, syncedAt: s.syncedAt ? new Date(s.syncedAt).toISOString() : null, needsFullSync: s.needsFullSync, entries: s.entries, queuedDeltas: s.queuedDeltas, exchanges: s.stats.exchanges, deltas: s.stats.deltas, skew: s.skew };
+  const udp = h.transport.udp;
+  return { enabled: true, self: d.nodeId, address: h.self.addr, localHealth: h.self.localHealth, members, sync, dropped: { udp: udp.dropped, stream: h.transport.stream.dropped } };
 }

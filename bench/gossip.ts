@@ -1,0 +1,94 @@
+/**
+ * make bench-gossip: for each cluster size (10 and 50), N network namespaces on one bridge, then Serf agents
+ * and pleaco agents on them in the same run, each through the same scenario (bench/gossip/measure.ts): time for
+ * a user event to reach every node, time until every node marks a SIGKILLed node failed, and false positives
+ * under 10% packet loss on every host. Prints one line per side and size, and last
+ * `gossip_vs_serf_detect_ratio=X` when both sides ran.
+ *
+ * `node dist/bench/gossip.js cleanup` removes namespaces a crashed run left behind (those of live runs stay).
+ * Environment: BENCH_GOSSIP_SIZES (default 10,50), BENCH_GOSSIP_LOSS_S (30), BENCH_GOSSIP_EVENTS (3),
+ * BENCH_GOSSIP_KILLS (3). Figures are medians over the events and over the kills.
+ */
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import type { GossipCluster } from './gossip/cluster.js';
+import { runScenario, type GossipFigures } from './gossip/measure.js';
+import { NetnsLab, cleanupLeftovers } from './gossip/netns.js';
+import { figuresLine, summaryLines } from './gossip/report.js';
+import { PleacoCluster } from './gossip/pleaco.js';
+import { SerfCluster } from './gossip/serf.js';
+import { tempDir } from '../test/helpers/tmp.js';
+
+const SIZES = (process.env.BENCH_GOSSIP_SIZES ?? '10,50').split(',').map(Number);
+const LOSS_WINDOW_MS = Number(process.env.BENCH_GOSSIP_LOSS_S ?? 30) * 1000;
+const EVENT_ROUNDS = Number(process.env.BENCH_GOSSIP_EVENTS ?? 3);
+const KILLS = Number(process.env.BENCH_GOSSIP_KILLS ?? 3);
+
+// ---------------------------------------------------------------------------------------------------------
+// PLEACO PLUGS IN HERE. Return a fresh GossipCluster (bench/gossip/cluster.ts) that runs pleaco's own agent,
+// one per NodeSpec host, e.g. `return new PleacoCluster();` from bench/gossip/pleaco.ts. While this returns
+// null the bench prints `pleaco: not available yet` and no ratio line.
+// ---------------------------------------------------------------------------------------------------------
+function pleacoCluster(): GossipCluster | null {
+  return new PleacoCluster();
+}
+
+function serfVersion(): string {
+  try {
+    const pkg = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'serf'], { encoding: 'utf8', timeout: 10_000 });
+    return `Debian serf ${pkg}`;
+  } catch {
+    execFileSync('serf', ['version'], { stdio: 'ignore', timeout: 10_000 }); // throws when serf is missing
+    return 'serf (not from a Debian package)';
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === 'cleanup') {
+    console.log(`removed ${cleanupLeftovers()} leftover namespaces`);
+    return;
+  }
+  console.log(`${serfVersion()}, profile lan; per size: ${EVENT_ROUNDS} events, ${LOSS_WINDOW_MS / 1000} s at 10% loss, ${KILLS} kills`);
+  const tmp = tempDir('pleaco-bench-gossip-');
+  process.on('exit', tmp.cleanup); // also when SIGINT ends the run (the lab exits the process after its cleanup)
+  const key = randomBytes(32); // one cluster key per run, shared by both sides; only in 0600 files
+  const serf: GossipFigures[] = [];
+  const pleaco: GossipFigures[] | null = pleacoCluster() ? [] : null;
+  try {
+    for (const n of SIZES) {
+      const lab = await NetnsLab.create(n);
+      try {
+        const opts = {
+          key,
+          workDir: tmp.dir,
+          eventRounds: EVENT_ROUNDS,
+          kills: KILLS,
+          lossProbability: 0.1,
+          lossWindowMs: LOSS_WINDOW_MS,
+          graceMs: 5_000,
+          timeoutMs: 60_000 + n * 1_000,
+          progress: (line: string) => console.log(`  ${line}`),
+        };
+        const s = await runScenario(new SerfCluster(), lab, opts);
+        serf.push(s);
+        console.log(figuresLine(s));
+        const p = pleacoCluster();
+        if (p && pleaco) {
+          const f = await runScenario(p, lab, opts);
+          pleaco.push(f);
+          console.log(figuresLine(f));
+        }
+      } finally {
+        lab.cleanup();
+      }
+    }
+  } finally {
+    tmp.cleanup();
+  }
+  for (const line of summaryLines(pleaco, serf)) console.log(line);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,247 @@
+/**
+ * The membership state machine of the SWIM core (memberlist's aliveNode / suspectNode / deadNode /
+ * refute / mergeState): incarnation rules, suspicion timers with Lifeguard confirmations, re-gossip
+ * of every accepted change, and the events a caller sees. Pure: time comes in through `now`.
+ */
+import { suspicionTimeout, type SwimConfig } from './config.js';
+import { Awareness } from './awareness.js';
+import { TransmitQueue } from './broadcast.js';
+import { MemberTable, viewOf, type Member } from './members.js';
+import { COMPOUND_OVERHEAD, messageSize, type AliveMsg, type CoreOutput, type DeadMsg, type MemberEvent, type PacketPart, type PushPullMember, type SuspectMsg, type SwimMessage } from './messages.js';
+import type { Addr } from './config.js';
+import { Suspicion, SuspicionTimers } from './suspicion.js';
+
+export function emptyOutput(): CoreOutput {
+  return { send: [], events: [], user: [] };
+}
+
+function sameMeta(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+export class Membership {
+  readonly table: MemberTable;
+  readonly queue: TransmitQueue;
+  readonly awareness: Awareness;
+  readonly self: Member;
+  /** Dead (not left) members, remembered for Serf-style reconnects: id → address and time of death. */
+  readonly failed = new Map<string, { addr: string; since: number }>();
+  readonly stats: Record<string, number>;
+  /** Set by a graceful leave: we no longer refute, nor take our own alive messages. */
+  left = false;
+  now = 0;
+  out: CoreOutput = emptyOutput();
+  private readonly suspicions = new SuspicionTimers();
+
+  constructor(
+    private readonly cfg: SwimConfig,
+    id: string,
+    addr: string,
+    meta: Record<string, string>,
+    random: () => number,
+    stats: Record<string, number>,
+  ) {
+    this.table = new MemberTable(random);
+    this.queue = new TransmitQueue(cfg.retransmitMult);
+    this.awareness = new Awareness(cfg.awarenessMaxMultiplier);
+    this.stats = stats;
+    this.self = { id, addr, state: 'alive', incarnation: 0, meta, since: 0 };
+  }
+
+  get size(): number {
+    return this.table.size;
+  }
+
+  /** Queues a membership broadcast; a newer one about the same member replaces it. */
+  gossip(msg: AliveMsg | SuspectMsg | DeadMsg): void {
+    this.queue.queue(`m:${msg.node}`, msg, messageSize(msg), this.table.size);
+  }
+
+  private event(type: MemberEvent['type'], m: Member): void {
+    this.out.events.push({ type, member: viewOf(m) });
+  }
+
+  /** Joins the table with our own alive message (memberlist setAlive). */
+  bootstrap(now: number): void {
+    this.now = now;
+    this.self.incarnation++;
+    this.aliveNode({ t: 'alive', node: this.self.id, addr: this.self.addr, inc: this.self.incarnation, meta: this.self.meta }, true);
+  }
+
+  /** Handles news that a member is alive (a join, a refutation, new metadata). */
+  aliveNode(a: AliveMsg, bootstrap = false): void {
+    let m = this.table.get(a.node);
+    // Fast path for old news (most alive messages a node hears).
+    if (m && m !== this.self && a.inc <= m.incarnation && m.addr === a.addr) return;
+    const isLocal = a.node === this.self.id;
+    if (this.left && isLocal) return;
+    let isNew = false;
+    let updatesNode = false;
+    if (!m) {
+      m = isLocal ? this.self : { id: a.node, addr: a.addr, state: 'dead', incarnation: 0, meta: a.meta, since: this.now };
+      if (isLocal) this.self.state = 'dead';
+      this.table.add(m);
+      isNew = true;
+    } else if (m.addr !== a.addr) {
+      const reclaim = this.cfg.deadNodeReclaimMs > 0 && this.now - m.since > this.cfg.deadNodeReclaimMs;
+      if (m.state === 'left' || (m.state === 'dead' && reclaim)) updatesNode = true;
+      else {
+        this.stats.addr_conflicts!++;
+        return;
+      }
+    }
+    if (!isNew && !isLocal && !updatesNode && a.inc <= m.incarnation) return;
+    if (isLocal && !isNew && a.inc < m.incarnation) return;
+    this.suspicions.delete(a.node);
+    const oldState = m.state;
+    const oldMeta = m.meta;
+    if (isLocal && !bootstrap) {
+      // Someone spreads an alive message about us that is not ours: out-announce it.
+      if (a.inc === m.incarnation && sameMeta(a.meta, m.meta)) return;
+      this.refute(a.inc);
+      return;
+    }
+    this.gossip(a);
+    m.incarnation = a.inc;
+    m.meta = a.meta;
+    m.addr = a.addr;
+    if (m.state !== 'alive') {
+      m.state = 'alive';
+      m.since = this.now;
+    }
+    if (!isLocal) this.failed.delete(m.id);
+    if (oldState === 'dead' || oldState === 'left') this.event('join', m);
+    else if (oldState === 'suspect') this.event('alive', m);
+    else if (!sameMeta(oldMeta, m.meta)) this.event('update', m);
+  }
+
+  /** Handles a suspicion: starts a Lifeguard timer, or counts an independent confirmation. */
+  suspectNode(s: SuspectMsg): void {
+    const m = this.table.get(s.node);
+    if (!m || s.inc < m.incarnation) return;
+    const timer = this.suspicions.get(s.node);
+    if (timer) {
+      if (timer.confirm(s.from)) {
+        this.suspicions.schedule(s.node, timer);
+        this.stats.suspect_confirmations!++;
+        this.gossip(s);
+      }
+      return;
+    }
+    if (m.state !== 'alive') return;
+    if (m === this.self) {
+      this.refute(s.inc);
+      return;
+    }
+    this.gossip(s);
+    this.stats.suspicions!++;
+    m.incarnation = s.inc;
+    m.state = 'suspect';
+    m.since = this.now;
+    // k confirmations bring the timeout to its minimum two probe intervals before the nominal
+    // suspicionMult intervals; no confirmations are expected when the cluster is too small.
+    const n = this.table.size;
+    let k = this.cfg.suspicionMult - 2;
+    if (n - 2 < k) k = 0;
+    const min = suspicionTimeout(this.cfg.suspicionMult, n, this.cfg.probeIntervalMs);
+    const max = this.cfg.suspicionMaxTimeoutMult * min;
+    this.suspicions.set(s.node, new Suspicion(s.from, k, min, max, this.now));
+    this.event('suspect', m);
+  }
+
+  /** Handles a death (or, when `from` is the member itself, a graceful leave). */
+  deadNode(d: DeadMsg): void {
+    const m = this.table.get(d.node);
+    if (!m || d.inc < m.incarnation) return;
+    this.suspicions.delete(d.node);
+    if (m.state === 'dead' || m.state === 'left') return;
+    if (m === this.self && !this.left) {
+      this.refute(d.inc);
+      return;
+    }
+    this.gossip(d);
+    m.incarnation = d.inc;
+    const leaving = d.node === d.from;
+    m.state = leaving ? 'left' : 'dead';
+    m.since = this.now;
+    if (leaving) {
+      this.failed.delete(m.id);
+      this.stats.leaves!++;
+      this.event('leave', m);
+    } else {
+      if (m !== this.self) this.failed.set(m.id, { addr: m.addr, since: this.now });
+      this.stats.deaths!++;
+      this.event('dead', m);
+    }
+  }
+
+  /** Out-announces an accusation against us with a higher incarnation (and counts it against our health). */
+  refute(accusedInc: number): void {
+    let inc = this.self.incarnation + 1;
+    if (accusedInc >= inc) inc = accusedInc + 1;
+    this.self.incarnation = inc;
+    this.awareness.apply(1);
+    this.stats.refutations!++;
+    this.gossip({ t: 'alive', node: this.self.id, addr: this.self.addr, inc, meta: this.self.meta });
+  }
+
+  /** Announces new metadata for ourselves under a new incarnation. */
+  announce(meta: Record<string, string>): void {
+    this.self.meta = meta;
+    this.self.incarnation++;
+    this.gossip({ t: 'alive', node: this.self.id, addr: this.self.addr, inc: this.self.incarnation, meta });
+    this.event('update', this.self);
+  }
+
+  /** Merges a peer's full state; a remote dead is only taken as a suspicion (memberlist mergeState). */
+  mergeState(remote: readonly PushPullMember[]): void {
+    for (const r of remote) {
+      if (r.state === 'alive') this.aliveNode({ t: 'alive', node: r.id, addr: r.addr, inc: r.inc, meta: r.meta });
+      else if (r.state === 'left') this.deadNode({ t: 'dead', node: r.id, inc: r.inc, from: r.id });
+      else this.suspectNode({ t: 'suspect', node: r.id, inc: r.inc, from: this.self.id });
+    }
+  }
+
+  /** Our full state for a push-pull. */
+  localState(): PushPullMember[] {
+    return this.table.all().map((m) => ({ id: m.id, addr: m.addr, state: m.state, inc: m.incarnation, meta: m.meta }));
+  }
+
+  /** Declares dead every suspect whose timer ran out by `now`. */
+  expireSuspicions(): void {
+    for (const { id, s } of this.suspicions.expire(this.now)) {
+      const m = this.table.get(id);
+      if (!m || m.state !== 'suspect') continue;
+      if (s.k > 0 && s.confirmed < s.k) this.stats.degraded_timeouts!++;
+      this.deadNode({ t: 'dead', node: id, inc: m.incarnation, from: this.self.id });
+    }
+  }
+
+  /** The earliest running suspicion deadline (Infinity when none). */
+  nextSuspicionDeadline(): number {
+    return this.suspicions.next();
+  }
+
+  /** Called when the table reaps a member past the gossip-to-the-dead time. */
+  reaped(m: Member): void {
+    this.suspicions.delete(m.id);
+  }
+
+  /** Sends a packet message, piggybacking queued broadcasts into the rest of the packet budget. */
+  sendPacket(to: Addr, msg: PacketPart): void {
+    const size = messageSize(msg);
+    const { msgs, bytes } = this.queue.take(this.cfg.maxPacketBytes - COMPOUND_OVERHEAD - size, 1, this.table.size);
+    if (msgs.length === 0) this.push(to, msg, 'udp', size);
+    else this.push(to, { t: 'compound', parts: [msg, ...msgs] }, 'udp', COMPOUND_OVERHEAD + size + bytes);
+  }
+
+  /** Adds one message to this call's output, counting it. `bytes` is its JSON size. */
+  push(to: Addr, msg: SwimMessage, channel: 'udp' | 'stream', bytes: number): void {
+    this.stats.packets_sent!++;
+    this.stats.bytes_sent! += bytes;
+    this.out.send.push({ to, msg, channel, bytes });
+  }
+}
