@@ -30,6 +30,10 @@ c('every node sees all three alive, with their versions and addresses', async ({
   const v = await cl.nodes[1]!.cluster();
   assert.equal(v.members.map((m) => m.address.split(':')[0]).sort(), ['127.0.0.2', '127.0.0.3', '127.0.0.4']);
   assert.ok(v.members.every((m) => m.version === '0.1.0'));
+  // What `pleaco nodes` prints: every member, with the state the membership gives it.
+  const { nodes } = await cl.nodes[0]!.client.request<{ nodes: { id: string; address: string; state: string; self: boolean }[] }>('GET', '/v1/nodes');
+  assert.equal(nodes.map((n) => [n.address, n.state]).sort(), [['127.0.0.1', 'alive'], ['127.0.0.3', 'alive'], ['127.0.0.4', 'alive']]);
+  assert.equal(nodes.filter((n) => n.self).length, 1);
 });
 
 c('an app created on one node appears on the others', async ({ cl }) => {

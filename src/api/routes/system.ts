@@ -31,6 +31,12 @@ export function systemRoutes(d: ApiDeps, doc: () => Record<string, unknown>): Ro
           const docker = await pingEngine(d.engine);
           nodes.unshift({ id: d.nodeId, address: d.config.api.host, version: d.version, startedAt: '', docker, cpus: 0, memoryBytes: 0, self: true, state: 'alive' } as never);
         }
+        // Members whose runner never published a status (agent only, or not yet): what the membership knows.
+        for (const m of members.values()) {
+          if (nodes.some((n) => n.id === m.id)) continue;
+          const address = m.addr.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+          nodes.push({ id: m.id, address, version: m.meta.version ?? '', startedAt: '', docker: { ok: false, error: 'no status from its runner' }, cpus: 0, memoryBytes: 0, self: false, state: m.state } as never);
+        }
         ctx.body = { nodes };
       },
     },

@@ -20,9 +20,9 @@ export const nodes: Command = async (ctx) => {
       n.state,
       n.version,
       n.docker.ok ? `ok${n.docker.version ? ` ${n.docker.version}` : ''}` : `down${n.docker.error ? `: ${n.docker.error}` : ''}`,
-      n.cpus,
-      bytes(n.memoryBytes),
-      duration(Math.max(0, now - Date.parse(n.startedAt))),
+      n.cpus || '-',
+      n.memoryBytes ? bytes(n.memoryBytes) : '-',
+      n.startedAt ? duration(Math.max(0, now - Date.parse(n.startedAt))) : '-',
     ]);
   for (const line of table(['id', 'address', 'state', 'version', 'docker', 'cpus', 'memory', 'up'], rows)) ctx.out.out(line);
   ctx.out.out('* the node this CLI is talking to');
