@@ -41,7 +41,7 @@ export interface TestNode {
 
 export async function startNode(env: Record<string, string> = {}): Promise<TestNode> {
   const tmp = tempDir('pleaco-node-');
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = await freePort();
   const proxyPort = await freePort();
   const clusterPort = await freePort();
   const fullEnv = {
