@@ -3,10 +3,11 @@
  * same output. Every name is validated (model.ts) before it is written, so nothing from the model reaches
  * the config unchecked.
  *
- * Shape: one frontend routes by Host (port stripped, lowercased) through `hosts.map`; unknown hosts get a
- * 404 page; one backend `app_<name>` per app with HTTP checks and a fixed number of slots (`s1..sN`), where
- * the model's servers are written with their addresses and the free slots are disabled placeholders that
- * the runtime API can fill without a reload.
+ * Shape: one frontend routes by Host (port stripped, lowercased) through `hosts.map`; unknown hosts fall to
+ * the `pleaco_404` backend (a 404 page); one backend `app_<name>` per app with HTTP checks and a fixed
+ * number of slots (`s1..sN`), where the model's servers are written with their addresses and the free slots
+ * are disabled placeholders that the runtime API can fill without a reload. No request is logged: per-app
+ * metrics come from HAProxy's stats.
  */
 import { availableParallelism } from 'node:os';
 import { isIP } from 'node:net';
@@ -37,8 +38,9 @@ export interface RenderOptions {
 }
 
 /**
- * Half the cores, at least one. Measured on 2 cores with the load generator on the same machine:
- * 1 thread ≈ 30k rps, 2 threads ≈ 20k (they fight the apps and the clients for the CPU).
+ * Half the cores, at least one: the apps need CPU too. On 2 shared cores HAProxy's CPU per request is the
+ * same with 1 or 2 threads (≈ 20 µs, three quarters of it kernel TCP work); 2 threads gave no steady rps
+ * gain, and worse latency spikes when the apps and the clients want the CPU as well.
  */
 export function proxyThreads(): number {
   return Math.max(1, Math.floor(availableParallelism() / 2));
@@ -54,6 +56,8 @@ export interface RenderedConfig {
 export const HOSTS_MAP = 'hosts.map';
 export const NOT_FOUND_PAGE = '404.html';
 export const NOT_FOUND_PLAIN = '404-plain.html';
+/** The backend unknown hosts fall to (never an app's: those are `app_<name>`). */
+export const NOT_FOUND_BACKEND = 'pleaco_404';
 export const SERVER_STATE = 'server-state';
 export const errorFileOf = (app: string): string => `503-${app}.http`;
 /** Address a free slot points at (never connected to: the slot is in maintenance). */
@@ -198,12 +202,17 @@ export function renderConfig(model: ProxyModel, paths: RenderPaths, opts: Render
     '',
     'frontend pleaco_http',
     `  bind ${bind}`,
-    '  http-request set-var(txn.host) req.hdr(host),lower,field(1,:)',
-    `  http-request set-var(txn.backend) var(txn.host),map_str(${dir}/${HOSTS_MAP})`,
+    // One expression per request: Host (port stripped, lowercased) → backend name through the map; a miss
+    // (or a name with no backend) falls to the 404 backend. Measured side by side: ≈ 0.6–0.9 µs less CPU per
+    // request than set-var + map + two conditional 404 rules in the frontend (of ≈ 20 µs per proxied request).
+    `  use_backend %[req.hdr(host),host_only,lower,map_str(${dir}/${HOSTS_MAP})]`,
+    `  default_backend ${NOT_FOUND_BACKEND}`,
+    '',
+    `backend ${NOT_FOUND_BACKEND}`,
+    '  http-request set-var(txn.host) req.hdr(host),host_only,lower',
     // The host is echoed on the 404 page only when it is a plain DNS name (no markup can get through).
-    `  http-request return status 404 content-type ${pageType} lf-file ${dir}/${NOT_FOUND_PAGE} hdr Cache-Control no-cache if !{ var(txn.backend) -m found } { var(txn.host) -m reg ^[a-z0-9.-]{1,253}$ }`,
-    `  http-request return status 404 content-type ${pageType} file ${dir}/${NOT_FOUND_PLAIN} hdr Cache-Control no-cache if !{ var(txn.backend) -m found }`,
-    '  use_backend %[var(txn.backend)]',
+    `  http-request return status 404 content-type ${pageType} lf-file ${dir}/${NOT_FOUND_PAGE} hdr Cache-Control no-cache if { var(txn.host) -m reg ^[a-z0-9.-]{1,253}$ }`,
+    `  http-request return status 404 content-type ${pageType} file ${dir}/${NOT_FOUND_PLAIN} hdr Cache-Control no-cache`,
     '',
     ...apps.flatMap((app) => [...renderBackend(app, slots[app.name]!, dir), '']),
   ].join('\n');

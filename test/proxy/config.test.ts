@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PleacoError } from '../../src/errors.js';
@@ -26,9 +27,8 @@ t('renders one frontend routing by host through the map, one backend per app', (
   const { config, files } = renderConfig(model([web]), paths, { slotsPerApp: 4 });
   assert.match(config, 'bind 0.0.0.0:8080');
   assert.match(config, 'stats socket /run/pleaco/proxy/stats.sock mode 600 level admin expose-fd listeners');
-  assert.match(config, 'req.hdr(host),lower,field(1,:)');
-  assert.match(config, 'map_str(/run/pleaco/proxy/hosts.map)');
-  assert.match(config, /http-request return status 404 content-type "text\/html; charset=utf-8" lf-file \/run\/pleaco\/proxy\/404.html/);
+  assert.match(config, 'use_backend %[req.hdr(host),host_only,lower,map_str(/run/pleaco/proxy/hosts.map)]\n  default_backend pleaco_404\n');
+  assert.match(config, /backend pleaco_404\n  http-request set-var\(txn.host\) req.hdr\(host\),host_only,lower\n  http-request return status 404 content-type "text\/html; charset=utf-8" lf-file \/run\/pleaco\/proxy\/404.html/);
   assert.match(config, 'backend app_web\n  balance roundrobin\n  option httpchk GET /up HTTP/1.1\n  http-check send hdr Host web.localhost\n  http-check expect status 200-399\n  default-server inter 1000 rise 2 fall 3');
   assert.match(config, 'errorfile 503 /run/pleaco/proxy/503-web.http');
   assert.match(config, '  server s1 10.0.0.5:3001 check\n  server s2 10.0.0.5:3002 check disabled\n  server-template s 3-4 0.0.0.0:1 check disabled');
@@ -41,6 +41,14 @@ t('renders one frontend routing by host through the map, one backend per app', (
   assert.match(files['503-web.http']!, 'web has no healthy replica right now');
   const [head, body] = files['503-web.http']!.split('\r\n\r\n');
   assert.match(head!, `Content-Length: ${Buffer.byteLength(body!)}`);
+});
+
+t('threads: nbthread as asked, half the cores by default; no request logging (metrics come from stats)', () => {
+  assert.match(renderConfig(model([web]), paths, { slotsPerApp: 4, threads: 3 }).config, '\n  nbthread 3\n');
+  const { config } = renderConfig(model([web]), paths, { slotsPerApp: 4 });
+  assert.match(config, `\n  nbthread ${Math.max(1, Math.floor(availableParallelism() / 2))}\n`);
+  // bench-proxy compares against an nginx without access log on the strength of this.
+  assert.not.match(config, /^\s*(log|option httplog)\b/m);
 });
 
 t('the same model renders the same bytes', () => {
