@@ -3,14 +3,14 @@
  * refute / mergeState): incarnation rules, suspicion timers with Lifeguard confirmations, re-gossip
  * of every accepted change, and the events a caller sees. Pure: time comes in through `now`.
  */
-import { suspicionTimeout, type SwimConfig } from './config.js';
+import { suspicionTimeout, type Addr, type SwimConfig } from './config.js';
 import { Awareness } from './awareness.js';
 import { TransmitQueue } from './broadcast.js';
 import { MemberTable, viewOf, type Member } from './members.js';
 import { COMPOUND_OVERHEAD, messageSize, type AliveMsg, type CoreOutput, type DeadMsg, type MemberEvent, type PacketPart, type PushPullMember, type SuspectMsg, type SwimMessage } from './messages.js';
-import type { Addr } from './config.js';
 import { Suspicion, SuspicionTimers } from './suspicion.js';
 
+/** A fresh output with nothing in it. */
 export function emptyOutput(): CoreOutput {
   return { send: [], events: [], user: [] };
 }
@@ -22,6 +22,10 @@ function sameMeta(a: Record<string, string>, b: Record<string, string>): boolean
   return true;
 }
 
+/**
+ * One node's membership view and the rules that change it; writes the events and messages it
+ * produces into `out`, which the SwimNode hands back to its caller.
+ */
 export class Membership {
   readonly table: MemberTable;
   readonly queue: TransmitQueue;
@@ -216,6 +220,7 @@ export class Membership {
       const m = this.table.get(id);
       if (!m || m.state !== 'suspect') continue;
       if (s.k > 0 && s.confirmed < s.k) this.stats.degraded_timeouts!++;
+      this.stats.suspect_timeouts!++;
       this.deadNode({ t: 'dead', node: id, inc: m.incarnation, from: this.self.id });
     }
   }
@@ -243,5 +248,20 @@ export class Membership {
     this.stats.packets_sent!++;
     this.stats.bytes_sent! += bytes;
     this.out.send.push({ to, msg, channel, bytes });
+  }
+
+  /** One gossip round: queued broadcasts to gossipNodes random members (recently dead ones included, so they can refute). */
+  gossipRound(): void {
+    if (this.queue.length === 0) return;
+    const cfg = this.cfg;
+    const targets = this.table.randomMembers(cfg.gossipNodes, (m) =>
+      m !== this.self && (m.state === 'alive' || m.state === 'suspect' || (m.state === 'dead' && this.now - m.since <= cfg.gossipToTheDeadMs)));
+    for (const t of targets) {
+      const { msgs, bytes } = this.queue.take(cfg.maxPacketBytes - COMPOUND_OVERHEAD, 1, this.table.size);
+      if (msgs.length === 0) return;
+      this.stats.gossip_packets!++;
+      if (msgs.length === 1) this.push(t.addr, msgs[0]!, 'udp', bytes - 1);
+      else this.push(t.addr, { t: 'compound', parts: msgs }, 'udp', COMPOUND_OVERHEAD + bytes - 1);
+    }
   }
 }

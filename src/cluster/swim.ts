@@ -28,7 +28,7 @@ export interface SwimNodeOptions {
 
 const COUNTERS = [
   'probes', 'acks', 'probe_failures', 'indirect_probes', 'stream_pings', 'pings_received', 'relays', 'nacks_sent', 'nacks_received', 'acks_late',
-  'suspicions', 'suspect_confirmations', 'refutations', 'deaths', 'leaves', 'degraded_timeouts', 'addr_conflicts',
+  'suspicions', 'suspect_confirmations', 'suspect_timeouts', 'refutations', 'deaths', 'leaves', 'degraded_timeouts', 'addr_conflicts',
   'dropped_malformed', 'dropped_unexpected', 'msgs_received', 'packets_sent', 'bytes_sent', 'gossip_packets',
   'push_pulls_sent', 'push_pulls_received', 'reconnects', 'user_broadcasts', 'user_delivered', 'user_duplicates',
 ] as const;
@@ -76,7 +76,11 @@ export class SwimNode {
     return this.end();
   }
 
-  /** Handles one received message (a SwimMessage, or anything the transport decoded); malformed input is dropped and counted, never thrown. */
+  /**
+   * Handles one received message (a SwimMessage, or anything the transport decoded); malformed input
+   * is dropped and counted, never thrown. `from` is the transport's source address, informational:
+   * replies go to the address the message itself names (the sender's advertised address).
+   */
   receive(from: Addr, msg: unknown, now: number): CoreOutput {
     this.begin(now);
     this.counters.msgs_received!++;
@@ -89,7 +93,6 @@ export class SwimNode {
       else if (m.t === 'push-pull') this.handlePushPull(m);
       else this.handle(m);
     }
-    void from; // replies go to the address inside the message (the sender's advertised address)
     return this.end();
   }
 
@@ -106,7 +109,7 @@ export class SwimNode {
     this.ms.expireSuspicions();
     if (now >= this.nextGossipAt) {
       this.nextGossipAt += Math.max(1, Math.ceil((now - this.nextGossipAt + 1) / cfg.gossipIntervalMs)) * cfg.gossipIntervalMs;
-      this.gossip();
+      this.ms.gossipRound();
     }
     if (now >= this.nextPushPullAt) {
       this.nextPushPullAt = now + pushPullScale(cfg.pushPullIntervalMs, this.ms.size);
@@ -133,7 +136,7 @@ export class SwimNode {
       this.ms.deadNode({ t: 'dead', node: this.id, inc: this.ms.self.incarnation, from: this.id });
       this.nextProbeAt = this.nextPushPullAt = this.nextReconnectAt = Infinity;
       this.prober.stop();
-      this.gossip();
+      this.ms.gossipRound();
     }
     return this.end();
   }
@@ -146,12 +149,21 @@ export class SwimNode {
   /**
    * Queues a user payload for gossip to every node; a newer payload under the same key replaces a
    * queued one. Each node (this one included) gets it once in CoreOutput.user. Throws
-   * PleacoError('payload_too_large') when the message cannot fit one packet.
+   * PleacoError: 'bad_request' for an empty or over-long key or a payload JSON cannot carry,
+   * 'payload_too_large' when the message (key, payload and ~60 bytes of framing) exceeds
+   * maxPacketBytes - 28.
    */
   broadcast(key: string, payload: unknown): void {
+    if (typeof key !== 'string' || key.length === 0 || key.length > 512) throw new PleacoError('bad_request', 'a broadcast key is 1 to 512 characters');
     const msg: UserMsg = { t: 'user', key, ltime: this.users.stamp(), origin: this.id, payload };
-    const size = messageSize(msg);
-    if (size > this.cfg.maxPacketBytes - COMPOUND_OVERHEAD - 64) {
+    let size: number;
+    try {
+      if (payload === undefined) throw new TypeError('undefined');
+      size = messageSize(msg);
+    } catch (err) {
+      throw new PleacoError('bad_request', `broadcast ${key}: the payload is not JSON`, { cause: err });
+    }
+    if (size > this.cfg.maxPacketBytes - COMPOUND_OVERHEAD - 1) {
       throw new PleacoError('payload_too_large', `broadcast ${key} is ${size} bytes; the packet budget is ${this.cfg.maxPacketBytes}`);
     }
     this.users.accept(msg, this.now);
@@ -170,7 +182,12 @@ export class SwimNode {
     return this.ms.awareness.health;
   }
 
-  /** Counters since construction plus gauges (queue_depth, health, members, incarnation). */
+  /**
+   * Counters since construction (probes, acks, probe_failures, indirect_probes, stream_pings, nacks_sent,
+   * nacks_received, suspicions, suspect_confirmations, suspect_timeouts, refutations, deaths, leaves,
+   * dropped_malformed, dropped_unexpected, bytes_sent, push_pulls_*, user_* ...) plus gauges
+   * (queue_depth, health, members, incarnation).
+   */
   stats(): Record<string, number> {
     return { ...this.counters, queue_depth: this.ms.queue.length, health: this.ms.awareness.health, members: this.ms.size, incarnation: this.ms.self.incarnation };
   }
@@ -247,20 +264,6 @@ export class SwimNode {
     if (!m.reply) this.sendStream(m.addr, this.pushPullMsg(false, true));
     this.ms.mergeState(m.members);
     for (const u of m.user ?? []) this.handle(u);
-  }
-
-  private gossip(): void {
-    if (this.ms.queue.length === 0) return;
-    const dead = this.cfg.gossipToTheDeadMs;
-    const targets = this.ms.table.randomMembers(this.cfg.gossipNodes, (m) =>
-      m !== this.ms.self && (m.state === 'alive' || m.state === 'suspect' || (m.state === 'dead' && this.now - m.since <= dead)));
-    for (const t of targets) {
-      const { msgs, bytes } = this.ms.queue.take(this.cfg.maxPacketBytes - COMPOUND_OVERHEAD, 1, this.ms.size);
-      if (msgs.length === 0) return;
-      this.counters.gossip_packets!++;
-      if (msgs.length === 1) this.ms.push(t.addr, msgs[0]!, 'udp', bytes - 1);
-      else this.ms.push(t.addr, { t: 'compound', parts: msgs }, 'udp', COMPOUND_OVERHEAD + bytes - 1);
-    }
   }
 
   private pushPull(to: Addr, join: boolean): void {
