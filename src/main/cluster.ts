@@ -5,8 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ClusterNode } from '../cluster/node.js';
-import { generateKey, Keyring, parseKey } from '../cluster/crypto.js';
+import { ClusterNode, generateKey, Keyring, parseKey } from '../cluster/index.js';
 import type { Config } from '../config/index.js';
 import { PleacoError } from '../errors.js';
 import type { Logger } from '../log.js';
