@@ -12,7 +12,9 @@ help:
 	@echo "make bench-deploy  push-to-serving time vs a bare docker build + run"
 	@echo "make bench-proxy   wrk: backend direct vs nginx keep-alive proxy vs pleaco's HAProxy routing"
 	@echo "make bench-rollout failed requests under load while an app is redeployed 5 times"
+	@echo "make sim           SWIM/Lifeguard core on a simulated 1,000-node network: dissemination, detection, false positives"
 	@echo "make bench-gossip  event and failure-detection times, false positives at 10% loss: pleaco vs serf (netns)"
+	@echo "make partition     5 agents in netns split 3/2 for 30 s, writes on both sides, heal: convergence time"
 	@echo "make base-images   build busybox:latest and debian:bookworm-slim locally"
 	@echo "make clean         remove build output (not the node's state in .pleaco)"
 
@@ -58,5 +60,14 @@ bench-gossip: build
 	@command -v serf >/dev/null && command -v iptables >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends serf iptables >/dev/null
 	@$(NODE) dist/bench/gossip.js
 
+# The issue's full 30 s split (make test runs the same suite with a 12 s split, and skips it without iptables).
+.PHONY: partition
+partition: build
+	@command -v iptables >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends iptables >/dev/null
+	@PLEACO_PARTITION_SPLIT_S=30 $(NODE) test/run.mjs cluster/partition
+
 clean:
 	rm -rf dist
+
+sim: build
+	@$(NODE) dist/bench/sim.js

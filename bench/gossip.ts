@@ -30,7 +30,7 @@ const KILLS = Number(process.env.BENCH_GOSSIP_KILLS ?? 3);
 // null the bench prints `pleaco: not available yet` and no ratio line.
 // ---------------------------------------------------------------------------------------------------------
 function pleacoCluster(): GossipCluster | null {
-  return new PleacoCluster();
+  return new PleacoCluster({ progress: (line) => console.log(`  ${line}`) });
 }
 
 function serfVersion(): string {

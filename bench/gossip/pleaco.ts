@@ -30,11 +30,7 @@ import { mapLimit, nowMs, sleep } from './proc.js';
 const PORT = 7946;
 const AGENT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'main', 'agent.js');
 const MSGS: Record<string, ObservationKind> = {
-  'cluster member joined': 'alive',
-  'cluster member alive': 'alive',
-  'cluster member failed': 'failed',
-  'cluster member left': 'left',
-  'cluster member suspect': 'suspect',
+  'cluster member joined': 'alive', 'cluster member alive': 'alive', 'cluster member failed': 'failed', 'cluster member left': 'left', 'cluster member suspect': 'suspect',
 };
 
 export interface PleacoClusterOptions {
@@ -42,6 +38,8 @@ export interface PleacoClusterOptions {
   antiEntropyMs?: number;
   /** State key prefix events are written under and the watch streams follow. Default `bench/`. */
   prefix?: string;
+  /** Where to say extra figures (suspicion episodes under loss); default: not said. */
+  progress?: (line: string) => void;
 }
 
 /** A state entry as a node's watch stream last reported it, with the harness time it arrived. */
@@ -68,6 +66,8 @@ export class PleacoCluster implements GossipCluster {
   private readonly dead = new Set<number>();
   private readonly killedAt = new Map<number, number>();
   private readonly tails: string[][] = [];
+  /** Suspicions as (time, `member@incarnation`): one episode is logged by every node that enters it. */
+  private readonly episodes: Array<{ at: number; member: string; id: string }> = [];
   private lab: NetnsLab | undefined;
   private dir = '';
   /** Removes the state dirs (they hold the key and tokens) even when the process exits without stop(). */
@@ -101,7 +101,7 @@ export class PleacoCluster implements GossipCluster {
     const bound = Math.min(opts.timeoutMs, 30_000);
     await this.spawnAgent(0, bound);
     // A few at a time: 50 Node.js processes loading at once on 2 cores would starve the running members.
-    await mapLimit(nodes.slice(1), 4, (_, k) => this.spawnAgent(k + 1, bound));
+    await mapLimit(nodes.slice(1), 8, (_, k) => this.spawnAgent(k + 1, bound));
     if (!(await this.waitConverged([], opts.timeoutMs))) {
       const short = nodes.map((_, i) => i).filter((i) => this.log.view(i).size < nodes.length);
       throw new Error(`pleaco: ${short.length} agents did not see all ${nodes.length} members within ${opts.timeoutMs} ms (e.g. node ${short[0]}: ${this.tail(short[0]!)})`);
@@ -129,22 +129,6 @@ export class PleacoCluster implements GossipCluster {
   /** Membership as node `i` reports it (`GET /v1/cluster`). */
   async members(i: number): Promise<ClusterMember[]> {
     return (await this.client(i).request<{ members: ClusterMember[] }>('GET', '/v1/cluster')).members;
-  }
-
-  /** A fresh snapshot of node `i`'s entries under the prefix: a new watch stream read up to its `synced` line. */
-  async snapshot(i: number): Promise<Map<string, Entry>> {
-    const out = new Map<string, Entry>();
-    const ac = new AbortController();
-    await this.client(i)
-      .stream(`/v1/internal/watch?prefix=${encodeURIComponent(this.prefix)}`, (ev) => {
-        const e = ev as { type: string; entry?: Entry };
-        if (e.type === 'entry' && e.entry) out.set(e.entry.key, e.entry);
-        if (e.type === 'synced') ac.abort();
-      }, { signal: ac.signal })
-      .catch((err: unknown) => {
-        if (!ac.signal.aborted) throw err;
-      });
-    return out;
   }
 
   private env(i: number): Record<string, string> {
@@ -178,7 +162,7 @@ export class PleacoCluster implements GossipCluster {
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
     const exited = new Promise<never>((_, reject) => child.once('exit', (c, s) => reject(new Error(`pleaco: agent ${i} exited (${c ?? s}): ${this.tail(i)}`))));
-    exited.catch(() => undefined);
+    exited.catch(() => undefined); // also rejects on a later kill: nobody waits for it then
     this.clients[i] = await Promise.race([connectToAgent(loadConfig(env), timeoutMs), exited]);
   }
 
@@ -186,7 +170,7 @@ export class PleacoCluster implements GossipCluster {
     const tail = this.tails[node]!;
     tail.push(line.trim().slice(0, 300));
     if (tail.length > 5) tail.shift();
-    let rec: { msg?: string; member?: string };
+    let rec: { msg?: string; member?: string; incarnation?: number };
     try {
       rec = JSON.parse(line) as typeof rec;
     } catch {
@@ -195,6 +179,7 @@ export class PleacoCluster implements GossipCluster {
     if (rec.msg === 'cluster member started') this.log.add({ at, node, kind: 'alive', subject: this.nodes[node]!.name });
     const kind = rec.msg ? MSGS[rec.msg] : undefined;
     if (kind && typeof rec.member === 'string') this.log.add({ at, node, kind, subject: rec.member });
+    if (kind === 'suspect' && rec.member) this.episodes.push({ at, member: rec.member, id: `${rec.member}@${rec.incarnation}` });
   }
 
   /** Opens node i's watch stream under the prefix; resolves once its snapshot is through (bounded). */
@@ -243,13 +228,15 @@ export class PleacoCluster implements GossipCluster {
 
   /** Pids of the agents still running. */
   pids(): number[] {
-    return this.procs.filter((p): p is ChildProcess => !!p && p.exitCode === null && p.signalCode === null).map((p) => p.pid!);
+    return this.running().map((p) => p.pid!);
   }
 
-  /** The 0700 directory holding every node's state dir. */
-  workDir(): string {
-    return this.dir;
+  private running(): ChildProcess[] {
+    return this.procs.filter((p): p is ChildProcess => !!p && p.exitCode === null && p.signalCode === null);
   }
+
+  /** The 0700 directory holding every node's state dir (removed by stop). */
+  workDir = (): string => this.dir;
 
   async kill(i: number): Promise<number> {
     const p = this.procs[i];
@@ -274,7 +261,10 @@ export class PleacoCluster implements GossipCluster {
     const deadNames = new Set(dead.map((i) => this.nodes[i]!.name));
     const about = (kind: ObservationKind): number =>
       this.log.all.filter((o) => o.kind === kind && o.at >= since && !deadNames.has(o.subject)).length;
-    return { failed: about('failed'), suspect: about('suspect') };
+    const fp = { failed: about('failed'), suspect: about('suspect') };
+    const episodes = new Set(this.episodes.filter((e) => e.at >= since && !deadNames.has(e.member)).map((e) => e.id)).size;
+    this.o.progress?.(`pleaco: ${fp.suspect} suspect marks = ${episodes} suspicion episodes (distinct member+incarnation; memberlist logs one line per failed probe)`);
+    return fp;
   }
 
   async waitConverged(dead: number[], timeoutMs: number): Promise<boolean> {
@@ -285,11 +275,12 @@ export class PleacoCluster implements GossipCluster {
 
   async stop(): Promise<void> {
     for (const w of this.watches) w?.abort();
-    const running = this.procs.filter((p): p is ChildProcess => !!p && p.exitCode === null && p.signalCode === null);
+    const running = this.running();
     const exited = Promise.all(running.map((p) => new Promise<void>((r) => p.once('exit', () => r()))));
     for (const p of running) p.kill('SIGTERM'); // graceful: each agent gossips its leave, then exits
     await Promise.race([exited, sleep(5_000)]);
     for (const p of running) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    await Promise.race([exited, sleep(2_000)]);
     this.removeDir();
     process.off('exit', this.removeDir);
   }
