@@ -23,9 +23,10 @@ import type { AgentClient } from '../../src/api/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { connectToAgent } from '../../src/main/node.js';
 import type { Entry } from '../../src/state/index.js';
-import { ObservationLog, type FalsePositives, type GossipCluster, type NodeSpec, type ObservationKind, type StartOptions } from './cluster.js';
+import { type FalsePositives, type GossipCluster, type NodeSpec, type ObservationKind, type StartOptions } from './cluster.js';
 import type { NetnsLab } from './netns.js';
 import { mapLimit, nowMs, sleep } from './proc.js';
+import { ProcessCluster } from './procset.js';
 
 const PORT = 7946;
 const AGENT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'main', 'agent.js');
@@ -54,17 +55,12 @@ export interface ClusterMember {
 }
 
 /** See the file comment. Node i runs on nodes[i].host with node id nodes[i].name. */
-export class PleacoCluster implements GossipCluster {
+export class PleacoCluster extends ProcessCluster implements GossipCluster {
   readonly label = 'pleaco';
-  readonly log = new ObservationLog();
   readonly prefix: string;
-  private nodes: NodeSpec[] = [];
-  private procs: Array<ChildProcess | null> = [];
   private clients: AgentClient[] = [];
   private readonly views: Array<Map<string, SeenEntry>> = [];
   private readonly watches: AbortController[] = [];
-  private readonly dead = new Set<number>();
-  private readonly killedAt = new Map<number, number>();
   private readonly tails: string[][] = [];
   /** Suspicions as (time, `member@incarnation`): one episode is logged by every node that enters it. */
   private readonly episodes: Array<{ at: number; member: string; id: string }> = [];
@@ -76,6 +72,7 @@ export class PleacoCluster implements GossipCluster {
   };
 
   constructor(private readonly o: PleacoClusterOptions = {}) {
+    super();
     this.prefix = o.prefix ?? 'bench/';
   }
 
@@ -208,10 +205,6 @@ export class PleacoCluster implements GossipCluster {
     return (this.tails[i] ?? []).join(' | ') || 'no output';
   }
 
-  private live(): number[] {
-    return this.nodes.map((_, i) => i).filter((i) => !this.dead.has(i));
-  }
-
   async sendEvent(from: number, name: string): Promise<number> {
     const t = nowMs();
     await this.client(from).request('POST', '/v1/internal/state', { body: { ops: [{ key: this.prefix + name, value: { from, sentAt: t } }] } });
@@ -238,39 +231,12 @@ export class PleacoCluster implements GossipCluster {
   /** The 0700 directory holding every node's state dir (removed by stop). */
   workDir = (): string => this.dir;
 
-  async kill(i: number): Promise<number> {
-    const p = this.procs[i];
-    if (!p || this.dead.has(i)) throw new Error(`pleaco: node ${i} is not running`);
-    const t = nowMs();
-    p.kill('SIGKILL');
-    this.dead.add(i);
-    this.killedAt.set(i, t);
-    return t;
-  }
-
-  async failedSeenAt(victim: number, timeoutMs: number): Promise<Array<number | null>> {
-    const name = this.nodes[victim]!.name;
-    const since = this.killedAt.get(victim) ?? 0;
-    const watchers = this.live().filter((i) => i !== victim);
-    await this.log.waitUntil(() => this.log.firstSeen('failed', name, watchers, since).every((x) => x !== null), timeoutMs);
-    const seen = this.log.firstSeen('failed', name, this.nodes.map((_, i) => i), since);
-    return seen.map((x, i) => (i === victim || this.dead.has(i) ? null : x));
-  }
-
   async falsePositives(since: number, dead: number[]): Promise<FalsePositives> {
     const deadNames = new Set(dead.map((i) => this.nodes[i]!.name));
-    const about = (kind: ObservationKind): number =>
-      this.log.all.filter((o) => o.kind === kind && o.at >= since && !deadNames.has(o.subject)).length;
-    const fp = { failed: about('failed'), suspect: about('suspect') };
+    const fp = this.falseMarks(since, dead);
     const episodes = new Set(this.episodes.filter((e) => e.at >= since && !deadNames.has(e.member)).map((e) => e.id)).size;
     this.o.progress?.(`pleaco: ${fp.suspect} suspect marks = ${episodes} suspicion episodes (distinct member+incarnation; memberlist logs one line per failed probe)`);
     return fp;
-  }
-
-  async waitConverged(dead: number[], timeoutMs: number): Promise<boolean> {
-    const live = this.nodes.map((_, i) => i).filter((i) => !dead.includes(i) && !this.dead.has(i));
-    const names = live.map((i) => this.nodes[i]!.name);
-    return this.log.waitUntil(() => live.every((i) => names.every((n) => this.log.view(i).has(n))), timeoutMs);
   }
 
   async stop(): Promise<void> {

@@ -13,8 +13,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ObservationLog, type FalsePositives, type GossipCluster, type NodeSpec, type ObservationKind, type StartOptions } from './cluster.js';
+import { type FalsePositives, type GossipCluster, type NodeSpec, type ObservationKind, type StartOptions } from './cluster.js';
 import type { NetnsLab } from './netns.js';
+import { ProcessCluster } from './procset.js';
 import { nowMs, sleep } from './proc.js';
 
 const PORT = 7946;
@@ -40,13 +41,8 @@ export interface SerfMember {
 }
 
 /** See the file comment. Node i runs on nodes[i].host with node name nodes[i].name. */
-export class SerfCluster implements GossipCluster {
+export class SerfCluster extends ProcessCluster implements GossipCluster {
   readonly label = 'serf';
-  readonly log = new ObservationLog();
-  private nodes: NodeSpec[] = [];
-  private procs: Array<ChildProcess | null> = [];
-  private readonly dead = new Set<number>();
-  private readonly killedAt = new Map<number, number>();
   private readonly tails: string[][] = [];
   private lab: NetnsLab | undefined;
   private dir = '';
@@ -128,10 +124,6 @@ export class SerfCluster implements GossipCluster {
     return (this.tails[i] ?? []).join(' | ') || 'no output';
   }
 
-  private live(): number[] {
-    return this.nodes.map((_, i) => i).filter((i) => !this.dead.has(i));
-  }
-
   async sendEvent(from: number, name: string): Promise<number> {
     const t = nowMs();
     const r = await this.lab!.exec(this.nodes[from]!.host, ['serf', 'event', `-rpc-addr=${RPC}`, '-coalesce=false', name], { timeoutMs: 10_000 });
@@ -189,36 +181,8 @@ export class SerfCluster implements GossipCluster {
     return this.dir;
   }
 
-  async kill(i: number): Promise<number> {
-    const p = this.procs[i];
-    if (!p || this.dead.has(i)) throw new Error(`serf: node ${i} is not running`);
-    const t = nowMs();
-    p.kill('SIGKILL');
-    this.dead.add(i);
-    this.killedAt.set(i, t);
-    return t;
-  }
-
-  async failedSeenAt(victim: number, timeoutMs: number): Promise<Array<number | null>> {
-    const name = this.nodes[victim]!.name;
-    const since = this.killedAt.get(victim) ?? 0;
-    const watchers = this.live().filter((i) => i !== victim);
-    await this.log.waitUntil(() => this.log.firstSeen('failed', name, watchers, since).every((x) => x !== null), timeoutMs);
-    const seen = this.log.firstSeen('failed', name, this.nodes.map((_, i) => i), since);
-    return seen.map((x, i) => (i === victim || this.dead.has(i) ? null : x));
-  }
-
   async falsePositives(since: number, dead: number[]): Promise<FalsePositives> {
-    const deadNames = new Set(dead.map((i) => this.nodes[i]!.name));
-    const about = (kind: ObservationKind): number =>
-      this.log.all.filter((o) => o.kind === kind && o.at >= since && !deadNames.has(o.subject)).length;
-    return { failed: about('failed'), suspect: about('suspect') };
-  }
-
-  async waitConverged(dead: number[], timeoutMs: number): Promise<boolean> {
-    const live = this.nodes.map((_, i) => i).filter((i) => !dead.includes(i) && !this.dead.has(i));
-    const names = live.map((i) => this.nodes[i]!.name);
-    return this.log.waitUntil(() => live.every((i) => names.every((n) => this.log.view(i).has(n))), timeoutMs);
+    return this.falseMarks(since, dead);
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,56 @@
+/**
+ * What both benchmarked clusters (serf, pleaco) share: one agent process per node, SIGKILL of a node, and the
+ * questions answered from their observation log (when each node saw a victim failed, false marks, convergence).
+ */
+import type { ChildProcess } from 'node:child_process';
+import { ObservationLog, type NodeSpec, type ObservationKind } from './cluster.js';
+import { nowMs } from './proc.js';
+
+export abstract class ProcessCluster {
+  abstract readonly label: string;
+  readonly log = new ObservationLog();
+  protected nodes: NodeSpec[] = [];
+  protected procs: Array<ChildProcess | null> = [];
+  protected readonly dead = new Set<number>();
+  protected readonly killedAt = new Map<number, number>();
+
+  /** Indices of the nodes not killed. */
+  protected live(): number[] {
+    return this.nodes.map((_, i) => i).filter((i) => !this.dead.has(i));
+  }
+
+  /** SIGKILLs node `i` (no leave message); resolves with the kill time. */
+  async kill(i: number): Promise<number> {
+    const p = this.procs[i];
+    if (!p || this.dead.has(i)) throw new Error(`${this.label}: node ${i} is not running`);
+    const t = nowMs();
+    p.kill('SIGKILL');
+    this.dead.add(i);
+    this.killedAt.set(i, t);
+    return t;
+  }
+
+  /** Per node, when it first marked `victim` failed (null for the victim, dead nodes, and nodes that did not in time). */
+  async failedSeenAt(victim: number, timeoutMs: number): Promise<Array<number | null>> {
+    const name = this.nodes[victim]!.name;
+    const since = this.killedAt.get(victim) ?? 0;
+    const watchers = this.live().filter((i) => i !== victim);
+    await this.log.waitUntil(() => this.log.firstSeen('failed', name, watchers, since).every((x) => x !== null), timeoutMs);
+    const seen = this.log.firstSeen('failed', name, this.nodes.map((_, i) => i), since);
+    return seen.map((x, i) => (i === victim || this.dead.has(i) ? null : x));
+  }
+
+  /** Failed and suspect observations after `since` about nodes not in `dead`. */
+  protected falseMarks(since: number, dead: number[]): { failed: number; suspect: number } {
+    const deadNames = new Set(dead.map((i) => this.nodes[i]!.name));
+    const about = (kind: ObservationKind): number => this.log.all.filter((o) => o.kind === kind && o.at >= since && !deadNames.has(o.subject)).length;
+    return { failed: about('failed'), suspect: about('suspect') };
+  }
+
+  /** True once every live node (not in `dead`) sees every other live node alive; false after `timeoutMs`. */
+  async waitConverged(dead: number[], timeoutMs: number): Promise<boolean> {
+    const live = this.nodes.map((_, i) => i).filter((i) => !dead.includes(i) && !this.dead.has(i));
+    const names = live.map((i) => this.nodes[i]!.name);
+    return this.log.waitUntil(() => live.every((i) => names.every((n) => this.log.view(i).has(n))), timeoutMs);
+  }
+}
