@@ -208,15 +208,7 @@ export class PleacoCluster extends ProcessCluster implements GossipCluster {
   async sendEvent(from: number, name: string): Promise<number> {
     const t = nowMs();
     await this.client(from).request('POST', '/v1/internal/state', { body: { ops: [{ key: this.prefix + name, value: { from, sentAt: t } }] } });
-    await this.log.waitUntil(() => this.log.firstSeen('event', name, [from], t)[0] !== null, 2_000);
-    return this.log.firstSeen('event', name, [from], t)[0] ?? t;
-  }
-
-  async eventSeenAt(name: string, timeoutMs: number): Promise<Array<number | null>> {
-    const live = this.live();
-    await this.log.waitUntil(() => this.log.firstSeen('event', name, live).every((x) => x !== null), timeoutMs);
-    const seen = this.log.firstSeen('event', name, this.nodes.map((_, i) => i));
-    return seen.map((x, i) => (this.dead.has(i) ? null : x));
+    return this.originAccepted(from, name, t);
   }
 
   /** Pids of the agents still running. */

@@ -40,6 +40,20 @@ export abstract class ProcessCluster {
     return seen.map((x, i) => (i === victim || this.dead.has(i) ? null : x));
   }
 
+  /** Waits (≤ 2 s) for the origin's own log of event `name` sent at `t`; its time, or `t` if it never shows. */
+  protected async originAccepted(from: number, name: string, t: number): Promise<number> {
+    await this.log.waitUntil(() => this.log.firstSeen('event', name, [from], t)[0] !== null, 2_000);
+    return this.log.firstSeen('event', name, [from], t)[0] ?? t;
+  }
+
+  /** Per node, when it first delivered event `name` (null for dead nodes and ones that did not within `timeoutMs`). */
+  async eventSeenAt(name: string, timeoutMs: number): Promise<Array<number | null>> {
+    const live = this.live();
+    await this.log.waitUntil(() => this.log.firstSeen('event', name, live).every((x) => x !== null), timeoutMs);
+    const seen = this.log.firstSeen('event', name, this.nodes.map((_, i) => i));
+    return seen.map((x, i) => (this.dead.has(i) ? null : x));
+  }
+
   /** Failed and suspect observations after `since` about nodes not in `dead`. */
   protected falseMarks(since: number, dead: number[]): { failed: number; suspect: number } {
     const deadNames = new Set(dead.map((i) => this.nodes[i]!.name));

@@ -128,15 +128,7 @@ export class SerfCluster extends ProcessCluster implements GossipCluster {
     const t = nowMs();
     const r = await this.lab!.exec(this.nodes[from]!.host, ['serf', 'event', `-rpc-addr=${RPC}`, '-coalesce=false', name], { timeoutMs: 10_000 });
     if (r.code !== 0) throw new Error(`serf event failed: ${r.stderr.trim() || r.stdout.trim()}`);
-    await this.log.waitUntil(() => this.log.firstSeen('event', name, [from], t)[0] !== null, 2_000);
-    return this.log.firstSeen('event', name, [from], t)[0] ?? t;
-  }
-
-  async eventSeenAt(name: string, timeoutMs: number): Promise<Array<number | null>> {
-    const live = this.live();
-    await this.log.waitUntil(() => this.log.firstSeen('event', name, live).every((x) => x !== null), timeoutMs);
-    const seen = this.log.firstSeen('event', name, this.nodes.map((_, i) => i));
-    return seen.map((x, i) => (this.dead.has(i) ? null : x));
+    return this.originAccepted(from, name, t);
   }
 
   /**

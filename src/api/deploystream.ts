@@ -109,9 +109,11 @@ export async function streamDeploy(ctx: Ctx, d: ApiDeps, app: string, id: string
           lastRollout = snap;
           out.send({ type: 'rollout', release: build.release, slots });
         }
-        // Past the health check's deadline the runner gives the release up; this is the stream's own bound.
-        const limit = Math.max(d.rolloutTimeoutMs ?? 120_000, d.domains.healthcheck(app).deadlineMs + 30_000);
-        timer ??= setTimeout(() => finish({ type: 'done', ok: false, release: build.release, error: { code: 'rollout_failed', message: `release v${build.release} did not get all replicas running within ${Math.round(limit / 1000)} s` } }), limit);
+        if (!timer) {
+          // Past the health check's deadline the runner gives the release up; this is the stream's own bound.
+          const limit = Math.max(d.rolloutTimeoutMs ?? 120_000, d.domains.healthcheck(app).deadlineMs + 30_000);
+          timer = setTimeout(() => finish({ type: 'done', ok: false, release: build.release, error: { code: 'rollout_failed', message: `release v${build.release} did not get all replicas running within ${Math.round(limit / 1000)} s` } }), limit);
+        }
       }
       const v = verdict();
       if (v) finish(v);

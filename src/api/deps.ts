@@ -1,5 +1,5 @@
 /** What the routes are given: the core and the adapters main/ wired in. Routes never build their own. */
-import type { ClusterHealth } from '../cluster/index.js';
+import type { ClusterHealth, MemberView } from '../cluster/index.js';
 import type { Config } from '../config/index.js';
 import type { AppLogLine, AppService, BuildLogs, DomainService } from '../core/index.js';
 import type { Logger } from '../log.js';
@@ -8,6 +8,7 @@ import type { SoftState, Store } from '../state/index.js';
 
 /** What the API shows of the cluster member (ClusterNode satisfies it). */
 export interface ClusterView {
+  members(): MemberView[];
   health(): ClusterHealth;
 }
 

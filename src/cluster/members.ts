@@ -3,19 +3,11 @@
  * walked round-robin and reshuffled on each wrap, when dead members past the gossip-to-the-dead time
  * are reaped (memberlist's nodes/nodeMap, probe and resetNodes). Pure.
  */
-import type { Addr } from './config.js';
-import type { MemberState, MemberView } from './messages.js';
+import type { MemberView } from './messages.js';
 import { randomInt, shuffle } from './rng.js';
 
-export interface Member {
-  id: string;
-  addr: Addr;
-  state: MemberState;
-  incarnation: number;
-  meta: Record<string, string>;
-  /** Time of the last state change. */
-  since: number;
-}
+/** A member as the table keeps it: the same fields as the MemberView snapshots handed out, updated in place. */
+export type Member = MemberView;
 
 export function viewOf(m: Member): MemberView {
   return { id: m.id, addr: m.addr, state: m.state, incarnation: m.incarnation, meta: { ...m.meta }, since: m.since };

@@ -52,6 +52,7 @@ export class ClusterNode extends EventEmitter {
   private udp!: UdpTransport;
   private server!: StreamServer;
   private timer: NodeJS.Timeout | undefined;
+  private armedAt = NaN;
   private aeTimer: NodeJS.Timeout | undefined;
   private detach: (() => void) | undefined;
   private closed = false;
@@ -202,12 +203,17 @@ export class ClusterNode extends EventEmitter {
     this.emit('member', ev);
   }
 
-  /** Sets the one timer to the core's next deadline. */
+  /** Sets the one timer to the core's next deadline; left alone when that deadline has not moved (every datagram calls this). */
   private arm(): void {
     if (this.closed) return;
     const at = this.swim.nextWakeAt();
+    if (at === this.armedAt) return;
     clearTimeout(this.timer);
+    this.armedAt = at;
     if (!Number.isFinite(at)) return;
-    this.timer = setTimeout(() => this.run(this.swim.tick(Date.now())), Math.max(0, at - Date.now()));
+    this.timer = setTimeout(() => {
+      this.armedAt = NaN;
+      this.run(this.swim.tick(Date.now()));
+    }, Math.max(0, at - Date.now()));
   }
 }

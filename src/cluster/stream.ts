@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { PleacoError, isPleacoError } from '../errors.js';
 import { isSealedShape, SEAL_OVERHEAD, type Keyring } from './crypto.js';
 import { decodeBody, encodeBody, isMessage, type Message } from './codec.js';
-import { formatHostPort, ipFamily, parseHostPort } from './internal/addr.js';
+import { formatHostPort, ipFamily } from './internal/addr.js';
 import { FrameReader, frameBytes } from './internal/frames.js';
 import { challengeAad, checkMaxFrame, checkTimeout, DEFAULT_MAX_FRAME, exchangeAad, HANDSHAKE_FRAME_LIMIT, helloAad, NONCE_BYTES } from './internal/session.js';
 

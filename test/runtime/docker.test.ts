@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { LABELS } from '../../src/core/model.js';
 import { DockerRuntime, containerName, decodeLogBuffer, tailLogs, type AppLogLine, type LogLine, type ManagedContainer } from '../../src/runtime/index.js';
 import { byTime } from '../../src/runtime/logs.js';
-import { rejects, baseImage, buildImage, cleanup, docker, httpGet, nodeContainers, uid, waitFor, webDockerfile, crashDockerfile, interleavedDockerfile } from './_fixtures.js';
+import { rejects, baseImage, buildImage, cleanup, docker, httpGet, uid, waitFor, webDockerfile, crashDockerfile, interleavedDockerfile } from './_fixtures.js';
 
 const frame = (stream: number, text: string): Buffer => {
   const body = Buffer.from(text);

@@ -5,7 +5,6 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PleacoError } from '../../src/errors.js';
 import { GitMirror } from '../../src/source/index.js';
 import { commitFiles, rejection, fakeLogger, freePort, git, initRepo, removeDir, startGitDaemon, startSilentServer, tempDir, type Daemon } from './_helpers.js';
 

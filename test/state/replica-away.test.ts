@@ -114,7 +114,8 @@ test('an away node whose first peer is a cluster founded empty while it was gone
     await a.store.batch(Array.from({ length: 20 }, (_, i) => ({ key: `apps/old${i}`, value: i })));
     await c.pushPull('a', 'b');
     c.time += 10 * DAY; // a and b are switched off; two new machines start and found a cluster
-    const [y, z] = [c.add('y'), c.add('z')];
+    const y = c.add('y');
+    c.add('z');
     await c.pushPull('y', 'z');
     await y.store.put('apps/new', 1);
     c.time += DAY;

@@ -22,7 +22,7 @@ export function systemRoutes(d: ApiDeps, doc: () => Record<string, unknown>): Ro
     {
       method: 'GET', path: '/v1/nodes', tag: 'system', summary: 'Members of the cluster',
       handler: async (ctx) => {
-        const members = new Map((d.cluster?.health().members ?? []).map((m) => [m.id, m]));
+        const members = new Map((d.cluster?.members() ?? []).map((m) => [m.id, m]));
         const nodes = d.store.list<NodeStatus>('obs/').filter((e) => e.key.endsWith('/node')).map((e) => {
           const self = e.value.id === d.nodeId;
           return { ...e.value, self, state: self ? 'alive' : (members.get(e.value.id)?.state ?? (d.cluster ? 'unknown' : 'alive')) };
