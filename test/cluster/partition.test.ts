@@ -122,8 +122,14 @@ if (why) {
         // Wave 2, with the other side known down; the later write of the conflicting key is on side B.
         for (const i of [...A, ...B]) acked.set(`part/w2-n${i + 1}`, await write(cl, i, `part/w2-n${i + 1}`, { side: A.includes(i) ? 'A' : 'B', node: `n${i + 1}`, wave: 2 }));
         conflict.push(await write(cl, 3, 'part/conflict', { side: 'B', node: 'n4' }));
-        // The cut is real: no write crossed it.
-        await new Promise((r) => setTimeout(r, 1_000));
+        // Each side's writes spread within the side (gossip, else the next anti-entropy round with a live peer)...
+        const sideKeys = (side: number[]): string[] => [...acked.keys()].filter((k) => side.some((i) => k.endsWith(`-n${i + 1}`)));
+        await until('each side holds its own side\'s writes and its latest conflicting write', async () => {
+          const ok = A.every((i) => sideKeys(A).every((k) => cl.entries(i).has(k)) && (cl.entries(i).get('part/conflict')?.value as { side?: string })?.side === 'A') &&
+            B.every((i) => sideKeys(B).every((k) => cl.entries(i).has(k)) && (cl.entries(i).get('part/conflict')?.value as { side?: string })?.side === 'B');
+          return ok ? true : null;
+        }, 3 * AE_MS + 5_000);
+        // ...and the cut is real: no write crossed it.
         for (const i of A) assert.not.ok([...cl.entries(i).keys()].some((k) => /n[45]$/.test(k)), `side A node n${i + 1} got none of side B's writes`);
         for (const i of B) assert.not.ok([...cl.entries(i).keys()].some((k) => /n[123]$/.test(k)), `side B node n${i + 1} got none of side A's writes`);
         assert.equal(cl.entries(0).get('part/conflict')?.value, { side: 'A', node: 'n2' });
