@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE ?= node
 export PLEACO_STATE_DIR ?= $(CURDIR)/.pleaco
 
-.PHONY: help deps build base-images up test test-unit bench-deploy bench-proxy bench-rollout clean lint
+.PHONY: help deps build base-images up test test-unit bench-deploy bench-proxy bench-rollout bench-scan clean lint
 
 help:
 	@echo "make up            start a node here and serve the example app (prints URL and API token)"
@@ -12,6 +12,7 @@ help:
 	@echo "make bench-deploy  push-to-serving time vs a bare docker build + run"
 	@echo "make bench-proxy   wrk: backend direct vs nginx keep-alive proxy vs pleaco's HAProxy routing"
 	@echo "make bench-rollout failed requests under load while an app is redeployed 5 times"
+	@echo "make bench-scan    scan seconds (inventory, SBOM, matching) for the example image and a ~300-package image"
 	@echo "make sim           SWIM/Lifeguard core on a simulated 1,000-node network: dissemination, detection, false positives"
 	@echo "make bench-gossip  event and failure-detection times, false positives at 10% loss: pleaco vs serf (netns)"
 	@echo "make partition     5 agents in netns split 3/2 for 30 s, writes on both sides, heal: convergence time"
@@ -40,7 +41,7 @@ test: deps build base-images
 
 # Only the suites that need neither Docker nor git servers (quick feedback while editing).
 test-unit: build
-	@$(NODE) test/run.mjs state/ cli/ config/ source/url source/signature source/github core/
+	@$(NODE) test/run.mjs state/ cli/ config/ source/url source/signature source/github core/ build/scan-versions build/scan-match build/scan-db build/scan-parsers
 
 bench-deploy: deps build base-images
 	@$(NODE) dist/bench/deploy.js
@@ -49,6 +50,10 @@ bench-deploy: deps build base-images
 bench-proxy: deps build
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk nginx-light >/dev/null
 	@$(NODE) dist/bench/proxy.js
+
+bench-scan: deps build base-images
+	@bash scripts/scan-bench-image.sh
+	@$(NODE) dist/bench/scan.js
 
 bench-rollout: deps build base-images
 	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >/dev/null

@@ -14,6 +14,7 @@ die() { printf 'ensure-deps: error: %s\n' "$*" >&2; exit 1; }
 # Debian packages. busybox-static and mmdebstrap feed scripts/base-images.sh
 # (there is no container registry to pull base images from). iproute2 and iptables build the network
 # namespaces of the cluster tests (partitions, packet loss); serf is the anchor they are measured against.
+# zip writes the OSV per-ecosystem .zip form of the advisory fixtures for the scanner's tests.
 packages=(
   docker.io
   haproxy
@@ -24,6 +25,7 @@ packages=(
   iproute2
   iptables
   serf
+  zip
 )
 
 # --- Debian packages -------------------------------------------------------------

@@ -26,6 +26,9 @@ export type ErrorCode =
   | 'superseded'
   | 'interrupted'
   | 'rollout_failed'
+  | 'scan_blocked'
+  | 'scan_failed'
+  | 'digest_mismatch'
   | 'internal';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -51,6 +54,9 @@ const STATUS: Record<ErrorCode, number> = {
   superseded: 409,
   interrupted: 500,
   rollout_failed: 500,
+  scan_blocked: 422,
+  scan_failed: 422,
+  digest_mismatch: 422,
   internal: 500,
 };
 

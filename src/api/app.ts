@@ -9,6 +9,7 @@ import { domainRoutes } from './routes/domains.js';
 import { hookRoutes } from './routes/hooks.js';
 import { internalRoutes } from './routes/internal.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { scanRoutes } from './routes/scan.js';
 import { systemRoutes } from './routes/system.js';
 
 export function createApi(d: ApiDeps): { app: Koa; routes: RouteDef[] } {
@@ -20,6 +21,7 @@ export function createApi(d: ApiDeps): { app: Koa; routes: RouteDef[] } {
     ...buildRoutes(d),
     ...domainRoutes(d),
     ...metricsRoutes(d),
+    ...scanRoutes(d),
     ...hookRoutes(d),
     ...internalRoutes(d),
   );

@@ -102,8 +102,8 @@ export class AgentClient {
   }
 
   /** Streams an ndjson response, calling onEvent for each line. Resolves when the server ends it. */
-  async stream(path: string, onEvent: (ev: unknown) => void, o: RequestOptions = {}): Promise<void> {
-    const res = await this.open('GET', path, o, true);
+  async stream(path: string, onEvent: (ev: unknown) => void, o: RequestOptions & { method?: 'GET' | 'POST' } = {}): Promise<void> {
+    const res = await this.open(o.method ?? 'GET', path, o, true);
     res.on('error', () => undefined); // an abort after the end must not surface as an unhandled error
     const status = res.statusCode ?? 0;
     if (status >= 400) throw AgentClient.fail(status, await AgentClient.readAll(res));

@@ -1,7 +1,7 @@
 /** What the routes are given: the core and the adapters main/ wired in. Routes never build their own. */
 import type { ClusterHealth, MemberView } from '../cluster/index.js';
 import type { Config } from '../config/index.js';
-import type { AppLogLine, AppService, BuildLogs, DomainService } from '../core/index.js';
+import type { AppLogLine, AppService, BuildLogs, DomainService, ScanDbRecord, ScanService } from '../core/index.js';
 import type { Logger } from '../log.js';
 import type { Engine } from '../runtime/engine.js';
 import type { SoftState, Store } from '../state/index.js';
@@ -15,6 +15,12 @@ export interface ClusterView {
 /** Reads an app's container logs (the runner's containers on this node). */
 export type AppLogReader = (app: string, opts: { tail: number; follow: boolean; signal: AbortSignal }, onLine: (l: AppLogLine) => void) => Promise<void>;
 
+/** Loads a new advisory database on this node and says which copy it holds. */
+export interface ScanDbControl {
+  load(source: string, o: { signal: AbortSignal; onProgress: (line: string) => void }): Promise<ScanDbRecord>;
+  installed(): Promise<{ digest: string; records: number; loadedAt: string } | null>;
+}
+
 export interface ApiDeps {
   config: Config;
   nodeId: string;
@@ -23,6 +29,9 @@ export interface ApiDeps {
   store: Store;
   apps: AppService;
   domains: DomainService;
+  scan: ScanService;
+  /** This node's copy of the advisory database (main/scandb.ts); absent: the node keeps none. */
+  scanDb?: ScanDbControl;
   /** Values with a TTL, in this agent's memory only (the proxy's metrics: `metrics/<node>/<app>`). */
   softState: SoftState;
   buildLogs: BuildLogs;

@@ -114,7 +114,8 @@ export const MAX_STREAM_BACKLOG = 8 * 1024 * 1024;
 export function ndjson(ctx: Ctx): { send: (obj: unknown) => boolean; end: () => void; closed: Promise<void> } {
   ctx.respond = false;
   const res = ctx.res;
-  const gone = (): boolean => res.destroyed || res.closed || ctx.req.destroyed;
+  // Not ctx.req.destroyed: a request whose body was read (a POST) is destroyed at once, its socket is not.
+  const gone = (): boolean => res.destroyed || res.closed || ctx.req.socket.destroyed;
   const closed = new Promise<void>((resolve) => {
     if (gone()) return resolve();
     res.on('close', resolve);

@@ -26,7 +26,7 @@ export interface Builder {
 }
 
 /** Labels for a resource pleaco creates; `io.pleaco.managed=true` always. */
-export function pleacoLabels(fields: { app?: string; build?: string; role?: 'build' | 'test'; node?: string }): Record<string, string> {
+export function pleacoLabels(fields: { app?: string; build?: string; role?: 'build' | 'test' | 'scan'; node?: string }): Record<string, string> {
   const out: Record<string, string> = { [LABELS.managed]: 'true' };
   if (fields.app) out[LABELS.app] = fields.app;
   if (fields.build) out[LABELS.build] = fields.build;

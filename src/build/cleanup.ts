@@ -8,10 +8,10 @@ import { LABELS } from '../core/model.js';
 import type { Engine } from '../runtime/engine.js';
 import type { Logger } from '../log.js';
 
-/** Removes this node's role=test and role=build containers (only ever created by the builder). */
+/** Removes this node's role=test, role=build and role=scan containers (only ever created by the builder). */
 export async function removeLeftoverContainers(engine: Engine, nodeId: string, log: Logger): Promise<number> {
   let n = 0;
-  for (const role of ['test', 'build']) {
+  for (const role of ['test', 'build', 'scan']) {
     const filters = JSON.stringify({ label: [`${LABELS.managed}=true`, `${LABELS.node}=${nodeId}`, `${LABELS.role}=${role}`] });
     for (const c of await engine.listContainers({ all: true, filters })) {
       if (c.Labels?.[LABELS.managed] !== 'true') continue; // belt and braces: the filter already says so

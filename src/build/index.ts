@@ -19,3 +19,4 @@ export { runPipeline, type GitMirrorLike, type AgentClientLike, type PipelineDep
 export { BuildWorker, BUILDER_PREFIXES, type BuildWorkerDeps, type MirrorLike } from './worker.js';
 export { pollTargets, triggerPoll } from './poll.js';
 export { removeAppImages, removeLeftoverContainers } from './cleanup.js';
+export { AdvisoryStore, scanImage, inventoryImage, matchInventory, toCycloneDx, type DbMeta } from './scan/index.js';

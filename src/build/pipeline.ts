@@ -14,6 +14,8 @@ import { pleacoLabels, type Builder } from './builder.js';
 import type { LogShipper } from './logship.js';
 import { tail } from './streams.js';
 import { runTests } from './tests.js';
+import type { AdvisoryStore } from './scan/db/index.js';
+import { scanImage } from './scan/stage.js';
 
 /** What the pipeline needs of the git mirror (src/source GitMirror satisfies it). */
 export interface GitMirrorLike {
@@ -40,6 +42,10 @@ export interface PipelineDeps {
   config: Config;
   /** Deadline of the image build (default 30 min). */
   buildTimeoutMs?: number;
+  /** This node's advisory database (null: images are inventoried, not matched). */
+  advisories?: AdvisoryStore | null;
+  /** pleaco's version, named in SBOMs. */
+  version?: string;
   /** The app's config vars (env/<app>/*), read when the test runs. */
   env(app: string): Record<string, string>;
 }
@@ -164,12 +170,23 @@ export async function runPipeline(build: Build, spec: AppSpec, d: PipelineDeps, 
   }
   check();
 
+  // scan
+  await run.update({ stage: 'scan', test, durations: { ...durations } });
+  const scanned = await scanImage({
+    app, build: id, image, imageId, engine: d.engine, client: d.client, advisories: d.advisories ?? null, version: d.version ?? '0.0.0',
+    labels: pleacoLabels({ app, build: id, role: 'scan', node: d.nodeId }), signal: run.signal, say, out,
+  });
+  durations.scan = scanned.summary.durationMs;
+  await run.update({ scan: scanned.summary, durations: { ...durations } });
+  if (scanned.blocked) throw scanned.blocked;
+  check();
+
   // release
-  await run.update({ stage: 'release', test, durations: { ...durations } });
+  await run.update({ stage: 'release', durations: { ...durations } });
   check();
   say(`Releasing ${sha7} (port ${port}, from ${source === 'app' ? 'the app settings' : source === 'file' ? file : source === 'expose' ? 'EXPOSE' : 'the default'})`);
   const description = `Deploy ${sha7}: ${info.subject}`.slice(0, 120);
-  const body = { build: id, commit, image, imageId, test, port, description, ...(appConfig.healthcheck ? { healthcheck: appConfig.healthcheck } : {}) };
+  const body = { build: id, commit, image, imageId, test, scan: scanned.summary, port, description, ...(appConfig.healthcheck ? { healthcheck: appConfig.healthcheck } : {}) };
   const { release } = await d.client.request<{ release: Release }>('POST', `/v1/internal/apps/${encodeURIComponent(app)}/releases`, { body });
   say(`Created release v${release.number}`);
   return release;

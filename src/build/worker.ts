@@ -18,7 +18,7 @@ import type { Engine } from '../runtime/engine.js';
 import type { Builder } from './builder.js';
 import { appsWithImages, removeAppImages, removeLeftoverContainers } from './cleanup.js';
 import { LogShipper } from './logship.js';
-import { runPipeline, type AgentClientLike, type GitMirrorLike } from './pipeline.js';
+import { runPipeline, type AgentClientLike, type GitMirrorLike, type PipelineDeps } from './pipeline.js';
 import type { PolledApp } from '../source/index.js';
 import { pollTargets, triggerPoll } from './poll.js';
 
@@ -50,7 +50,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 export const BUILDER_PREFIXES = ['apps/', 'builds/', 'env/', 'current/', 'releases/'];
 
-export interface BuildWorkerDeps {
+/** `advisories` and `version` reach the pipeline's scan stage as they are. */
+export interface BuildWorkerDeps extends Pick<PipelineDeps, 'advisories' | 'version'> {
   mirror: MirrorLike;
   client: AgentClientLike;
   git: GitMirrorLike;

@@ -13,6 +13,7 @@ import { token, version } from './commands/meta.js';
 import { nodes } from './commands/nodes.js';
 import { ps, psScale } from './commands/ps.js';
 import { releases, rollback } from './commands/releases.js';
+import { scan, scanDb, scanDbUpdate, scanPolicy, scanSbom } from './commands/scan.js';
 import type { Command } from './context.js';
 import { helpText, unknownVerb, verbHelp } from './help.js';
 
@@ -128,6 +129,50 @@ export const VERBS: Verb[] = [
       num: { type: 'string', short: 'n', value: 'N', help: 'lines per replica to show first (default 100)' },
     },
     summary: "Show an app's output: `web#0 v3 | line`", example: 'pleaco logs web -f -n 20', run: logs,
+  },
+  {
+    name: 'scan', group: 'Security', args: ['NAME', '[RELEASE]'], json: true,
+    flags: { build: { type: 'string', value: 'ID', help: 'the report of this build (also one the scan blocked)' } },
+    summary: "Show an image's vulnerability report: findings, what blocks, what is allowed",
+    details: [
+      'Default: the latest scanned build (a blocked one too); RELEASE (v3 or 3) shows that release\'s build.',
+      'A finding marked ! blocks the release under the policy (pleaco scan:policy NAME).',
+    ],
+    example: 'pleaco scan web v3', run: scan,
+  },
+  {
+    name: 'scan:sbom', group: 'Security', args: ['NAME', '[RELEASE]'],
+    flags: { build: { type: 'string', value: 'ID', help: 'the SBOM of this build' } },
+    summary: "Print the CycloneDX 1.5 SBOM of a release's image (JSON)",
+    example: 'pleaco scan:sbom web v3 > web-v3.cdx.json', run: scanSbom,
+  },
+  {
+    name: 'scan:policy', group: 'Security', args: ['[NAME]'], json: true,
+    flags: {
+      cluster: { type: 'boolean', help: 'the cluster default instead of one app' },
+      'fail-on': { type: 'string', value: 'LEVEL', help: 'lowest severity that blocks a release: none, low, medium, high or critical' },
+      inherit: { type: 'boolean', help: "drop the app's own threshold and follow the cluster default" },
+      allow: { type: 'string', value: 'ID', help: 'accept an advisory (GHSA-…, CVE-…, DSA-…) until a date; needs --until and --reason' },
+      until: { type: 'string', value: 'DATE', help: 'expiry of --allow: a date (2026-12-31) or a span (30d, 8w); at most two years' },
+      reason: { type: 'string', value: 'TEXT', help: 'why the advisory is acceptable (kept with the entry)' },
+      remove: { type: 'string', value: 'ID', help: 'take an advisory off the allow-list' },
+    },
+    summary: 'Show or change the scan policy of an app or of the cluster',
+    details: [
+      'Without flags it shows the policy. Default threshold: critical. Unknown severities never block.',
+      'An allowed advisory is reported but does not block, until its date; expired entries are listed in scan reports.',
+    ],
+    example: 'pleaco scan:policy web --fail-on high --allow GHSA-35jh-r3h4-6jhm --until 30d --reason "not reachable: no template input"', run: scanPolicy,
+  },
+  { name: 'scan:db', group: 'Security', args: [], json: true, summary: "Show the cluster's advisory database and this node's copy", example: 'pleaco scan:db', run: scanDb },
+  {
+    name: 'scan:db:update', group: 'Security', args: ['SOURCE'],
+    summary: 'Load a new OSV advisory database (a directory, .zip or .json on the node, or a URL) for the whole cluster',
+    details: [
+      'SOURCE is read by the node the CLI talks to: an OSV JSON directory, an OSV per-ecosystem .zip, or an http(s) URL.',
+      'Malformed files are skipped and counted, never fatal. Every node fetches the new copy by digest (air-gapped clusters work).',
+    ],
+    example: 'pleaco scan:db:update /srv/osv/all.zip', run: scanDbUpdate,
   },
   { name: 'nodes', group: 'Cluster', args: [], json: true, summary: 'List the nodes of the cluster', example: 'pleaco nodes', run: nodes },
   {

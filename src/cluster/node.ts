@@ -46,6 +46,10 @@ export interface ClusterHealth {
 }
 
 const STREAM_TIMEOUT_MS = 10_000;
+const RESERVED = new Set(['swim', 'state']);
+
+/** Answers one stream request of a served kind; `from` is the peer's address. */
+export type ServiceHandler = (req: Record<string, unknown>, from: string) => Promise<Record<string, unknown>>;
 
 export class ClusterNode extends EventEmitter {
   private swim!: SwimNode;
@@ -57,6 +61,7 @@ export class ClusterNode extends EventEmitter {
   private detach: (() => void) | undefined;
   private closed = false;
   private syncing = false;
+  private readonly services = new Map<string, ServiceHandler>();
   addr = '';
 
   constructor(private readonly o: ClusterNodeOptions) {
@@ -138,6 +143,19 @@ export class ClusterNode extends EventEmitter {
     await Promise.allSettled([this.udp?.close(), this.server?.close()]);
   }
 
+  /** Serves stream requests `{k: kind, ...}` from peers (sealed and authenticated like all cluster traffic). */
+  serve(kind: string, handler: ServiceHandler): void {
+    if (RESERVED.has(kind)) throw new Error(`cluster request kind ${kind} is the protocol's own`);
+    this.services.set(kind, handler);
+  }
+
+  /** One stream request of a served kind to a member by id; throws when it is not a live member or does not answer. */
+  async ask(memberId: string, kind: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const m = this.swim.members().find((x) => x.id === memberId && x.state === 'alive');
+    if (!m) throw new PleacoError('unavailable', `cluster member ${memberId} is not alive`);
+    return this.request(m.addr, { ...body, k: kind });
+  }
+
   private request(to: Addr, body: Record<string, unknown>): Promise<Record<string, unknown>> {
     return streamRequest(to, body, { keyring: this.o.keyring, idleTimeoutMs: STREAM_TIMEOUT_MS }) as Promise<Record<string, unknown>>;
   }
@@ -145,6 +163,8 @@ export class ClusterNode extends EventEmitter {
   /** Stream requests from peers: membership messages (answered with the core's stream replies) and state sync. */
   private async answer(from: string, req: Record<string, unknown>): Promise<Record<string, unknown>> {
     if (req.k === 'state' && this.o.replica) return { res: await this.o.replica.handle(req.req) };
+    const service = typeof req.k === 'string' && !RESERVED.has(req.k) ? this.services.get(req.k) : undefined;
+    if (service) return service(req, from);
     if (req.k !== 'swim' || !Array.isArray(req.msgs)) throw new PleacoError('bad_request', 'unknown cluster request');
     const replies: unknown[] = [];
     for (const m of req.msgs.slice(0, 16)) {

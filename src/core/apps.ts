@@ -18,7 +18,7 @@ import {
   type Release,
   type ReleaseFailure,
   type ScaleSpec,
-  type TestResult,
+  type ScanSummary, type TestResult,
 } from './model.js';
 
 export const MAX_REPLICAS = 100;
@@ -37,6 +37,7 @@ export interface ReleaseInput {
   image: string;
   imageId: string;
   test: TestResult | null;
+  scan?: ScanSummary;
   port: number;
   description?: string;
 }
@@ -111,11 +112,11 @@ export class AppService {
   /** Tombstones for every key of an app except its spec (its domains and health check included). */
   private leftovers(name: string): WriteOp[] {
     const ops: WriteOp[] = [];
-    for (const prefix of [keys.envPrefix(name), keys.releasePrefix(name), keys.buildPrefix(name)]) {
+    for (const prefix of [keys.envPrefix(name), keys.releasePrefix(name), keys.buildPrefix(name), keys.scanPrefix(name), keys.sbomPrefix(name)]) {
       for (const e of this.store.list(prefix)) ops.push({ key: e.key, value: null });
     }
     for (const e of this.store.list<DomainRecord>(keys.domainPrefix)) if (e.value.app === name) ops.push({ key: e.key, value: null });
-    for (const key of [keys.scale(name), keys.current(name), keys.health(name)]) if (this.store.get(key) !== undefined) ops.push({ key, value: null });
+    for (const key of [keys.scale(name), keys.current(name), keys.health(name), keys.scanPolicy(name)]) if (this.store.get(key) !== undefined) ops.push({ key, value: null });
     return ops;
   }
 
@@ -235,6 +236,7 @@ export class AppService {
         imageId: input.imageId,
         build: input.build,
         test: input.test,
+        ...(input.scan ? { scan: input.scan } : {}),
         port: input.port,
       });
     });

@@ -11,6 +11,11 @@
  *   domains/<host>             DomainRecord     (one key per host, so who owns a host is a single LWW register;
  *                                                the implicit <app>.<cluster domain> is never stored)
  *   health/<app>               HealthCheck      (absent: DEFAULT_HEALTHCHECK)
+ *   scan/policy/<app>          ScanPolicy       (absent: the cluster default)
+ *   scan/policy-default        ScanPolicy       (absent: DEFAULT_SCAN_POLICY)
+ *   scan/db                    ScanDbRecord     (the advisory database every node should hold; fetched by digest)
+ *   scans/<app>/<build>        ScanReport       (immutable: what the builder found, allowed and blocked)
+ *   sboms/<app>/<build>        StoredSbom       (immutable: the CycloneDX SBOM, gzipped)
  * Observed state (one writer: the node named in the key):
  *   obs/<node>/slots/<app>#<i> SlotStatus
  *   obs/<node>/node            NodeStatus
@@ -19,6 +24,8 @@
  * Soft state (the agent's memory only, with a TTL; POST /v1/internal/soft):
  *   metrics/<node>/<app>       AppMetrics       (posted by the proxy of <node> every ~2 s)
  */
+
+import type { Finding, Severity } from '../build/scan/types.js';
 
 export const APP_NAME_RE = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -46,7 +53,7 @@ export interface CurrentRelease {
 }
 
 export type BuildStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'superseded';
-export type BuildStage = 'queued' | 'fetch' | 'build' | 'test' | 'release' | 'done';
+export type BuildStage = 'queued' | 'fetch' | 'build' | 'test' | 'scan' | 'release' | 'done';
 
 export interface TestResult {
   command: string | null;
@@ -78,7 +85,9 @@ export interface Build {
   test?: TestResult;
   release?: number;
   error?: { code: string; message: string };
-  durations?: Partial<Record<'fetch' | 'build' | 'test', number>>;
+  durations?: Partial<Record<'fetch' | 'build' | 'test' | 'scan', number>>;
+  /** The scan's outcome (also for a build the scan blocked; the report: scans/<app>/<id>). */
+  scan?: ScanSummary;
 }
 
 export interface Release {
@@ -98,6 +107,8 @@ export interface Release {
   createdAt: string;
   /** For rollbacks: the release whose image and config were used. */
   from?: number;
+  /** What the scan found (the full report: scans/<app>/<build>). Absent for releases made before scanning. */
+  scan?: ScanSummary;
   /** Set when the release's replicas never got healthy in its rollout (the release itself stays as it was). */
   failure?: ReleaseFailure;
 }
@@ -264,6 +275,13 @@ export const keys = {
   domain: (host: string) => `domains/${host}`,
   domainPrefix: 'domains/',
   health: (app: string) => `health/${app}`,
+  scanPolicy: (app: string) => `scan/policy/${app}`,
+  scanPolicyDefault: 'scan/policy-default',
+  scanDb: 'scan/db',
+  scan: (app: string, build: string) => `scans/${app}/${build}`,
+  scanPrefix: (app: string) => `scans/${app}/`,
+  sbom: (app: string, build: string) => `sboms/${app}/${build}`,
+  sbomPrefix: (app: string) => `sboms/${app}/`,
   proxy: (node: string) => `obs/${node}/proxy`,
   metrics: (node: string, app: string) => `metrics/${node}/${app}`,
   metricsPrefix: 'metrics/',
@@ -284,3 +302,75 @@ export const LABELS = {
   role: 'io.pleaco.role',
   base: 'io.pleaco.base',
 } as const;
+
+/** A policy threshold: the lowest severity that blocks a release ('none': nothing blocks, findings are reported). */
+export type FailOn = 'none' | Exclude<Severity, 'unknown'>;
+
+/** An advisory accepted for an app (or cluster-wide) until a date, with the reason someone gave. */
+export interface AllowEntry {
+  id: string;
+  reason: string;
+  /** ISO date-time after which the entry no longer applies. */
+  until: string;
+  addedAt: string;
+}
+
+export interface ScanPolicy {
+  /** Absent in an app policy: the cluster default's threshold. */
+  failOn?: FailOn;
+  allow: AllowEntry[];
+}
+
+export const DEFAULT_SCAN_POLICY: Readonly<{ failOn: FailOn; allow: AllowEntry[] }> = Object.freeze({ failOn: 'critical', allow: [] });
+
+/** The advisory database the cluster scans with: every node installs the blob with this digest. */
+export interface ScanDbRecord {
+  digest: string;
+  records: number;
+  byEcosystem: Record<string, number>;
+  /** Malformed files or records skipped when it was loaded. */
+  errors: number;
+  source: string;
+  loadedAt: string;
+  /** The node that loaded it (others fetch the blob from it, or from any node that has it). */
+  node: string;
+}
+
+export type ScanStatus = 'passed' | 'blocked' | 'unchecked';
+
+export interface ScanSummary {
+  /** 'unchecked': no advisory database yet (the SBOM is still made). */
+  status: ScanStatus;
+  counts: Record<Severity, number>;
+  packages: number;
+  /** Findings at or above the threshold and not allowed. */
+  blocking: number;
+  failOn: FailOn;
+  db: string | null;
+  durationMs: number;
+}
+
+export interface ScanReport extends ScanSummary {
+  app: string;
+  build: string;
+  image: string;
+  imageId: string;
+  at: string;
+  os: string | null;
+  dbLoadedAt: string | null;
+  /** Every finding, most severe first (at most MAX_REPORT_FINDINGS; `truncated` counts the rest). */
+  findings: Array<Finding & { blocking: boolean; allowed?: { reason: string; until: string } }>;
+  truncated: number;
+  /** Allow-list entries past their date (they no longer apply: renew or remove them). */
+  expired: string[];
+  /** Advisories skipped because a version or range could not be read. */
+  skipped: number;
+}
+
+export const MAX_REPORT_FINDINGS = 1000;
+
+export interface StoredSbom {
+  format: 'CycloneDX-1.5';
+  encoding: 'gzip+base64';
+  data: string;
+}

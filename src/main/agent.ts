@@ -5,11 +5,12 @@
 import { join } from 'node:path';
 import { createApi, serveApi } from '../api/index.js';
 import { loadConfig } from '../config/index.js';
-import { AppService, BuildLogs, DomainService } from '../core/index.js';
+import { AppService, BuildLogs, DomainService, ScanService } from '../core/index.js';
 import { createLogger, setLogLevel } from '../log.js';
 import { connectEngine, tailLogs } from '../runtime/index.js';
 import { SoftState, Store } from '../state/index.js';
 import { startCluster } from './cluster.js';
+import { ScanDbReplicator } from './scandb.js';
 import { ensureNodeId, ensureStateDir, ensureToken, readVersion } from './node.js';
 
 async function main(): Promise<void> {
@@ -28,8 +29,10 @@ async function main(): Promise<void> {
   const buildLogs = new BuildLogs(join(config.stateDir, 'builds'));
   // The cluster member before the API: a node answers for the cluster once it has its replica running.
   const cluster = await startCluster({ config, store, nodeId, version, log });
+  const scan = new ScanService({ store, apps });
+  const scanDb = new ScanDbReplicator({ config, store, scan, nodeId, cluster: cluster?.node ?? null, log: log.child({ component: 'scan-db' }) });
   const { app } = createApi({
-    config, nodeId, version, token, store, apps, domains, softState: new SoftState(), buildLogs, engine, log, cluster: cluster?.node ?? null,
+    config, nodeId, version, token, store, apps, domains, scan, scanDb, softState: new SoftState(), buildLogs, engine, log, cluster: cluster?.node ?? null,
     appLogs: (name, opts, onLine) => tailLogs(engine, nodeId, name, opts, onLine),
   });
   const servers = await serveApi(app, { host: config.api.host, port: config.api.port, socketPath: config.socketPath });
@@ -41,6 +44,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info('agent stopping', { signal });
     await servers.close();
+    scanDb.close();
     await cluster?.node.leave().catch(() => undefined);
     cluster?.replica.close();
     store.close();

@@ -1,13 +1,15 @@
 /**
- * pleaco-builder: works the build queue (fetch, build, test, release) and polls repositories. Entry point of
+ * pleaco-builder: works the build queue (fetch, build, test, scan, release) and polls repositories. Entry point of
  * the systemd unit and of `make up`'s launcher (`node dist/src/main/builder.js`); the one place where the
  * builder's real adapters are wired. SIGTERM/SIGINT: stop taking builds, abort the running one (recorded as
  * failed 'interrupted'), exit 0 within 10 s.
  */
 import { join } from 'node:path';
-import { BuildWorker, BUILDER_PREFIXES, DockerBuilder, KanikoBuilder, type Builder } from '../build/index.js';
+import { AdvisoryStore, BuildWorker, BUILDER_PREFIXES, DockerBuilder, KanikoBuilder, type Builder } from '../build/index.js';
 import { connectEngine, pingEngine } from '../runtime/engine.js';
 import { GitMirror, Poller } from '../source/index.js';
+import { readVersion } from './node.js';
+import { scanDbRoot } from './scandb.js';
 import { runSubsystem } from './subsystem.js';
 
 runSubsystem({
@@ -25,7 +27,9 @@ runSubsystem({
     if (!ping.ok) log.warn('Docker Engine not reachable; builds fail with docker_unavailable until it is', { socket: config.docker.socketPath });
 
     const git = new GitMirror({ root: join(config.stateDir, 'git'), log: log.child({ subsystem: 'source' }) });
-    const worker = new BuildWorker({ mirror, client, git, builder, engine, nodeId, config, log });
+    // The agent of this node installs the advisory database there (main/scandb.ts); the builder only reads it.
+    const advisories = new AdvisoryStore(scanDbRoot(config));
+    const worker = new BuildWorker({ mirror, client, git, builder, engine, nodeId, config, log, advisories, version: readVersion() });
     await worker.start();
     const poller = new Poller({
       intervalMs: config.source.pollIntervalMs,

@@ -2,11 +2,12 @@
  * An in-memory stand-in for the agent's state and internal routes (the real agent is tested by its own
  * suite): a MirrorLike map with change events, and the claim / log / releases / deploys routes with the
  * agent's rules (409 unless queued, but a build already running on the claiming node is handed back; a new
- * deploy supersedes queued builds; releases numbered from 1). `claims` counts the claim requests.
+ * deploy supersedes queued builds; releases numbered from 1), plus the scan stage's two calls (the app's scan
+ * policy, state writes of its report). `claims` counts the claim requests.
  */
 import { EventEmitter } from 'node:events';
-import type { Build, Release } from '../../src/core/model.js';
-import { keys } from '../../src/core/model.js';
+import type { Build, Release, ScanPolicy } from '../../src/core/model.js';
+import { DEFAULT_SCAN_POLICY, keys } from '../../src/core/model.js';
 import { PleacoError } from '../../src/errors.js';
 
 export class FakeAgent extends EventEmitter {
@@ -80,6 +81,14 @@ export class FakeAgent extends EventEmitter {
     if (method === 'POST' && (m = /^\/v1\/apps\/([^/]+)\/deploys$/.exec(path))) {
       const body = o.body as { ref: string; trigger: Build['trigger'] };
       return { build: this.enqueue(m[1]!, body.ref, { trigger: body.trigger }) } as T;
+    }
+    if (method === 'GET' && (m = /^\/v1\/apps\/([^/]+)\/scan-policy$/.exec(path))) {
+      const own = this.get<ScanPolicy>(keys.scanPolicy(m[1]!));
+      return { policy: { failOn: own?.failOn ?? DEFAULT_SCAN_POLICY.failOn, from: own?.failOn ? 'app' : 'default', allow: (own?.allow ?? []).map((a) => ({ ...a, scope: 'app' })) } } as T;
+    }
+    if (method === 'POST' && path === '/v1/internal/state') {
+      for (const op of (o.body as { ops: { key: string; value: unknown }[] }).ops) await this.put(op.key, op.value);
+      return { entries: [] } as T;
     }
     throw new PleacoError('not_found', `fake agent has no ${method} ${path}`);
   }

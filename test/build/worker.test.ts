@@ -110,8 +110,10 @@ test('a deploy is fetched, built, tested and released; the record walks through 
   assert.is(done.builder, 'docker');
   assert.match(done.commit ?? '', /^[0-9a-f]{40}$/);
   assert.is(done.image, `pleaco/${name}:${b.id}`);
-  assert.equal(stages, ['queued/queued', 'running/fetch', 'running/build', 'running/test', 'running/release', 'succeeded/done']);
-  assert.ok(done.durations?.fetch !== undefined && done.durations?.build !== undefined && done.durations?.test !== undefined);
+  assert.equal(stages, ['queued/queued', 'running/fetch', 'running/build', 'running/test', 'running/scan', 'running/release', 'succeeded/done']);
+  assert.ok(done.durations?.fetch !== undefined && done.durations?.build !== undefined && done.durations?.test !== undefined && done.durations?.scan !== undefined);
+  assert.is(done.scan?.status, 'unchecked', 'no advisory database in this worker: inventoried, not matched');
+  assert.ok(agent.get(keys.sbom(name, b.id)), 'the SBOM is stored with the build');
   assert.is(done.test?.exitCode, 0);
   const rel = agent.releaseBodies[0]!;
   assert.is(rel.port, 8080, 'port from EXPOSE');

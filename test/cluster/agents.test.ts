@@ -1,11 +1,14 @@
 /**
  * Three real pleaco-agent processes on 127.0.0.2-4 (UDP + TCP, sealed with the cluster key): they find each
  * other, replicate every write, mark a kill -9'd node failed, bring it back up to date when it restarts
- * with its state, and see a graceful leave as a leave.
+ * with its state, see a graceful leave as a leave, and fetch an advisory database loaded on one of them.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { fileURLToPath } from 'node:url';
 import { AgentCluster, until, type AgentProc, type Member } from './_agents.js';
+
+const OSV = fileURLToPath(new URL('../../../test/fixtures/osv/valid', import.meta.url));
 
 const c = suite<{ cl: AgentCluster }>('cluster of agents');
 
@@ -44,6 +47,25 @@ c('an app created on one node appears on the others', async ({ cl }) => {
     return r?.app ?? null;
   }, 10_000);
   assert.is(got.name, 'shared');
+});
+
+c('an advisory database loaded on one node reaches the others by digest over the sealed stream', async ({ cl }) => {
+  const [a, b, z] = cl.nodes as [AgentProc, AgentProc, AgentProc];
+  let done: { digest: string; records: number } | null = null;
+  await a.client.stream('/v1/scan/db', (ev) => {
+    const e = ev as { type: string; db?: { digest: string; records: number } };
+    if (e.type === 'done' && e.db) done = e.db;
+  }, { method: 'POST', body: { source: OSV } });
+  const db = done as { digest: string; records: number } | null;
+  assert.ok(db && /^sha256:[0-9a-f]{64}$/.test(db.digest), 'the load answered with the record');
+  for (const n of [b, z]) {
+    const local = await until(`${n.name} holds the database`, async () => {
+      const r = await n.client.request<{ db: { digest: string } | null; local: { digest: string; records: number } | null }>('GET', '/v1/scan/db');
+      return r.local?.digest === db.digest ? r.local : null;
+    }, 20_000);
+    assert.is(local.records, db.records, `${n.name} installed every advisory`);
+  }
+  assert.ok(b.lines.some((l) => /advisory database fetched/.test(l) && l.includes(db.digest)), 'the fetch is logged with its digest');
 });
 
 c('kill -9 of a node: the others mark it failed; restarted with its state it catches up and is alive again', async ({ cl }) => {

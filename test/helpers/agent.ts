@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { AgentClient, createApi, serveApi, type ApiServers } from '../../src/api/index.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
-import { AppService, BuildLogs, DomainService } from '../../src/core/index.js';
+import { AppService, BuildLogs, DomainService, ScanService } from '../../src/core/index.js';
 import { createLogger, setLogSink } from '../../src/log.js';
 import { connectEngine } from '../../src/runtime/engine.js';
 import { SoftState, Store } from '../../src/state/index.js';
@@ -16,6 +16,7 @@ export interface TestAgent {
   store: Store;
   apps: AppService;
   domains: DomainService;
+  scan: ScanService;
   /** The agent's soft state (memory only, TTL). */
   softState: SoftState;
   client: AgentClient;
@@ -37,9 +38,10 @@ export async function startTestAgent(env: Record<string, string> = {}): Promise<
   const apps = new AppService({ store, allowLocalRepos: config.source.allowLocal });
   const domains = new DomainService({ store, apps, domain: config.proxy.domain });
   const softState = new SoftState();
+  const scan = new ScanService({ store, apps });
   const token = 'test-token-' + Math.random().toString(36).slice(2);
   const { app } = createApi({
-    config, nodeId: 'test-node', version: '0.0.0-test', token, store, apps, domains, softState,
+    config, nodeId: 'test-node', version: '0.0.0-test', token, store, apps, domains, scan, softState,
     buildLogs: new BuildLogs(join(config.stateDir, 'builds')),
     engine: connectEngine(config.docker.socketPath),
     appLogs: async () => undefined,
@@ -49,7 +51,7 @@ export async function startTestAgent(env: Record<string, string> = {}): Promise<
   const servers = await serveApi(app, { host: '127.0.0.1', port: 0, socketPath: config.socketPath });
   const url = `http://127.0.0.1:${servers.port}`;
   return {
-    config, store, apps, domains, softState, token, url, logLines, servers,
+    config, store, apps, domains, scan, softState, token, url, logLines, servers,
     client: new AgentClient({ socketPath: config.socketPath, token }),
     tcp: new AgentClient({ url, token }),
     close: async () => {

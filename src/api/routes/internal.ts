@@ -72,6 +72,7 @@ export function internalRoutes(d: ApiDeps): RouteDef[] {
           image: b.image as string,
           imageId: b.imageId as string,
           test: (b.test ?? null) as never,
+          ...(b.scan && typeof b.scan === 'object' ? { scan: b.scan as never } : {}),
           port: b.port,
           ...(typeof b.description === 'string' ? { description: b.description } : {}),
         });

@@ -1,0 +1,120 @@
+/**
+ * The pipeline's scan stage: inventory the built image through the Engine (no scanner container per
+ * package), write its CycloneDX SBOM, match the packages against this node's advisory database, apply the
+ * app's policy, and store the report and SBOM with the build (replicated state). A blocked image throws
+ * `scan_blocked` naming package, version, advisory and fixed version; the report stays readable
+ * (`pleaco scan NAME`). Without a database the image is still inventoried and the report says `unchecked`.
+ */
+import { gzipSync } from 'node:zlib';
+import { blocks, describeBlocking, evaluate, type EffectivePolicy } from '../../core/scan.js';
+import { keys, MAX_REPORT_FINDINGS, type ScanReport, type ScanSummary, type StoredSbom } from '../../core/model.js';
+import { PleacoError } from '../../errors.js';
+import type { Engine } from '../../runtime/engine.js';
+import type { AdvisoryStore } from './db/index.js';
+import { inventoryImage } from './inventory/image.js';
+import { matchInventory } from './match.js';
+import { toCycloneDx } from './sbom.js';
+import { SEVERITIES, type Finding, type Inventory, type Severity } from './types.js';
+
+export interface ScanClient {
+  request<T = unknown>(method: string, path: string, o?: { body?: unknown }): Promise<T>;
+}
+
+export interface ScanStageInput {
+  app: string;
+  build: string;
+  image: string;
+  imageId: string;
+  engine: Engine;
+  client: ScanClient;
+  /** This node's advisory store; null: scanning without advisories (inventory and SBOM only). */
+  advisories: AdvisoryStore | null;
+  labels: Record<string, string>;
+  version: string;
+  signal: AbortSignal;
+  say(line: string): void;
+  out(line: string): void;
+  now?: () => Date;
+}
+
+const secs = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
+const SHOWN_BLOCKING = 10;
+
+function osName(inv: Inventory): string | null {
+  return inv.os ? (inv.os.prettyName ?? `${inv.os.id} ${inv.os.versionId ?? ''}`.trim()) : null;
+}
+
+function tally(inv: Inventory): string {
+  const by = new Map<string, number>();
+  for (const p of inv.packages) by.set(p.type, (by.get(p.type) ?? 0) + 1);
+  return [...by].map(([t, n]) => `${n} ${t}`).join(', ') || 'none';
+}
+
+export function countSeverities(findings: Finding[]): Record<Severity, number> {
+  const c = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
+  for (const f of findings) c[f.severity]++;
+  return c;
+}
+
+/** Scans; `blocked` is the error to fail the build with when the policy blocks it (the report is stored either way). */
+export async function scanImage(s: ScanStageInput): Promise<{ summary: ScanSummary; blocked: PleacoError | null }> {
+  const now = s.now ?? (() => new Date());
+  const started = Date.now();
+  s.say('Scanning the image for known vulnerabilities');
+  const { inventory, stats } = await inventoryImage(s.engine, s.imageId, { labels: s.labels, signal: s.signal, onProgress: s.out });
+  s.out(`inventory: ${inventory.packages.length} packages (${tally(inventory)})${inventory.os ? ` on ${osName(inventory)}` : ''}, read ${stats.files} files in ${secs(stats.ms)}`);
+  const sbom = toCycloneDx(inventory, { image: s.image, imageId: s.imageId, app: s.app, toolVersion: s.version });
+  const stored: StoredSbom = { format: 'CycloneDX-1.5', encoding: 'gzip+base64', data: gzipSync(JSON.stringify(sbom)).toString('base64') };
+
+  const policy = (await s.client.request<{ policy: EffectivePolicy }>('GET', `/v1/apps/${encodeURIComponent(s.app)}/scan-policy`)).policy;
+  const meta = s.advisories ? await s.advisories.current() : null;
+  let findings: Finding[] = [];
+  let skipped = 0;
+  if (meta && s.advisories) {
+    const db = await s.advisories.open(meta.digest);
+    const m = matchInventory(inventory, db);
+    findings = m.findings;
+    skipped = m.skipped.length;
+  } else {
+    s.out('no advisory database on this node: nothing matched (load one with pleaco scan:db:update SOURCE)');
+  }
+  s.signal.throwIfAborted();
+  const verdict = evaluate(findings, policy, now());
+  const blocking = new Set(verdict.blocking);
+  const allowed = new Map(verdict.allowed.map((a) => [a.finding, a.entry]));
+  const counts = countSeverities(findings);
+  const summary: ScanSummary = {
+    status: !meta ? 'unchecked' : blocking.size ? 'blocked' : 'passed',
+    counts, packages: inventory.packages.length, blocking: blocking.size, failOn: policy.failOn, db: meta?.digest ?? null, durationMs: Date.now() - started,
+  };
+  const report: ScanReport = {
+    ...summary, app: s.app, build: s.build, image: s.image, imageId: s.imageId, at: now().toISOString(), os: osName(inventory),
+    dbLoadedAt: meta?.loadedAt ?? null,
+    findings: findings.slice(0, MAX_REPORT_FINDINGS).map((f) => {
+      const a = allowed.get(f);
+      // Bounded so the report stays well inside one state value (1 MiB): the SBOM has every location.
+      const slim = { ...f, package: { ...f.package, locations: f.package.locations.slice(0, 3) }, ...(f.summary ? { summary: f.summary.slice(0, 200) } : {}), aliases: f.aliases.slice(0, 5) };
+      return { ...slim, blocking: blocking.has(f), ...(a ? { allowed: { reason: a.reason, until: a.until } } : {}) };
+    }),
+    truncated: Math.max(0, findings.length - MAX_REPORT_FINDINGS),
+    expired: verdict.expired,
+    skipped,
+  };
+  await s.client.request('POST', '/v1/internal/state', { body: { ops: [{ key: keys.scan(s.app, s.build), value: report }, { key: keys.sbom(s.app, s.build), value: stored }] } });
+
+  if (meta) s.out(`findings: ${SEVERITIES.slice().reverse().map((l) => `${counts[l]} ${l}`).join(', ')} (database ${meta.digest.slice(0, 19)}, ${meta.records} advisories)`);
+  for (const [f, a] of allowed) if (blocks(f.severity, policy.failOn)) s.out(`allowed until ${a.until.slice(0, 10)}: ${describeBlocking(f)} (${a.reason})`);
+  if (verdict.expired.length) s.out(`expired allow-list entries, no longer applied: ${verdict.expired.join(', ')}`);
+  if (blocking.size) {
+    s.say(`Scan blocked the release: ${blocking.size} finding(s) at or above ${policy.failOn} in ${secs(summary.durationMs)}`);
+    for (const f of verdict.blocking.slice(0, SHOWN_BLOCKING)) s.out(describeBlocking(f));
+    if (blocking.size > SHOWN_BLOCKING) s.out(`… and ${blocking.size - SHOWN_BLOCKING} more: pleaco scan ${s.app}`);
+    const first = verdict.blocking[0]!;
+    const blocked = new PleacoError('scan_blocked', `${blocking.size} vulnerabilit${blocking.size === 1 ? 'y' : 'ies'} at or above ${policy.failOn} (policy fail-on ${policy.failOn}), e.g. ${describeBlocking(first)}`, {
+      details: { blocking: verdict.blocking.slice(0, SHOWN_BLOCKING).map((f) => ({ id: f.id, package: f.package.name, version: f.package.version, severity: f.severity, fixed: f.fixed ?? null })) },
+    });
+    return { summary, blocked };
+  }
+  s.say(`Scan ${summary.status === 'unchecked' ? 'made the SBOM (no advisories to match)' : `passed (fail-on ${policy.failOn})`} in ${secs(summary.durationMs)}`);
+  return { summary, blocked: null };
+}

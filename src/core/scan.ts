@@ -1,0 +1,182 @@
+/**
+ * Vulnerability-scan policy and results in the replicated state: each app's policy (`scan/policy/<app>`)
+ * over the cluster default (`scan/policy-default`), the advisory database record (`scan/db`), and the
+ * immutable per-build report and SBOM the builder writes (`scans/<app>/<build>`, `sboms/<app>/<build>`).
+ * `evaluate` is the gate itself: which findings block a release under a policy at a given time.
+ */
+import { gunzipSync } from 'node:zlib';
+import type { Finding, Severity } from '../build/scan/types.js';
+import { PleacoError } from '../errors.js';
+import type { Store } from '../state/index.js';
+import type { AppService } from './apps.js';
+import { DEFAULT_SCAN_POLICY, keys, type AllowEntry, type FailOn, type Release, type ScanDbRecord, type ScanPolicy, type ScanReport, type StoredSbom } from './model.js';
+
+export const FAIL_ON: readonly FailOn[] = ['none', 'low', 'medium', 'high', 'critical'];
+const RANK: Record<Severity, number> = { unknown: 0, low: 1, medium: 2, high: 3, critical: 4 };
+const ADVISORY_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{1,127}$/;
+const MAX_ALLOW = 500;
+const MAX_ALLOW_MS = 2 * 366 * 24 * 3600_000;
+
+function bad(message: string): PleacoError {
+  return new PleacoError('bad_request', message);
+}
+
+/** True when a finding of `sev` blocks under `failOn`. Unknown severity never blocks (Debian CVE records mostly carry none). */
+export function blocks(sev: Severity, failOn: FailOn): boolean {
+  return failOn !== 'none' && sev !== 'unknown' && RANK[sev] >= RANK[failOn];
+}
+
+export interface EffectivePolicy {
+  failOn: FailOn;
+  /** Where the threshold comes from. */
+  from: 'app' | 'cluster' | 'default';
+  /** The app's entries first, then the cluster's. */
+  allow: Array<AllowEntry & { scope: 'app' | 'cluster' }>;
+}
+
+export interface Verdict {
+  blocking: Finding[];
+  allowed: Array<{ finding: Finding; entry: AllowEntry }>;
+  /** Allow-list ids past their date. */
+  expired: string[];
+}
+
+/** The gate: findings at or above the threshold block unless an unexpired allow-list entry names the advisory (or an alias). */
+export function evaluate(findings: Finding[], policy: Pick<EffectivePolicy, 'failOn' | 'allow'>, now: Date): Verdict {
+  const t = now.getTime();
+  const live = policy.allow.filter((a) => Date.parse(a.until) > t);
+  const expired = [...new Set(policy.allow.filter((a) => Date.parse(a.until) <= t).map((a) => a.id))];
+  const out: Verdict = { blocking: [], allowed: [], expired };
+  for (const f of findings) {
+    const ids = new Set([f.id, ...f.aliases]);
+    const entry = live.find((a) => ids.has(a.id));
+    if (entry) out.allowed.push({ finding: f, entry });
+    else if (blocks(f.severity, policy.failOn)) out.blocking.push(f);
+  }
+  return out;
+}
+
+/** One line per blocking finding: package, version, advisory, severity and the fixed version. */
+export function describeBlocking(f: Finding): string {
+  const pkg = f.package.sourceName && f.package.sourceName !== f.package.name ? `${f.package.name} (source ${f.package.sourceName})` : f.package.name;
+  const fix = f.fixed ? `fixed in ${f.fixed}` : 'no fixed version yet';
+  return `${pkg} ${f.package.version}: ${f.id} (${f.severity}${f.score !== undefined ? ` ${f.score.toFixed(1)}` : ''}) ${fix}`;
+}
+
+export interface PolicyInput {
+  failOn?: unknown;
+  /** Add (or replace) an allow-list entry. */
+  allow?: unknown;
+  /** Advisory ids to take off the allow-list. */
+  remove?: unknown;
+  /** App policies only: drop the app's own threshold and follow the cluster default again. */
+  inherit?: unknown;
+}
+
+export class ScanService {
+  constructor(private readonly o: { store: Store; apps: AppService; now?: () => Date }) {}
+
+  private now(): Date {
+    return this.o.now?.() ?? new Date();
+  }
+
+  /** The policy that applies to an app's next build. */
+  policy(app: string): EffectivePolicy {
+    this.o.apps.get(app);
+    const own = this.o.store.get<ScanPolicy>(keys.scanPolicy(app));
+    const cluster = this.o.store.get<ScanPolicy>(keys.scanPolicyDefault);
+    const failOn = own?.failOn ?? cluster?.failOn ?? DEFAULT_SCAN_POLICY.failOn;
+    const from = own?.failOn ? 'app' : cluster?.failOn ? 'cluster' : 'default';
+    const allow = [...(own?.allow ?? []).map((a) => ({ ...a, scope: 'app' as const })), ...(cluster?.allow ?? []).map((a) => ({ ...a, scope: 'cluster' as const }))];
+    return { failOn, from, allow };
+  }
+
+  /** The cluster default as stored (or the built-in default). */
+  clusterPolicy(): { failOn: FailOn; allow: AllowEntry[] } {
+    const p = this.o.store.get<ScanPolicy>(keys.scanPolicyDefault);
+    return { failOn: p?.failOn ?? DEFAULT_SCAN_POLICY.failOn, allow: p?.allow ?? [] };
+  }
+
+  /** Changes an app's policy (`app`) or the cluster default (`app` null); returns the stored policy. */
+  async setPolicy(app: string | null, input: PolicyInput): Promise<ScanPolicy> {
+    const write = async (): Promise<ScanPolicy> => {
+      const key = app ? keys.scanPolicy(app) : keys.scanPolicyDefault;
+      const cur = this.o.store.get<ScanPolicy>(key) ?? { allow: [] };
+      const next: ScanPolicy = { ...(cur.failOn ? { failOn: cur.failOn } : {}), allow: [...cur.allow] };
+      if (input.inherit === true) {
+        if (!app) throw bad('inherit applies to an app policy, not to the cluster default');
+        delete next.failOn;
+      }
+      if (input.failOn !== undefined) next.failOn = parseFailOn(input.failOn);
+      if (input.remove !== undefined) {
+        const ids = Array.isArray(input.remove) ? input.remove : [input.remove];
+        for (const id of ids) {
+          if (typeof id !== 'string' || !next.allow.some((a) => a.id === id)) throw new PleacoError('not_found', `${JSON.stringify(id)} is not on the ${app ? `allow-list of ${app}` : 'cluster allow-list'}`);
+          next.allow = next.allow.filter((a) => a.id !== id);
+        }
+      }
+      if (input.allow !== undefined) {
+        const entry = parseAllow(input.allow, this.now());
+        next.allow = [...next.allow.filter((a) => a.id !== entry.id), entry];
+        if (next.allow.length > MAX_ALLOW) throw bad(`an allow-list holds at most ${MAX_ALLOW} entries`);
+      }
+      await this.o.store.put(key, next);
+      return next;
+    };
+    return app ? this.o.apps.withApp(app, write) : write();
+  }
+
+  db(): ScanDbRecord | null {
+    return this.o.store.get<ScanDbRecord>(keys.scanDb) ?? null;
+  }
+
+  async setDb(record: ScanDbRecord): Promise<void> {
+    await this.o.store.put(keys.scanDb, record);
+  }
+
+  /** The report of one build; not_found when that build was not scanned. */
+  report(app: string, build: string): ScanReport {
+    this.o.apps.get(app);
+    const r = this.o.store.get<ScanReport>(keys.scan(app, build));
+    if (!r) throw new PleacoError('not_found', `build ${build} of ${app} has no scan report`);
+    return r;
+  }
+
+  /** The report of a release (its build's), or of the latest scanned build when `release` is absent. */
+  reportFor(app: string, release?: number): ScanReport {
+    if (release !== undefined) {
+      const r: Release = this.o.apps.release(app, release);
+      if (!r.build) throw new PleacoError('not_found', `release v${release} of ${app} was not built (kind ${r.kind}${r.from ? `, from v${r.from}` : ''}): no scan report`);
+      return this.report(app, r.build);
+    }
+    this.o.apps.get(app);
+    const all = this.o.store.list<ScanReport>(keys.scanPrefix(app)).map((e) => e.value).sort((a, b) => (a.at < b.at ? 1 : -1));
+    if (!all[0]) throw new PleacoError('not_found', `${app} has no scan report yet: deploy it first`);
+    return all[0];
+  }
+
+  /** The CycloneDX SBOM of a build, as JSON. */
+  sbom(app: string, build: string): unknown {
+    this.o.apps.get(app);
+    const s = this.o.store.get<StoredSbom>(keys.sbom(app, build));
+    if (!s) throw new PleacoError('not_found', `build ${build} of ${app} has no SBOM`);
+    return JSON.parse(gunzipSync(Buffer.from(s.data, 'base64')).toString('utf8'));
+  }
+}
+
+export function parseFailOn(v: unknown): FailOn {
+  if (typeof v !== 'string' || !(FAIL_ON as readonly string[]).includes(v)) throw bad(`fail-on must be one of ${FAIL_ON.join(', ')}, got ${JSON.stringify(v)}`);
+  return v as FailOn;
+}
+
+function parseAllow(v: unknown, now: Date): AllowEntry {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw bad('allow must be an object {id, reason, until}');
+  const { id, reason, until } = v as Record<string, unknown>;
+  if (typeof id !== 'string' || !ADVISORY_ID_RE.test(id)) throw bad(`allow id must be an advisory id like GHSA-35jh-r3h4-6jhm or CVE-2021-23337, got ${JSON.stringify(id)}`);
+  if (typeof reason !== 'string' || reason.trim().length < 3 || reason.length > 500) throw bad(`allow ${id} needs a reason (3-500 characters): why is it acceptable?`);
+  const t = typeof until === 'string' ? Date.parse(until) : NaN;
+  if (!Number.isFinite(t)) throw bad(`allow ${id} needs an expiry date (until), like 2026-12-31`);
+  if (t <= now.getTime()) throw bad(`allow ${id}: the expiry ${until as string} is already past`);
+  if (t - now.getTime() > MAX_ALLOW_MS) throw bad(`allow ${id}: the expiry may be at most two years ahead`);
+  return { id, reason: reason.trim(), until: new Date(t).toISOString(), addedAt: now.toISOString() };
+}

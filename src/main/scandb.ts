@@ -1,0 +1,151 @@
+/**
+ * The agent's copy of the advisory database and its replication. `load` imports a new copy on this node
+ * and writes the `scan/db` record (digest, counts, which node has it); every agent that sees a record whose
+ * digest it does not hold fetches the blob in chunks over the cluster's sealed stream ('scan-db' requests),
+ * from the loading node first, then from any live member, and installs it only when the bytes hash to the
+ * digest. Retries until it has it or a newer record replaces the wanted one.
+ */
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import type { ApiDeps } from '../api/deps.js';
+import { AdvisoryStore } from '../build/index.js';
+import type { ClusterNode } from '../cluster/index.js';
+import type { Config } from '../config/index.js';
+import { keys, type ScanDbRecord, type ScanService } from '../core/index.js';
+import { PleacoError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Entry, Store } from '../state/index.js';
+
+const CHUNK = 4 * 1024 * 1024;
+const RETRY_MS = 10_000;
+const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+
+export function scanDbRoot(config: Config): string {
+  return join(config.stateDir, 'scan-db');
+}
+
+export class ScanDbReplicator implements NonNullable<ApiDeps['scanDb']> {
+  readonly advisories: AdvisoryStore;
+  private wanted: string | null = null;
+  private running = false;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly onChange = (e: Entry): void => {
+    if (e.key === keys.scanDb) this.kick();
+  };
+
+  constructor(private readonly o: { config: Config; store: Store; scan: ScanService; nodeId: string; cluster: ClusterNode | null; log: Logger }) {
+    this.advisories = new AdvisoryStore(scanDbRoot(o.config));
+    o.cluster?.serve('scan-db', (req) => this.answer(req));
+    o.store.on('change', this.onChange);
+    this.kick();
+  }
+
+  async load(source: string, opts: { signal: AbortSignal; onProgress: (line: string) => void }): Promise<ScanDbRecord> {
+    const meta = await this.advisories.importFrom(source, { signal: opts.signal, onProgress: opts.onProgress });
+    for (const e of meta.errors.slice(0, 20)) this.o.log.warn('advisory skipped', { file: e.file, error: e.error });
+    const record: ScanDbRecord = {
+      digest: meta.digest, records: meta.records, byEcosystem: meta.byEcosystem, errors: meta.errorCount ?? meta.errors.length,
+      source: meta.source, loadedAt: meta.loadedAt, node: this.o.nodeId,
+    };
+    await this.o.scan.setDb(record);
+    return record;
+  }
+
+  async installed(): Promise<{ digest: string; records: number; loadedAt: string } | null> {
+    const m = await this.advisories.current();
+    return m ? { digest: m.digest, records: m.records, loadedAt: m.loadedAt } : null;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.o.store.off('change', this.onChange);
+  }
+
+  /** Starts a fetch when the cluster's record names a digest this node does not hold. */
+  private kick(): void {
+    const rec = this.o.scan.db();
+    this.wanted = rec && DIGEST_RE.test(rec.digest) ? rec.digest : null;
+    if (!this.running && !this.closed) void this.sync();
+  }
+
+  private async sync(): Promise<void> {
+    this.running = true;
+    clearTimeout(this.timer);
+    let again = false;
+    try {
+      const rec = this.o.scan.db();
+      const want = this.wanted;
+      if (!rec || !want || (await this.advisories.current())?.digest === want) return;
+      if (!this.o.cluster) return;
+      const sources = [rec.node, ...this.o.cluster.members().filter((m) => m.state === 'alive' && m.id !== this.o.nodeId && m.id !== rec.node).map((m) => m.id)];
+      for (const peer of sources) {
+        if (this.closed || this.wanted !== want) break;
+        try {
+          const t = Date.now();
+          const meta = await this.fetchFrom(peer, want);
+          this.o.log.info('advisory database fetched', { digest: want, from: peer, records: meta.records, ms: Date.now() - t });
+          return;
+        } catch (err) {
+          this.o.log.debug('advisory database fetch failed', { from: peer, error: err });
+        }
+      }
+      again = true;
+    } catch (err) {
+      this.o.log.warn('advisory database sync failed', { error: err });
+      again = true;
+    } finally {
+      this.running = false;
+      if (!this.closed && again) this.timer = setTimeout(() => void this.sync(), RETRY_MS);
+      else if (!this.closed && this.wanted !== null && this.wanted !== (await this.advisories.current().catch(() => null))?.digest) void this.sync();
+    }
+  }
+
+  /** Streams the blob from one peer, chunk by chunk, into the store (which checks the digest). */
+  private async fetchFrom(peer: string, digest: string): Promise<{ records: number }> {
+    const cluster = this.o.cluster!;
+    const body = new PassThrough();
+    const installing = this.advisories.installBlob(digest, body);
+    installing.catch(() => undefined);
+    try {
+      let offset = 0;
+      for (;;) {
+        const res = await cluster.ask(peer, 'scan-db', { digest, offset, length: CHUNK });
+        if (res.found !== true || typeof res.size !== 'number' || typeof res.data !== 'string') throw new PleacoError('not_found', `${peer} does not hold ${digest}`);
+        const data = Buffer.from(res.data, 'base64');
+        if (!body.write(data)) await new Promise((r) => body.once('drain', r));
+        offset += data.length;
+        if (offset >= res.size || data.length === 0) break;
+      }
+      body.end();
+    } catch (err) {
+      body.destroy(err as Error);
+      throw err;
+    }
+    return installing;
+  }
+
+  /** A peer asks for a chunk of a blob this node holds. */
+  private async answer(req: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const digest = req.digest;
+    const offset = req.offset;
+    if (typeof digest !== 'string' || !DIGEST_RE.test(digest) || typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw new PleacoError('bad_request', 'bad scan-db request');
+    const length = Math.min(CHUNK, typeof req.length === 'number' && req.length > 0 ? req.length : CHUNK);
+    let fh;
+    try {
+      fh = await open(this.advisories.blobPath(digest), 'r');
+    } catch {
+      return { found: false };
+    }
+    try {
+      const { size } = await fh.stat();
+      const buf = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
+      if (buf.length) await fh.read(buf, 0, buf.length, offset);
+      return { found: true, size, data: buf.toString('base64') };
+    } finally {
+      await fh.close();
+    }
+  }
+}
