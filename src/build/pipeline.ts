@@ -59,6 +59,7 @@ export interface PipelineRun {
 /** Output kept in the build record (replicated state): the full output is in the build log. */
 const FAILED_TAIL = 16 * 1024;
 const PASSED_TAIL = 2 * 1024;
+const SCAN_TIMEOUT_MS = 10 * 60_000;
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
 const span = (ms: number): string => (ms >= 60_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 1000)} s`);
@@ -172,10 +173,18 @@ export async function runPipeline(build: Build, spec: AppSpec, d: PipelineDeps, 
 
   // scan
   await run.update({ stage: 'scan', test, durations: { ...durations } });
-  const scanned = await scanImage({
-    app, build: id, image, imageId, engine: d.engine, client: d.client, advisories: d.advisories ?? null, version: d.version ?? '0.0.0',
-    labels: pleacoLabels({ app, build: id, role: 'scan', node: d.nodeId }), signal: run.signal, say, out,
-  });
+  // A stalled export must not hold the build slot: the scan has its own deadline, like the image build.
+  const scanDeadline = AbortSignal.timeout(SCAN_TIMEOUT_MS);
+  let scanned: Awaited<ReturnType<typeof scanImage>>;
+  try {
+    scanned = await scanImage({
+      app, build: id, image, imageId, engine: d.engine, client: d.client, advisories: d.advisories ?? null, version: d.version ?? '0.0.0',
+      labels: pleacoLabels({ app, build: id, role: 'scan', node: d.nodeId }), signal: AbortSignal.any([run.signal, scanDeadline]), say, out,
+    });
+  } catch (err) {
+    if (scanDeadline.aborted && !run.signal.aborted) throw new PleacoError('scan_failed', `the scan did not finish within ${span(SCAN_TIMEOUT_MS)}`);
+    throw err;
+  }
   durations.scan = scanned.summary.durationMs;
   await run.update({ scan: scanned.summary, durations: { ...durations } });
   if (scanned.blocked) throw scanned.blocked;

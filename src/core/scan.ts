@@ -9,12 +9,14 @@ import type { Finding, Severity } from '../build/scan/types.js';
 import { PleacoError } from '../errors.js';
 import type { Store } from '../state/index.js';
 import type { AppService } from './apps.js';
+import { KeyedLock } from './lock.js';
 import { DEFAULT_SCAN_POLICY, keys, type AllowEntry, type FailOn, type Release, type ScanDbRecord, type ScanPolicy, type ScanReport, type StoredSbom } from './model.js';
 
 export const FAIL_ON: readonly FailOn[] = ['none', 'low', 'medium', 'high', 'critical'];
 const RANK: Record<Severity, number> = { unknown: 0, low: 1, medium: 2, high: 3, critical: 4 };
 const ADVISORY_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{1,127}$/;
 const MAX_ALLOW = 500;
+const POLICY_FIELDS = ['failOn', 'allow', 'remove', 'inherit'];
 const MAX_ALLOW_MS = 2 * 366 * 24 * 3600_000;
 
 function bad(message: string): PleacoError {
@@ -74,6 +76,9 @@ export interface PolicyInput {
 }
 
 export class ScanService {
+  /** The cluster default's read-modify-write, one at a time (app policies go through the app's lock). */
+  private readonly clusterLock = new KeyedLock();
+
   constructor(private readonly o: { store: Store; apps: AppService; now?: () => Date }) {}
 
   private now(): Date {
@@ -99,6 +104,11 @@ export class ScanService {
 
   /** Changes an app's policy (`app`) or the cluster default (`app` null); returns the stored policy. */
   async setPolicy(app: string | null, input: PolicyInput): Promise<ScanPolicy> {
+    if (!input || typeof input !== 'object' || Array.isArray(input)) throw bad('the policy change must be an object {failOn, allow, remove, inherit}');
+    const unknown = Object.keys(input).find((k) => !POLICY_FIELDS.includes(k));
+    if (unknown !== undefined) throw bad(`unknown policy field ${JSON.stringify(unknown)} (use ${POLICY_FIELDS.join(', ')})`);
+    if (input.inherit !== undefined && typeof input.inherit !== 'boolean') throw bad('inherit must be true or false');
+    if (input.remove !== undefined && !(Array.isArray(input.remove) ? input.remove : [input.remove]).every((id) => typeof id === 'string')) throw bad('remove must be a list of advisory ids');
     const write = async (): Promise<ScanPolicy> => {
       const key = app ? keys.scanPolicy(app) : keys.scanPolicyDefault;
       const cur = this.o.store.get<ScanPolicy>(key) ?? { allow: [] };
@@ -123,7 +133,7 @@ export class ScanService {
       await this.o.store.put(key, next);
       return next;
     };
-    return app ? this.o.apps.withApp(app, write) : write();
+    return app ? this.o.apps.withApp(app, write) : this.clusterLock.run('cluster', write);
   }
 
   db(): ScanDbRecord | null {

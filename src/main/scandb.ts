@@ -5,6 +5,7 @@
  * from the loading node first, then from any live member, and installs it only when the bytes hash to the
  * digest. Retries until it has it or a newer record replaces the wanted one.
  */
+import { once } from 'node:events';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -50,6 +51,8 @@ export class ScanDbReplicator implements NonNullable<ApiDeps['scanDb']> {
       source: meta.source, loadedAt: meta.loadedAt, node: this.o.nodeId,
     };
     await this.o.scan.setDb(record);
+    // Only the copy in use is kept (a new load replaces the previous database on every node).
+    await this.advisories.prune([meta.digest]).catch((err: unknown) => this.o.log.warn('pruning old advisory databases failed', { error: err }));
     return record;
   }
 
@@ -74,32 +77,37 @@ export class ScanDbReplicator implements NonNullable<ApiDeps['scanDb']> {
   private async sync(): Promise<void> {
     this.running = true;
     clearTimeout(this.timer);
-    let again = false;
+    const want = this.wanted;
+    let retry = false;
     try {
       const rec = this.o.scan.db();
-      const want = this.wanted;
       if (!rec || !want || (await this.advisories.current())?.digest === want) return;
-      if (!this.o.cluster) return;
+      if (!this.o.cluster) {
+        this.o.log.warn('the cluster names an advisory database this node does not hold and it has no peers to fetch it from; load it here with scan:db:update', { digest: want });
+        return;
+      }
       const sources = [rec.node, ...this.o.cluster.members().filter((m) => m.state === 'alive' && m.id !== this.o.nodeId && m.id !== rec.node).map((m) => m.id)];
       for (const peer of sources) {
-        if (this.closed || this.wanted !== want) break;
+        if (this.closed || this.wanted !== want) return;
         try {
           const t = Date.now();
           const meta = await this.fetchFrom(peer, want);
           this.o.log.info('advisory database fetched', { digest: want, from: peer, records: meta.records, ms: Date.now() - t });
+          await this.advisories.prune([want]).catch(() => undefined);
           return;
         } catch (err) {
           this.o.log.debug('advisory database fetch failed', { from: peer, error: err });
         }
       }
-      again = true;
+      retry = true;
     } catch (err) {
       this.o.log.warn('advisory database sync failed', { error: err });
-      again = true;
+      retry = true;
     } finally {
       this.running = false;
-      if (!this.closed && again) this.timer = setTimeout(() => void this.sync(), RETRY_MS);
-      else if (!this.closed && this.wanted !== null && this.wanted !== (await this.advisories.current().catch(() => null))?.digest) void this.sync();
+      // Again at once when a newer record came in meanwhile; later when this one could not be had.
+      if (!this.closed && this.wanted !== want) void this.sync();
+      else if (!this.closed && retry) this.timer = setTimeout(() => void this.sync(), RETRY_MS);
     }
   }
 
@@ -115,7 +123,8 @@ export class ScanDbReplicator implements NonNullable<ApiDeps['scanDb']> {
         const res = await cluster.ask(peer, 'scan-db', { digest, offset, length: CHUNK });
         if (res.found !== true || typeof res.size !== 'number' || typeof res.data !== 'string') throw new PleacoError('not_found', `${peer} does not hold ${digest}`);
         const data = Buffer.from(res.data, 'base64');
-        if (!body.write(data)) await new Promise((r) => body.once('drain', r));
+        // The store may fail (disk full) and stop reading: wait for room or for its end, never forever.
+        if (!body.write(data)) await Promise.race([once(body, 'drain'), installing]);
         offset += data.length;
         if (offset >= res.size || data.length === 0) break;
       }

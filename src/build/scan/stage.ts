@@ -38,6 +38,22 @@ export interface ScanStageInput {
 }
 
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
+/** What one stored entry may take (the store refuses values over 1 MiB of JSON). */
+const MAX_STORED_BYTES = 900 * 1024;
+
+/** Drops the least severe findings (counted in `truncated`) until the report fits one state entry. */
+export function fitReport(r: ScanReport): void {
+  r.expired = r.expired.slice(0, 100);
+  let size = Buffer.byteLength(JSON.stringify(r));
+  while (size > MAX_STORED_BYTES && r.findings.length > 0) {
+    // Most severe first, so what blocks is dropped last.
+    const drop = Math.max(1, Math.ceil(r.findings.length * (1 - MAX_STORED_BYTES / size)));
+    r.findings = r.findings.slice(0, r.findings.length - drop);
+    r.truncated += drop;
+    size = Buffer.byteLength(JSON.stringify(r));
+  }
+}
+
 const SHOWN_BLOCKING = 10;
 
 function osName(inv: Inventory): string | null {
@@ -100,7 +116,11 @@ export async function scanImage(s: ScanStageInput): Promise<{ summary: ScanSumma
     expired: verdict.expired,
     skipped,
   };
-  await s.client.request('POST', '/v1/internal/state', { body: { ops: [{ key: keys.scan(s.app, s.build), value: report }, { key: keys.sbom(s.app, s.build), value: stored }] } });
+  fitReport(report);
+  const ops: Array<{ key: string; value: unknown }> = [{ key: keys.scan(s.app, s.build), value: report }];
+  if (stored.data.length <= MAX_STORED_BYTES) ops.push({ key: keys.sbom(s.app, s.build), value: stored });
+  else s.out(`the SBOM is ${(stored.data.length >> 10)} KiB compressed, more than a state entry holds: not stored (the report is)`);
+  for (const op of ops) await s.client.request('POST', '/v1/internal/state', { body: { ops: [op] } });
 
   if (meta) s.out(`findings: ${SEVERITIES.slice().reverse().map((l) => `${counts[l]} ${l}`).join(', ')} (database ${meta.digest.slice(0, 19)}, ${meta.records} advisories)`);
   for (const [f, a] of allowed) if (blocks(f.severity, policy.failOn)) s.out(`allowed until ${a.until.slice(0, 10)}: ${describeBlocking(f)} (${a.reason})`);

@@ -1,6 +1,7 @@
 /** scan, scan:sbom, scan:policy, scan:db, scan:db:update. */
 import type { EffectivePolicy } from '../../core/scan.js';
 import type { AllowEntry, FailOn, ScanDbRecord, ScanReport } from '../../core/model.js';
+import { redactSource } from '../../build/scan/db/index.js';
 import { PleacoError, type ErrorCode } from '../../errors.js';
 import { parseReleaseNumber, UsageError } from '../args.js';
 import { appPath, EXIT, str, type Command, type Ctx } from '../context.js';
@@ -138,7 +139,7 @@ export const scanDbUpdate: Command = async (ctx) => {
   const source = ctx.args[0] ?? '';
   let done: ScanDbRecord | null = null;
   let failure: { code: string; message: string } | null = null;
-  ctx.out.out(`-----> Loading advisories from ${source}`);
+  ctx.out.out(`-----> Loading advisories from ${redactSource(source)}`);
   await ctx.client().stream('/v1/scan/db', (ev) => {
     const e = ev as { type: string; line?: string; db?: ScanDbRecord; error?: { code: string; message: string } };
     if (e.type === 'progress' && e.line) ctx.out.out(`       ${e.line}`);

@@ -14,7 +14,11 @@ import { PleacoError } from '../../../errors.js';
 import type { OsvRecord } from '../types.js';
 
 export const MAX_ENTRY_BYTES = 16 * 1024 * 1024;
-export const MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024;
+/**
+ * Bound on the JSON of one load. Records are parsed and held in the agent's memory while the canonical file is
+ * written (3-5× the JSON), so this stays well inside the heap: load per-ecosystem exports, not the all-in-one.
+ */
+export const MAX_TOTAL_BYTES = 512 * 1024 * 1024;
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{1,127}$/;
 const ZIP_MAGIC = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
 

@@ -36,7 +36,7 @@ export interface DbMeta {
 export interface ImportOptions {
   signal?: AbortSignal;
   onProgress?(line: string): void;
-  /** Limit for a download and for the advisory JSON read (default 2 GiB). */
+  /** Limit for a download and for the advisory JSON read (default MAX_TOTAL_BYTES, 512 MiB). */
   maxBytes?: number;
 }
 
@@ -106,13 +106,22 @@ export class AdvisoryStore {
   async importFrom(source: string, o: ImportOptions = {}): Promise<DbMeta> {
     const shown = redactSource(source);
     return this.inTemp(o.signal, async (tmp) => {
+      // A URL the parsers reject (port out of range, a file:// host, bad escapes) is the caller's mistake: a 400.
+      const asUrl = <T>(f: () => T): T => {
+        try {
+          return f();
+        } catch (err) {
+          if (err instanceof TypeError || err instanceof URIError) throw new PleacoError('bad_request', `invalid advisory source ${shown}: ${err.message}`);
+          throw err;
+        }
+      };
       let local: string;
       if (/^https?:\/\//i.test(source)) {
-        const name = (new URL(source).pathname.split('/').pop() ?? '').replace(/[^A-Za-z0-9._-]/g, '') || 'download';
+        const name = (asUrl(() => new URL(source)).pathname.split('/').pop() ?? '').replace(/[^A-Za-z0-9._-]/g, '') || 'download';
         local = join(tmp, 'dl', name);
         await mkdir(join(tmp, 'dl'));
         await download(source, local, { signal: o.signal, onProgress: o.onProgress, maxBytes: o.maxBytes ?? MAX_TOTAL_BYTES });
-      } else if (/^file:\/\//i.test(source)) local = fileURLToPath(source.replace(/[?#].*$/, ''));
+      } else if (/^file:\/\//i.test(source)) local = asUrl(() => fileURLToPath(source.replace(/[?#].*$/, '')));
       else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) throw new PleacoError('bad_request', `unsupported advisory source ${shown}: use a path, file://, http:// or https://`);
       else local = resolve(source);
 

@@ -13,6 +13,7 @@
  * Go version, the name OSV's Go ecosystem files standard library advisories under. Versions keep Go's
  * form, with a leading v (v1.2.3; stdlib v1.19.8), as Go's purls do: a matcher strips it for OSV.
  */
+import { goToSemver } from '../versions/index.js';
 import type { Package } from '../types.js';
 import { purl } from './purl.js';
 
@@ -193,8 +194,9 @@ export function goPackages(info: GoBuildInfo, location: string): Package[] {
     else if (kind === '=>' && path && mods.length) mods[mods.length - 1] = { path, version: version ?? '' };
   }
   const out = mods.filter((m) => m.version !== '').map((m) => goPackage(m.path, m.version, location));
-  const go = /^go(\d+\.\d+(?:\.\d+)?(?:(?:rc|beta)\d+)?)/.exec(info.goVersion);
-  if (go) out.push(goPackage('stdlib', `v${go[1]}`, location));
+  // The toolchain as a semver the Go advisories compare with: go1.20 → v1.20.0, go1.22rc2 → v1.22.0-rc.2.
+  const go = /^go\d+\.\d+(?:\.\d+)?(?:(?:rc|beta)\d+)?/.exec(info.goVersion);
+  if (go) out.push(goPackage('stdlib', `v${goToSemver(go[0])}`, location));
   return out;
 }
 

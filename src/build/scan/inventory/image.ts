@@ -14,6 +14,8 @@ import { GoBuildInfoScanner, OS_RELEASE_PATHS, fileKind, inventoryFromFiles, typ
 
 /** Bodies kept in memory at most, per file (a dpkg status is ~1 MB, a big lockfile a few MB). */
 const MAX_KEPT = 64 * 1024 * 1024;
+/** Bound on all package files kept in memory for one image (an image with hundreds of big lockfiles). */
+const MAX_KEPT_TOTAL = 512 * 1024 * 1024;
 /** Executables larger than this are not searched for Go build info. */
 const MAX_GO_BINARY = 64 * 1024 * 1024;
 
@@ -118,6 +120,7 @@ export async function inventoryImage(
     const goBinaries: GoBinary[] = [];
     const links = new Map<string, string>();
     try {
+      let keptBytes = 0;
       for await (const entry of tar) {
         files++;
         const h = entry.header;
@@ -133,8 +136,12 @@ export async function inventoryImage(
           continue;
         }
         const kind = fileKind(path);
-        if (kind && size <= MAX_KEPT) {
+        if (kind && size <= MAX_KEPT && keptBytes + size <= MAX_KEPT_TOTAL) {
+          keptBytes += size;
           kept.push({ kind, path, body: await readAll(entry) });
+        } else if (kind && size <= MAX_KEPT) {
+          say(`inventory: skipped ${path}: the package files read so far already take ${MAX_KEPT_TOTAL >> 20} MiB`);
+          entry.resume();
         } else if (kind) {
           say(`inventory: skipped ${path}: ${size} bytes is more than a package database should be`);
           entry.resume();
