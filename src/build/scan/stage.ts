@@ -60,12 +60,6 @@ function osName(inv: Inventory): string | null {
   return inv.os ? (inv.os.prettyName ?? `${inv.os.id} ${inv.os.versionId ?? ''}`.trim()) : null;
 }
 
-function tally(inv: Inventory): string {
-  const by = new Map<string, number>();
-  for (const p of inv.packages) by.set(p.type, (by.get(p.type) ?? 0) + 1);
-  return [...by].map(([t, n]) => `${n} ${t}`).join(', ') || 'none';
-}
-
 export function countSeverities(findings: Finding[]): Record<Severity, number> {
   const c = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
   for (const f of findings) c[f.severity]++;
@@ -77,8 +71,8 @@ export async function scanImage(s: ScanStageInput): Promise<{ summary: ScanSumma
   const now = s.now ?? (() => new Date());
   const started = Date.now();
   s.say('Scanning the image for known vulnerabilities');
-  const { inventory, stats } = await inventoryImage(s.engine, s.imageId, { labels: s.labels, signal: s.signal, onProgress: s.out });
-  s.out(`inventory: ${inventory.packages.length} packages (${tally(inventory)})${inventory.os ? ` on ${osName(inventory)}` : ''}, read ${stats.files} files in ${secs(stats.ms)}`);
+  const { inventory } = await inventoryImage(s.engine, s.imageId, { labels: s.labels, signal: s.signal, onProgress: s.out });
+  if (inventory.os) s.out(`operating system: ${osName(inventory)}`);
   const sbom = toCycloneDx(inventory, { image: s.image, imageId: s.imageId, app: s.app, toolVersion: s.version });
   const stored: StoredSbom = { format: 'CycloneDX-1.5', encoding: 'gzip+base64', data: gzipSync(JSON.stringify(sbom)).toString('base64') };
 

@@ -102,7 +102,6 @@ export async function inventoryImage(
       HostConfig: { NetworkMode: 'none' },
     });
     if (o.signal?.aborted) throw aborted(image);
-    say(`inventory: reading the filesystem of ${image} (${imageId.slice(7, 19)})`);
 
     const src = (await container.export()) as NodeJS.ReadableStream & { destroy(err?: Error): void };
     const tar = extract();
