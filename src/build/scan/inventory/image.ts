@@ -103,6 +103,7 @@ export async function inventoryImage(
     });
     if (o.signal?.aborted) throw aborted(image);
 
+    say(`inventory: reading the image's filesystem (${imageId.slice(7, 19)})`);
     const src = (await container.export()) as NodeJS.ReadableStream & { destroy(err?: Error): void };
     const tar = extract();
     const onAbort = (): void => {
