@@ -1,7 +1,9 @@
 /**
  * The membership state machine of the SWIM core (memberlist's aliveNode / suspectNode / deadNode /
  * refute / mergeState): incarnation rules, suspicion timers with Lifeguard confirmations, re-gossip
- * of every accepted change, and the events a caller sees. Pure: time comes in through `now`.
+ * of every accepted change, and the events a caller sees. Departures from memberlist (deadNode): a
+ * death is taken at once only about a member suspected for a while, and one older than the alive we
+ * know is answered to its declarer. Pure: time comes in through `now`.
  */
 import { suspicionTimeout, type Addr, type SwimConfig } from './config.js';
 import { Awareness } from './awareness.js';
@@ -156,10 +158,21 @@ export class Membership {
     this.event('suspect', m);
   }
 
-  /** Handles a death (or, when `from` is the member itself, a graceful leave). */
+  /**
+   * Handles a death (or, when `from` is the member itself, a graceful leave). Another node's death is
+   * taken at once only about a member we have suspected for a while (takesDeathAtOnce); otherwise it
+   * is a suspicion from the declarer, and the member gets a Lifeguard timer's time to refute: so the
+   * stale deaths a healed partition brings no longer kill live members cluster-wide.
+   */
   deadNode(d: DeadMsg): void {
     const m = this.table.get(d.node);
-    if (!m || d.inc < m.incarnation) return;
+    if (!m) return;
+    if (d.inc < m.incarnation) return this.correct(m, d.from);
+    const leaving = d.node === d.from;
+    if (!leaving && m !== this.self && !this.takesDeathAtOnce(m)) {
+      this.suspectNode({ t: 'suspect', node: d.node, inc: d.inc, from: d.from });
+      return;
+    }
     this.suspicions.delete(d.node);
     if (m.state === 'dead' || m.state === 'left') return;
     if (m === this.self && !this.left) {
@@ -168,7 +181,6 @@ export class Membership {
     }
     this.gossip(d);
     m.incarnation = d.inc;
-    const leaving = d.node === d.from;
     m.state = leaving ? 'left' : 'dead';
     m.since = this.now;
     if (leaving) {
@@ -180,6 +192,31 @@ export class Membership {
       this.stats.deaths!++;
       this.event('dead', m);
     }
+  }
+
+  /**
+   * Whether news of `m`'s death is taken at once: yes when we have suspected it for at least half the
+   * minimum suspicion timeout (the crash path: the suspect gossip spreads in about a second, the first
+   * timer to run out is at least the minimum later), or its timer already ran out; no when we see it
+   * alive or suspect it only since moments ago (a stale death that arrives with its suspicion).
+   */
+  private takesDeathAtOnce(m: Member): boolean {
+    if (m.state === 'alive') return false;
+    if (m.state !== 'suspect') return true;
+    const timer = this.suspicions.get(m.id);
+    return !timer || this.now - timer.start >= timer.min / 2;
+  }
+
+  /**
+   * Answers a death older than the alive we know with that alive, straight to the node that declared
+   * it: that node missed the refutation, which nobody gossips again once everyone else has it (after a
+   * heal it would otherwise wait for its next push-pull).
+   */
+  private correct(m: Member, declarer: string): void {
+    const to = this.table.get(declarer);
+    if (m.state !== 'alive' || !to || to === this.self || to === m || to.state === 'left') return;
+    const msg: AliveMsg = { t: 'alive', node: m.id, addr: m.addr, inc: m.incarnation, meta: m.meta };
+    this.push(to.addr, msg, 'udp', messageSize(msg));
   }
 
   /** Out-announces an accusation against us with a higher incarnation (and counts it against our health). */

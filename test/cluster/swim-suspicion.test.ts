@@ -103,20 +103,24 @@ test('a refutation (alive with a higher incarnation) cancels the suspicion: aliv
   assert.ok(t === undefined || t > 2100 + Math.floor(4 * Math.log10(11) * 1000));
 });
 
-test('a dead message kills at once, is re-gossiped, and an old incarnation cannot revive the member', () => {
+test('a dead message about a member suspected for a while kills at once, is re-gossiped, and an old incarnation cannot revive the member', () => {
+  // Suspected since 1000; a death declared half the minimum suspicion timeout later is taken at once.
+  const at = 1000 + suspicionTimeout(4, 5, 1000) / 2;
   const n = nodeKnowing(ids(4));
-  const out = n.receive(addr('n3'), { t: 'dead', node: 'n2', inc: 1, from: 'n3' }, 1000);
+  n.receive(addr('n3'), { t: 'suspect', node: 'n2', inc: 1, from: 'n3' }, 1000);
+  const out = n.receive(addr('n4'), { t: 'dead', node: 'n2', inc: 1, from: 'n4' }, at);
   assert.equal(out.events.map((e) => [e.type, e.member.id]), [['dead', 'n2']]);
-  const stale = n.receive(addr('n4'), { t: 'alive', node: 'n2', addr: addr('n2'), inc: 1, meta: {} }, 1100);
+  const stale = n.receive(addr('n4'), { t: 'alive', node: 'n2', addr: addr('n2'), inc: 1, meta: {} }, at + 100);
   assert.equal(stale.events, []);
   // A re-joined n2 (higher incarnation) comes back with a join event.
-  const back = n.receive(addr('n2'), { t: 'alive', node: 'n2', addr: addr('n2'), inc: 2, meta: {} }, 1200);
+  const back = n.receive(addr('n2'), { t: 'alive', node: 'n2', addr: addr('n2'), inc: 2, meta: {} }, at + 200);
   assert.equal(back.events.map((e) => [e.type, e.member.id, e.member.state]), [['join', 'n2', 'alive']]);
   // The dead message went into the gossip queue: the next gossip rounds send it to others.
   const d = nodeKnowing(ids(4));
-  d.receive(addr('n3'), { t: 'dead', node: 'n2', inc: 1, from: 'n3' }, 1000);
+  d.receive(addr('n3'), { t: 'suspect', node: 'n2', inc: 1, from: 'n3' }, 1000);
+  d.receive(addr('n4'), { t: 'dead', node: 'n2', inc: 1, from: 'n4' }, at);
   const sends = [];
-  while (d.nextWakeAt() <= 1_400) sends.push(...d.tick(d.nextWakeAt()).send);
+  for (let t = d.nextWakeAt(); t <= at + 400; t = d.nextWakeAt()) sends.push(...d.tick(Math.max(t, at)).send);
   const parts = sends.flatMap((o) => (o.msg.t === 'compound' ? o.msg.parts.map((p) => ({ to: o.to, p })) : [{ to: o.to, p: o.msg }]));
   const deadSent = parts.filter((x) => x.p.t === 'dead' && x.p.node === 'n2');
   assert.ok(deadSent.length >= 1);
@@ -127,16 +131,18 @@ test('gossip to the dead: a member declared dead still gets gossip for gossipToT
   const n = new SwimNode({ id: 'n1', addr: addr('n1'), random: seededRandom(3), config: { pushPullIntervalMs: 0, reconnectIntervalMs: 0 } });
   n.start(0);
   n.receive(addr('n2'), { t: 'alive', node: 'n2', addr: addr('n2'), inc: 1, meta: {} }, 0);
-  n.receive(addr('n3'), { t: 'dead', node: 'n2', inc: 1, from: 'n3' }, 1000);
+  n.receive(addr('n3'), { t: 'suspect', node: 'n2', inc: 1, from: 'n3' }, 1000);
+  n.receive(addr('n3'), { t: 'dead', node: 'n2', inc: 1, from: 'n3' }, 3000);
   const sendsTo = (from: number, until: number) => {
     const to: string[] = [];
     for (let t = n.nextWakeAt(); t <= until; t = n.nextWakeAt()) to.push(...n.tick(Math.max(t, from)).send.map((o) => o.to));
     return to;
   };
-  assert.ok(sendsTo(1000, 3_000).includes(addr('n2')), 'gossip reaches the newly dead member');
-  sendsTo(3_000, 32_000);
+  assert.equal(n.members().find((m) => m.id === 'n2')!.state, 'dead');
+  assert.ok(sendsTo(3000, 5_000).includes(addr('n2')), 'gossip reaches the newly dead member');
+  sendsTo(5_000, 34_000);
   n.broadcast('k', 'v'); // something to gossip, past the window
-  assert.not.ok(sendsTo(32_000, 35_000).includes(addr('n2')));
+  assert.not.ok(sendsTo(34_000, 37_000).includes(addr('n2')));
 });
 
 test.run();
