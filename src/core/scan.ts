@@ -5,6 +5,7 @@
  * `evaluate` is the gate itself: which findings block a release under a policy at a given time.
  */
 import { gunzipSync } from 'node:zlib';
+import { atLeast } from '../build/scan/severity.js';
 import type { Finding, Severity } from '../build/scan/types.js';
 import { PleacoError } from '../errors.js';
 import type { Store } from '../state/index.js';
@@ -13,7 +14,6 @@ import { KeyedLock } from './lock.js';
 import { DEFAULT_SCAN_POLICY, keys, type AllowEntry, type FailOn, type Release, type ScanDbRecord, type ScanPolicy, type ScanReport, type StoredSbom } from './model.js';
 
 export const FAIL_ON: readonly FailOn[] = ['none', 'low', 'medium', 'high', 'critical'];
-const RANK: Record<Severity, number> = { unknown: 0, low: 1, medium: 2, high: 3, critical: 4 };
 const ADVISORY_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{1,127}$/;
 const MAX_ALLOW = 500;
 const POLICY_FIELDS = ['failOn', 'allow', 'remove', 'inherit'];
@@ -25,7 +25,7 @@ function bad(message: string): PleacoError {
 
 /** True when a finding of `sev` blocks under `failOn`. Unknown severity never blocks (Debian CVE records mostly carry none). */
 export function blocks(sev: Severity, failOn: FailOn): boolean {
-  return failOn !== 'none' && sev !== 'unknown' && RANK[sev] >= RANK[failOn];
+  return failOn !== 'none' && sev !== 'unknown' && atLeast(sev, failOn);
 }
 
 export interface EffectivePolicy {
