@@ -1,13 +1,16 @@
 /**
  * make bench-gossip: for each cluster size (10 and 50), N network namespaces on one bridge, then Serf agents
- * and pleaco agents on them in the same run, each through the same scenario (bench/gossip/measure.ts): time for
- * a user event to reach every node, time until every node marks a SIGKILLed node failed, and false positives
- * under 10% packet loss on every host. Prints one line per side and size, and last
- * `gossip_vs_serf_detect_ratio=X` when both sides ran.
+ * and pleaco agents on them in the same run, each through the same scenario (bench/gossip/measure.ts): join time
+ * (also counted from the last agent being up, without process start-up), time for a user event to reach every
+ * node, false positives under 10% packet loss on every host, time until every node marks a SIGKILLed node
+ * failed, and the same for an isolated node (host loss: all its traffic dropped, its agent still running).
+ * Prints one figures line per side and size, per-size pleaco/serf ratios for SIGKILL and isolation detection,
+ * and last `gossip_vs_serf_detect_ratio=X` (SIGKILL detections) when both sides ran.
  *
  * `node dist/bench/gossip.js cleanup` removes namespaces a crashed run left behind (those of live runs stay).
  * Environment: BENCH_GOSSIP_SIZES (default 10,50), BENCH_GOSSIP_LOSS_S (30), BENCH_GOSSIP_EVENTS (3),
- * BENCH_GOSSIP_KILLS (3). Figures are medians over the events and over the kills.
+ * BENCH_GOSSIP_KILLS (5), BENCH_GOSSIP_ISOLATE (3); kills + isolations ≤ n - 2 at every size. Figures are
+ * medians over the events, over the kills and over the isolations.
  */
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -22,7 +25,8 @@ import { tempDir } from '../test/helpers/tmp.js';
 const SIZES = (process.env.BENCH_GOSSIP_SIZES ?? '10,50').split(',').map(Number);
 const LOSS_WINDOW_MS = Number(process.env.BENCH_GOSSIP_LOSS_S ?? 30) * 1000;
 const EVENT_ROUNDS = Number(process.env.BENCH_GOSSIP_EVENTS ?? 3);
-const KILLS = Number(process.env.BENCH_GOSSIP_KILLS ?? 3);
+const KILLS = Number(process.env.BENCH_GOSSIP_KILLS ?? 5);
+const ISOLATE = Number(process.env.BENCH_GOSSIP_ISOLATE ?? 3);
 
 // ---------------------------------------------------------------------------------------------------------
 // PLEACO PLUGS IN HERE. Return a fresh GossipCluster (bench/gossip/cluster.ts) that runs pleaco's own agent,
@@ -48,7 +52,12 @@ async function main(): Promise<void> {
     console.log(`removed ${cleanupLeftovers()} leftover namespaces`);
     return;
   }
-  console.log(`${serfVersion()}, profile lan; per size: ${EVENT_ROUNDS} events, ${LOSS_WINDOW_MS / 1000} s at 10% loss, ${KILLS} kills`);
+  for (const n of SIZES) {
+    if (!(Number.isInteger(KILLS) && KILLS >= 1 && Number.isInteger(ISOLATE) && ISOLATE >= 0 && KILLS + ISOLATE <= n - 2)) {
+      throw new Error(`BENCH_GOSSIP_KILLS (${KILLS}) must be ≥ 1, BENCH_GOSSIP_ISOLATE (${ISOLATE}) ≥ 0, and together ≤ n - 2 = ${n - 2} for n=${n}`);
+    }
+  }
+  console.log(`${serfVersion()}, profile lan; per size: ${EVENT_ROUNDS} events, ${LOSS_WINDOW_MS / 1000} s at 10% loss, ${KILLS} kills, ${ISOLATE} isolations`);
   const tmp = tempDir('pleaco-bench-gossip-');
   process.on('exit', tmp.cleanup); // also when SIGINT ends the run (the lab exits the process after its cleanup)
   const key = randomBytes(32); // one cluster key per run, shared by both sides; only in 0600 files
@@ -63,6 +72,7 @@ async function main(): Promise<void> {
           workDir: tmp.dir,
           eventRounds: EVENT_ROUNDS,
           kills: KILLS,
+          isolations: ISOLATE,
           lossProbability: 0.1,
           lossWindowMs: LOSS_WINDOW_MS,
           graceMs: 5_000,

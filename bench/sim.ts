@@ -7,14 +7,16 @@
  * and prints "not converged" instead of waiting longer.
  *
  * Environment: SIM_NODES (default 1000), SIM_SEED (default 1), SIM_WIRE=json to serialize every
- * message as the real transport does (slower; default: objects are handed over).
+ * message as the real transport does (slower; default: objects are handed over), SIM_SWIM a JSON object of
+ * SwimConfig overrides (e.g. '{"eagerGossip":false}', to compare a protocol option side by side).
  */
-import { DEFAULT_SWIM_CONFIG } from '../src/cluster/index.js';
+import { resolveConfig, type SwimConfig } from '../src/cluster/index.js';
 import { SimCluster, lossWithCrash, oneCrash, partitionHeals, steadyState, type ScenarioResult, type Timing } from './sim/scenarios.js';
 
 const NODES = Number(process.env.SIM_NODES ?? 1000);
 const SEED = Number(process.env.SIM_SEED ?? 1);
 const WIRE = process.env.SIM_WIRE === 'json' ? 'json' : 'object';
+const SWIM = JSON.parse(process.env.SIM_SWIM ?? '{}') as Partial<SwimConfig>;
 
 function t(x: Timing | undefined): string {
   if (!x) return '-';
@@ -36,10 +38,11 @@ function print(r: ScenarioResult, wallMs: number): void {
   }
 }
 
-const cfg = DEFAULT_SWIM_CONFIG;
+const cfg = resolveConfig(SWIM);
 console.log(`pleaco SWIM/Lifeguard simulator: ${NODES} nodes, seed ${SEED}, wire ${WIRE}; memberlist LAN timing (probe ${cfg.probeIntervalMs} ms, ` +
   `timeout ${cfg.probeTimeoutMs} ms, ${cfg.indirectChecks} indirect, gossip to ${cfg.gossipNodes} every ${cfg.gossipIntervalMs} ms, ` +
-  `suspicion ${cfg.suspicionMult}x/${cfg.suspicionMaxTimeoutMult}x, push-pull ${cfg.pushPullIntervalMs / 1000} s scaled)`);
+  `suspicion ${cfg.suspicionMult}x/${cfg.suspicionMaxTimeoutMult}x, push-pull ${cfg.pushPullIntervalMs / 1000} s scaled); ` +
+  `eager gossip ${cfg.eagerGossip ? 'on' : 'off'}, suspect rechecks ${cfg.suspectRechecks}` + (process.env.SIM_SWIM ? ` (SIM_SWIM ${process.env.SIM_SWIM})` : ''));
 console.log('rounds = probe intervals; false positives = live nodes marked suspect/dead by a node that could reach them; bytes = JSON sent (no crypto/IP headers)');
 
 const started = performance.now();
@@ -51,7 +54,7 @@ const lap = () => {
   return ms;
 };
 
-const c = new SimCluster({ nodes: NODES, seed: SEED, wire: WIRE });
+const c = new SimCluster({ nodes: NODES, seed: SEED, wire: WIRE, swim: SWIM });
 const boot = c.boot();
 const settled = c.settle();
 console.log(`boot: ${NODES} joins over ${(NODES * 10) / 1000} s, all nodes see all alive after ${t(boot)}; gossip queues ${settled ? 'drained' : 'not drained'} at ${(c.net.now / 1000).toFixed(1)} s (wall ${(lap() / 1000).toFixed(1)} s)`);

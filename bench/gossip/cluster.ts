@@ -23,6 +23,15 @@ export interface StartOptions {
   timeoutMs: number;
 }
 
+/**
+ * When `start` got there. `lastUpAt`: the last agent became ready to answer its local API (pleaco) or RPC (Serf),
+ * from its own log line; null if a line was missing. `convergedAt`: every node saw all nodes alive.
+ */
+export interface JoinTimes {
+  lastUpAt: number | null;
+  convergedAt: number;
+}
+
 /** Counts of membership changes about nodes that were alive the whole time. */
 export interface FalsePositives {
   failed: number;
@@ -38,15 +47,20 @@ export interface GossipCluster {
   /** Short label printed in the report, e.g. `serf`. */
   readonly label: string;
   /** Starts one agent per node, joins them, resolves once every node sees all nodes alive (bounded). */
-  start(nodes: NodeSpec[], opts: StartOptions): Promise<void>;
+  start(nodes: NodeSpec[], opts: StartOptions): Promise<JoinTimes>;
   /** Broadcasts a user event named `name` from node `from`; resolves with the time the origin accepted it. */
   sendEvent(from: number, name: string): Promise<number>;
   /** Per node, when it first delivered event `name` (null if not within `timeoutMs`). */
   eventSeenAt(name: string, timeoutMs: number): Promise<Array<number | null>>;
   /** SIGKILLs node `i` (no leave message); resolves with the kill time. */
   kill(i: number): Promise<number>;
-  /** Per node, when it first marked `victim` failed (null for the victim and for nodes that did not within `timeoutMs`). */
-  failedSeenAt(victim: number, timeoutMs: number): Promise<Array<number | null>>;
+  /** True while node `i`'s agent process runs (it was not killed and did not exit). */
+  isRunning(i: number): boolean;
+  /**
+   * Per node, when it first marked `victim` failed at or after `since` (default: the victim's kill time); null for
+   * the victim, killed nodes, and nodes that did not within `timeoutMs`.
+   */
+  failedSeenAt(victim: number, timeoutMs: number, since?: number): Promise<Array<number | null>>;
   /** Failed/suspect observations after `since` about nodes not in `dead`. */
   falsePositives(since: number, dead: number[]): Promise<FalsePositives>;
   /** Resolves true once every live node (not in `dead`) sees every other live node alive, false after `timeoutMs`. */

@@ -7,7 +7,10 @@
  * other: each bridge is its own L2 segment, and only namespaces whose owner process is dead count as leftovers.
  *
  * Packet loss and partitions are iptables rules in each host's own filter table (chains PL-LOSS and PL-PART,
- * jumped to from INPUT). This kernel has no netem qdisc, so there is no delay: model delay in the simulator.
+ * jumped to from INPUT). Isolation (a host losing its network while its processes run on) is chain PL-ISO,
+ * jumped to first from INPUT for packets in on pl0 and from OUTPUT for packets out on pl0: silent DROP both
+ * ways, so peers get no TCP RST and no ICMP (the isolated host's own sends fail locally with EPERM).
+ * This kernel has no netem qdisc, so there is no delay: model delay in the simulator.
  * Everything is removed by `cleanup()`, on process exit, and on SIGINT/SIGTERM; `cleanupLeftovers()` removes
  * what crashed earlier runs left behind.
  */
@@ -140,7 +143,9 @@ export class NetnsLab {
     await mustRun(['ip', '-n', this.bridgeNs, 'link', 'set', `plv${h.index}`, 'master', BRIDGE, 'up']);
     const setup = `link set ${IFACE} address ${mac(h)}\naddr add ${h.addr}/16 dev ${IFACE}\nlink set ${IFACE} up\nlink set lo up\n`;
     await mustRun(['ip', '-n', h.ns, '-batch', '-'], { input: setup });
-    const rules = '*filter\n:PL-PART - [0:0]\n:PL-LOSS - [0:0]\n-A INPUT -j PL-PART\n-A INPUT -j PL-LOSS\nCOMMIT\n';
+    const rules =
+      '*filter\n:PL-ISO - [0:0]\n:PL-PART - [0:0]\n:PL-LOSS - [0:0]\n' +
+      `-A INPUT -i ${IFACE} -j PL-ISO\n-A OUTPUT -o ${IFACE} -j PL-ISO\n-A INPUT -j PL-PART\n-A INPUT -j PL-LOSS\nCOMMIT\n`;
     await mustRun(['ip', 'netns', 'exec', h.ns, `${IPTABLES}-restore`, '-w'], { input: rules });
   }
 
@@ -196,13 +201,26 @@ export class NetnsLab {
     await mapLimit(hosts, 4, (h) => this.iptables(h, ['-F', 'PL-LOSS']));
   }
 
-  /** Packets dropped so far by the host's loss and partition chains (from iptables counters). */
-  async dropped(h: Host): Promise<{ loss: number; partition: number }> {
+  /**
+   * Cuts the host off: every packet in or out on its pl0 is dropped (chain PL-ISO), while its processes keep
+   * running, as when a host loses its network. Undo with `clearIsolation`.
+   */
+  async isolate(h: Host): Promise<void> {
+    await this.iptables(h, ['-A', 'PL-ISO', '-j', 'DROP']);
+  }
+
+  /** Removes all isolation rules. */
+  async clearIsolation(hosts: Host[] = this.hosts): Promise<void> {
+    await mapLimit(hosts, 4, (h) => this.iptables(h, ['-F', 'PL-ISO']));
+  }
+
+  /** Packets dropped so far by the host's loss, partition and isolation chains (from iptables counters). */
+  async dropped(h: Host): Promise<{ loss: number; partition: number; isolation: number }> {
     const count = async (chain: string): Promise<number> => {
       const out = await mustRun(['ip', 'netns', 'exec', h.ns, IPTABLES, '-w', '-L', chain, '-v', '-x', '-n']);
       return out.split('\n').slice(2).reduce((s, line) => s + (Number(line.trim().split(/\s+/)[0]) || 0), 0);
     };
-    return { loss: await count('PL-LOSS'), partition: await count('PL-PART') };
+    return { loss: await count('PL-LOSS'), partition: await count('PL-PART'), isolation: await count('PL-ISO') };
   }
 
   /** The namespaces of this lab: every host's and the bridge's. */

@@ -8,7 +8,8 @@
  * Membership times come from the agents' JSON log lines on stdout, stamped by the harness when they arrive
  * (as serf.ts does): 'cluster member failed' / 'suspect' / 'alive' / 'joined' / 'left', field `member`.
  * Note: pleaco logs 'suspect' on every node that enters the suspect state (also by gossip), memberlist only
- * on the prober whose probe failed, so pleaco's suspect count is the larger kind of count.
+ * on the prober whose probe failed, so pleaco's suspect count is the larger kind of count. An agent counts as up
+ * at its 'agent ready' line (its API listens; its cluster member started just before and is joining).
  *
  * An "event" is a real replicated state write: `POST /v1/internal/state` of `<prefix><name>` on the origin
  * (acknowledged once durable), delivered on each node when its watch stream (`GET /v1/internal/watch`, ndjson
@@ -23,7 +24,7 @@ import type { AgentClient } from '../../src/api/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { connectToAgent } from '../../src/main/node.js';
 import type { Entry } from '../../src/state/index.js';
-import { type FalsePositives, type GossipCluster, type NodeSpec, type ObservationKind, type StartOptions } from './cluster.js';
+import { type FalsePositives, type GossipCluster, type JoinTimes, type NodeSpec, type ObservationKind, type StartOptions } from './cluster.js';
 import type { NetnsLab } from './netns.js';
 import { mapLimit, nowMs, sleep } from './proc.js';
 import { ProcessCluster } from './procset.js';
@@ -76,7 +77,7 @@ export class PleacoCluster extends ProcessCluster implements GossipCluster {
     this.prefix = o.prefix ?? 'bench/';
   }
 
-  async start(nodes: NodeSpec[], opts: StartOptions): Promise<void> {
+  async start(nodes: NodeSpec[], opts: StartOptions): Promise<JoinTimes> {
     if (opts.key.length !== 32) throw new Error('pleaco: the cluster key must be 32 bytes');
     this.nodes = nodes;
     this.lab = opts.lab;
@@ -103,7 +104,9 @@ export class PleacoCluster extends ProcessCluster implements GossipCluster {
       const short = nodes.map((_, i) => i).filter((i) => this.log.view(i).size < nodes.length);
       throw new Error(`pleaco: ${short.length} agents did not see all ${nodes.length} members within ${opts.timeoutMs} ms (e.g. node ${short[0]}: ${this.tail(short[0]!)})`);
     }
+    const convergedAt = nowMs();
     await mapLimit(nodes, 8, (_, i) => this.watch(i));
+    return this.joinTimes(convergedAt);
   }
 
   /** The state dir of node `i` (holds node-id, token, cluster.key, agent.sock, state/). */
@@ -161,6 +164,7 @@ export class PleacoCluster extends ProcessCluster implements GossipCluster {
     const exited = new Promise<never>((_, reject) => child.once('exit', (c, s) => reject(new Error(`pleaco: agent ${i} exited (${c ?? s}): ${this.tail(i)}`))));
     exited.catch(() => undefined); // also rejects on a later kill: nobody waits for it then
     this.clients[i] = await Promise.race([connectToAgent(loadConfig(env), timeoutMs), exited]);
+    this.markUp(i, nowMs()); // the 'agent ready' line is the sharper stamp (connectToAgent polls every 250 ms)
   }
 
   private onLine(node: number, at: number, line: string): void {
@@ -174,6 +178,7 @@ export class PleacoCluster extends ProcessCluster implements GossipCluster {
       return;
     }
     if (rec.msg === 'cluster member started') this.log.add({ at, node, kind: 'alive', subject: this.nodes[node]!.name });
+    if (rec.msg === 'agent ready') this.markUp(node, at);
     const kind = rec.msg ? MSGS[rec.msg] : undefined;
     if (kind && typeof rec.member === 'string') this.log.add({ at, node, kind, subject: rec.member });
     if (kind === 'suspect' && rec.member) this.episodes.push({ at, member: rec.member, id: `${rec.member}@${rec.incarnation}` });

@@ -3,7 +3,7 @@
  * questions answered from their observation log (when each node saw a victim failed, false marks, convergence).
  */
 import type { ChildProcess } from 'node:child_process';
-import { ObservationLog, type NodeSpec, type ObservationKind } from './cluster.js';
+import { ObservationLog, type JoinTimes, type NodeSpec, type ObservationKind } from './cluster.js';
 import { nowMs } from './proc.js';
 
 export abstract class ProcessCluster {
@@ -13,10 +13,29 @@ export abstract class ProcessCluster {
   protected procs: Array<ChildProcess | null> = [];
   protected readonly dead = new Set<number>();
   protected readonly killedAt = new Map<number, number>();
+  /** Per node, the earliest sign that its agent was ready to answer its API/RPC. */
+  private readonly upAt: Array<number | undefined> = [];
 
   /** Indices of the nodes not killed. */
   protected live(): number[] {
     return this.nodes.map((_, i) => i).filter((i) => !this.dead.has(i));
+  }
+
+  /** Records a sign that node `i`'s agent is up; the earliest one counts. */
+  protected markUp(i: number, at: number): void {
+    this.upAt[i] = Math.min(this.upAt[i] ?? Infinity, at);
+  }
+
+  /** The join times of a start that converged at `convergedAt`. */
+  protected joinTimes(convergedAt: number): JoinTimes {
+    const ups = this.nodes.map((_, i) => this.upAt[i]);
+    return { lastUpAt: ups.every((x) => x !== undefined) ? Math.max(...(ups as number[])) : null, convergedAt };
+  }
+
+  /** True while node `i`'s agent process runs (it was not killed and did not exit). */
+  isRunning(i: number): boolean {
+    const p = this.procs[i];
+    return !!p && !this.dead.has(i) && p.exitCode === null && p.signalCode === null;
   }
 
   /** SIGKILLs node `i` (no leave message); resolves with the kill time. */
@@ -30,10 +49,12 @@ export abstract class ProcessCluster {
     return t;
   }
 
-  /** Per node, when it first marked `victim` failed (null for the victim, dead nodes, and nodes that did not in time). */
-  async failedSeenAt(victim: number, timeoutMs: number): Promise<Array<number | null>> {
+  /**
+   * Per node, when it first marked `victim` failed at or after `since` (default: its kill time); null for the
+   * victim, dead nodes, and nodes that did not in time.
+   */
+  async failedSeenAt(victim: number, timeoutMs: number, since = this.killedAt.get(victim) ?? 0): Promise<Array<number | null>> {
     const name = this.nodes[victim]!.name;
-    const since = this.killedAt.get(victim) ?? 0;
     const watchers = this.live().filter((i) => i !== victim);
     await this.log.waitUntil(() => this.log.firstSeen('failed', name, watchers, since).every((x) => x !== null), timeoutMs);
     const seen = this.log.firstSeen('failed', name, this.nodes.map((_, i) => i), since);

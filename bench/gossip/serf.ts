@@ -9,11 +9,12 @@
  * coalescing), `memberlist: Suspect X has failed` (written by the prober that starts a suspicion) and
  * `agent: Received event: user-event: X` (events are sent with -coalesce=false, so no coalescing delay).
  * A user-event handler script also appends `<name> <epoch ns>` per node, as a check that handlers really ran.
+ * An agent counts as up when it prints `==> Serf agent running!` (its RPC listener is bound; joining follows).
  */
 import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type FalsePositives, type GossipCluster, type NodeSpec, type ObservationKind, type StartOptions } from './cluster.js';
+import { type FalsePositives, type GossipCluster, type JoinTimes, type NodeSpec, type ObservationKind, type StartOptions } from './cluster.js';
 import type { NetnsLab } from './netns.js';
 import { ProcessCluster } from './procset.js';
 import { nowMs, sleep } from './proc.js';
@@ -27,6 +28,8 @@ const LINES: Array<[RegExp, ObservationKind]> = [
   [/memberlist: Suspect (\S+) has failed/, 'suspect'],
   [/agent: Received event: user-event: (\S+)/, 'event'],
 ];
+/** Printed once the agent's RPC listener is bound, just before it starts joining: the agent is up. */
+const UP_LINE = '==> Serf agent running!';
 const HANDLER = `#!/bin/sh
 # serf user-event handler written by pleaco's gossip bench: append "<event name> <epoch ns>" to the file in $1
 printf '%s %s\\n' "$SERF_USER_EVENT" "$(date +%s%N)" >> "$1"
@@ -51,7 +54,7 @@ export class SerfCluster extends ProcessCluster implements GossipCluster {
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   };
 
-  async start(nodes: NodeSpec[], opts: StartOptions): Promise<void> {
+  async start(nodes: NodeSpec[], opts: StartOptions): Promise<JoinTimes> {
     if (opts.key.length !== 32) throw new Error('serf: the cluster key must be 32 bytes');
     this.nodes = nodes;
     this.lab = opts.lab;
@@ -83,6 +86,7 @@ export class SerfCluster extends ProcessCluster implements GossipCluster {
       const short = nodes.map((_, i) => i).filter((i) => this.log.view(i).size < nodes.length);
       throw new Error(`serf: ${short.length} agents did not see all ${nodes.length} members within ${opts.timeoutMs} ms (e.g. node ${short[0]}: ${this.tail(short[0]!)})`);
     }
+    return this.joinTimes(nowMs());
   }
 
   private configFile(i: number): string {
@@ -114,6 +118,7 @@ export class SerfCluster extends ProcessCluster implements GossipCluster {
     const tail = this.tails[node]!;
     tail.push(line.trim());
     if (tail.length > 5) tail.shift();
+    if (line.includes(UP_LINE)) this.markUp(node, at);
     for (const [re, kind] of LINES) {
       const m = re.exec(line);
       if (m) this.log.add({ at, node, kind, subject: m[1]! });

@@ -45,6 +45,8 @@ interface Ev {
   /** undefined for a wake-up. */
   msg?: unknown;
   from?: Addr;
+  /** The sending node's id, for datagrams (the real UDP transport authenticates it; streams carry none). */
+  sender?: string;
 }
 
 export class FakeNetwork {
@@ -148,7 +150,7 @@ export class FakeNetwork {
         this.apply(host, host.node.tick(this.now));
       } else {
         this.delivered++;
-        this.apply(host, host.node.receive(ev.from!, ev.msg, this.now));
+        this.apply(host, host.node.receive(ev.from!, ev.msg, this.now, ev.sender));
       }
     }
   }
@@ -178,7 +180,7 @@ export class FakeNetwork {
           if (this.random() < this.loss) delay += 200;
         }
       }
-      this.heap.push({ at: this.now + delay, seq: this.seq++, host: to, msg: text !== undefined ? JSON.parse(text) : o.msg, from: host.addr });
+      this.heap.push({ at: this.now + delay, seq: this.seq++, host: to, msg: text !== undefined ? JSON.parse(text) : o.msg, from: host.addr, sender: o.channel === 'udp' ? host.id : undefined });
     }
     this.reschedule(host);
   }

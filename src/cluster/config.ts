@@ -16,6 +16,17 @@ export interface SwimConfig {
   indirectChecks: number;
   /** Also ping a member that missed a direct probe over a stream (memberlist's TCP fallback, on by default). */
   tcpPings: boolean;
+  /**
+   * Gossip news (a membership change, a user broadcast) as soon as it arrives instead of at the next gossip
+   * tick, at most every gossipIntervalMs/4: the same transmissions per broadcast, sent earlier (not memberlist).
+   */
+  eagerGossip: boolean;
+  /**
+   * A node that hears of a suspicion probes the suspect at its next probe tick with probability
+   * suspectRechecks/(n-2), so about this many independent checks confirm (or, carrying the accusation,
+   * let the suspect refute) within a probe interval or two (Lifeguard counts on them; not memberlist). 0 disables.
+   */
+  suspectRechecks: number;
   /** Time between gossip rounds (piggybacked broadcasts to `gossipNodes` random members). */
   gossipIntervalMs: number;
   gossipNodes: number;
@@ -55,6 +66,8 @@ export const DEFAULT_SWIM_CONFIG: SwimConfig = Object.freeze({
   probeTimeoutMs: 500,
   indirectChecks: 3,
   tcpPings: true,
+  eagerGossip: true,
+  suspectRechecks: 3,
   gossipIntervalMs: 200,
   gossipNodes: 3,
   retransmitMult: 4,
@@ -77,8 +90,8 @@ export const DEFAULT_SWIM_CONFIG: SwimConfig = Object.freeze({
 export function resolveConfig(partial: Partial<SwimConfig> = {}): SwimConfig {
   const cfg = { ...DEFAULT_SWIM_CONFIG, ...partial };
   for (const [k, v] of Object.entries(cfg)) {
-    if (k === 'tcpPings') {
-      if (typeof v !== 'boolean') throw new PleacoError('invalid_config', 'swim config tcpPings must be a boolean');
+    if (k === 'tcpPings' || k === 'eagerGossip') {
+      if (typeof v !== 'boolean') throw new PleacoError('invalid_config', `swim config ${k} must be a boolean`);
     } else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
       throw new PleacoError('invalid_config', `swim config ${k} must be a finite number >= 0`);
     }

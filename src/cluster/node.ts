@@ -51,6 +51,11 @@ const RESERVED = new Set(['swim', 'state']);
 /** Answers one stream request of a served kind; `from` is the peer's address. */
 export type ServiceHandler = (req: Record<string, unknown>, from: string) => Promise<Record<string, unknown>>;
 
+/** The peer's host refused the connection (ECONNREFUSED): nothing listens on that address. */
+function refused(err: unknown): boolean {
+  return err instanceof PleacoError && err.details?.errno === 'ECONNREFUSED';
+}
+
 export class ClusterNode extends EventEmitter {
   private swim!: SwimNode;
   private udp!: UdpTransport;
@@ -82,9 +87,14 @@ export class ClusterNode extends EventEmitter {
     });
     this.addr = advertise.includes(':') ? `[${advertise}]:${bound.port}` : `${advertise}:${bound.port}`;
     this.swim = new SwimNode({ id: o.id, addr: this.addr, meta: o.meta ?? {}, random: Math.random, config: { ...o.swim, maxPacketBytes: this.udp.maxBodyBytes } });
-    this.udp.on('message', (from, msg) => this.run(this.swim.receive(from, msg, Date.now())));
+    this.udp.on('message', (from, msg, sender) => this.run(this.swim.receive(from, msg, Date.now(), sender)));
     this.run(this.swim.start(Date.now()));
-    if (o.replica) this.detach = o.replica.attachBroadcast((key, payload) => this.swim.broadcast(key, payload));
+    if (o.replica) {
+      this.detach = o.replica.attachBroadcast((key, payload) => {
+        this.swim.broadcast(key, payload);
+        this.arm(); // eager gossip: the delta may go out before the next gossip tick
+      });
+    }
     if (o.seeds.length > 0) this.run(this.swim.join(o.seeds.filter((s) => s !== this.addr), Date.now()));
     const every = o.antiEntropyMs ?? 30_000;
     this.aeTimer = setInterval(() => void this.antiEntropy(), every);
@@ -208,7 +218,10 @@ export class ClusterNode extends EventEmitter {
         const now = Date.now();
         for (const m of Array.isArray(res.msgs) ? res.msgs : []) this.run(this.swim.receive(s.to, m, now));
       },
-      (err: unknown) => this.o.log.debug('stream message not delivered', { to: s.to, type: (s.msg as { t?: string }).t, error: err }),
+      (err: unknown) => {
+        if (refused(err)) this.run(this.swim.streamRefused(s.to, s.msg, Date.now()));
+        this.o.log.debug('stream message not delivered', { to: s.to, type: (s.msg as { t?: string }).t, error: err });
+      },
     );
   }
 

@@ -76,6 +76,20 @@ export class SuspicionTimers {
     this.byId.delete(id);
   }
 
+  /**
+   * A suspicion that has run for at least its minimum timeout without reaching it (so it lacks
+   * confirmations), moved to the back so that the next call picks another; undefined when none.
+   */
+  takeOverdue(now: number): string | undefined {
+    for (const [id, s] of this.byId) {
+      if (now - s.start < s.min) continue;
+      this.byId.delete(id);
+      this.byId.set(id, s);
+      return id;
+    }
+    return undefined;
+  }
+
   /** Re-files a suspicion whose deadline moved (after a confirmation). */
   schedule(id: string, s: Suspicion): void {
     const h = this.heap;

@@ -1,7 +1,8 @@
 /**
  * SWIM failure detection with Lifeguard (memberlist's probe / probeNode / handleIndirectPing): one
  * member per probe interval, direct ping, ping-req through k peers after probeTimeout, nacks from
- * relays that got no answer, and the local-health update when a probe ends. Pure.
+ * relays that got no answer, and the local-health update when a probe ends. Beyond memberlist: suspects
+ * to re-check go first, an overdue suspect every other tick, and a refused stream ping ends its probe. Pure.
  */
 import type { Addr, SwimConfig } from './config.js';
 import type { Member } from './members.js';
@@ -31,6 +32,8 @@ export class Prober {
   private probe: Probe | undefined;
   /** A probe tick arrived while a probe was running: start the next one as soon as it ends. */
   private tickPending = false;
+  /** Alternates probe ticks between round-robin and an overdue suspect (while there are any). */
+  private suspectTurn = false;
   private readonly relays = new Map<number, Relay>();
 
   constructor(
@@ -108,11 +111,48 @@ export class Prober {
     this.tickPending = false;
   }
 
+  /**
+   * The stream ping of the running probe was refused (the target's host answered that nothing listens on
+   * its port: the agent is not running): the probe fails now instead of at its deadline; acks cannot come.
+   * Not counted against our local health: the network worked.
+   */
+  onStreamRefused(seq: number): void {
+    const p = this.probe;
+    if (!p || p.seq !== seq || !p.indirectSent) return;
+    this.ms.stats.stream_refusals!++;
+    this.failed(p, true);
+  }
+
+  /**
+   * A suspect this node was asked to re-check (Membership.recheck); else, every other tick, one of the
+   * members we have suspected for longer than the minimum timeout (unconfirmed: the probe carries the
+   * accusation, so a suspect that missed the gossip of its suspicion, as after a healed partition,
+   * learns it and refutes; if it fails, it is our confirmation); else the next member round-robin.
+   */
+  private nextTarget(): Member | undefined {
+    const ms = this.ms;
+    while (ms.recheck.length > 0) {
+      const m = ms.table.get(ms.recheck.shift()!);
+      if (m && m !== ms.self && m.state === 'suspect') {
+        ms.stats.rechecks!++;
+        return m;
+      }
+    }
+    if (this.cfg.suspectRechecks > 0 && (this.suspectTurn = !this.suspectTurn)) {
+      const m = ms.overdueSuspect();
+      if (m) {
+        ms.stats.reprobes!++;
+        return m;
+      }
+    }
+    return ms.table.nextProbe(ms.self.id, ms.now, this.cfg.gossipToTheDeadMs, (m) => ms.reaped(m));
+  }
+
   private start(): void {
     this.tickPending = false;
     const ms = this.ms;
     if (ms.left) return;
-    const target = ms.table.nextProbe(ms.self.id, ms.now, this.cfg.gossipToTheDeadMs, (m) => ms.reaped(m));
+    const target = this.nextTarget();
     if (!target) return;
     const seq = ++this.seq;
     this.probe = {
@@ -155,11 +195,11 @@ export class Prober {
     if (this.tickPending) this.start();
   }
 
-  private failed(p: Probe): void {
+  private failed(p: Probe, refused = false): void {
     const ms = this.ms;
     ms.stats.probe_failures!++;
     // Lifeguard: nacks that did not come back mean the trouble may be ours, not the target's.
-    ms.awareness.apply(p.expectedNacks > 0 ? Math.max(0, p.expectedNacks - p.nacks) : 1);
+    if (!refused) ms.awareness.apply(p.expectedNacks > 0 ? Math.max(0, p.expectedNacks - p.nacks) : 1);
     this.probe = undefined;
     ms.suspectNode({ t: 'suspect', node: p.target.id, inc: p.inc, from: ms.self.id });
     if (this.tickPending) this.start();

@@ -1,21 +1,18 @@
 /**
  * The membership state machine of the SWIM core (memberlist's aliveNode / suspectNode / deadNode /
  * refute / mergeState): incarnation rules, suspicion timers with Lifeguard confirmations, re-gossip
- * of every accepted change, and the events a caller sees. Departures from memberlist (deadNode): a
- * death is taken at once only about a member suspected for a while, and one older than the alive we
- * know is answered to its declarer. Pure: time comes in through `now`.
+ * of every accepted change, and the events a caller sees (sending is swim-send.ts). Departures from memberlist (docs/decisions.md):
+ * a death is taken at once only about a member suspected for a while, and one older than the alive we
+ * know is answered to its declarer; a member we hold dead that speaks to us is told so; news marks the
+ * queue urgent (eager gossip); a few nodes that hear of a suspicion re-check the suspect. Pure: time
+ * comes in through `now`.
  */
-import { suspicionTimeout, type Addr, type SwimConfig } from './config.js';
+import { suspicionTimeout, type SwimConfig } from './config.js';
 import { Awareness } from './awareness.js';
-import { TransmitQueue } from './broadcast.js';
 import { MemberTable, viewOf, type Member } from './members.js';
-import { COMPOUND_OVERHEAD, messageSize, type AliveMsg, type CoreOutput, type DeadMsg, type MemberEvent, type PacketPart, type PushPullMember, type SuspectMsg, type SwimMessage } from './messages.js';
+import { messageSize, type AliveMsg, type DeadMsg, type MemberEvent, type PushPullMember, type SuspectMsg } from './messages.js';
 import { Suspicion, SuspicionTimers } from './suspicion.js';
-
-/** A fresh output with nothing in it. */
-export function emptyOutput(): CoreOutput {
-  return { send: [], events: [], user: [] };
-}
+import { Outbox } from './swim-send.js';
 
 function sameMeta(a: Record<string, string>, b: Record<string, string>): boolean {
   const ka = Object.keys(a);
@@ -26,44 +23,30 @@ function sameMeta(a: Record<string, string>, b: Record<string, string>): boolean
 
 /**
  * One node's membership view and the rules that change it; writes the events and messages it
- * produces into `out`, which the SwimNode hands back to its caller.
+ * produces into `out` (Outbox), which the SwimNode hands back to its caller.
  */
-export class Membership {
-  readonly table: MemberTable;
-  readonly queue: TransmitQueue;
+export class Membership extends Outbox {
   readonly awareness: Awareness;
-  readonly self: Member;
   /** Dead (not left) members, remembered for Serf-style reconnects: id → address and time of death. */
   readonly failed = new Map<string, { addr: string; since: number }>();
-  readonly stats: Record<string, number>;
   /** Set by a graceful leave: we no longer refute, nor take our own alive messages. */
   left = false;
-  now = 0;
-  out: CoreOutput = emptyOutput();
+  /** Suspects heard of from others that this node re-checks at its next probe ticks (suspectRechecks). */
+  readonly recheck: string[] = [];
   private readonly suspicions = new SuspicionTimers();
+  /** When each member we hold dead was last told so because it spoke to us (heardFrom). */
+  private readonly told = new Map<string, number>();
 
   constructor(
-    private readonly cfg: SwimConfig,
+    cfg: SwimConfig,
     id: string,
     addr: string,
     meta: Record<string, string>,
-    random: () => number,
+    private readonly random: () => number,
     stats: Record<string, number>,
   ) {
-    this.table = new MemberTable(random);
-    this.queue = new TransmitQueue(cfg.retransmitMult);
+    super(cfg, new MemberTable(random), { id, addr, state: 'alive', incarnation: 0, meta, since: 0 }, stats);
     this.awareness = new Awareness(cfg.awarenessMaxMultiplier);
-    this.stats = stats;
-    this.self = { id, addr, state: 'alive', incarnation: 0, meta, since: 0 };
-  }
-
-  get size(): number {
-    return this.table.size;
-  }
-
-  /** Queues a membership broadcast; a newer one about the same member replaces it. */
-  gossip(msg: AliveMsg | SuspectMsg | DeadMsg): void {
-    this.queue.queue(`m:${msg.node}`, msg, messageSize(msg), this.table.size);
   }
 
   private event(type: MemberEvent['type'], m: Member): void {
@@ -118,7 +101,10 @@ export class Membership {
       m.state = 'alive';
       m.since = this.now;
     }
-    if (!isLocal) this.failed.delete(m.id);
+    if (!isLocal) {
+      this.failed.delete(m.id);
+      this.told.delete(m.id);
+    }
     if (oldState === 'dead' || oldState === 'left') this.event('join', m);
     else if (oldState === 'suspect') this.event('alive', m);
     else if (!sameMeta(oldMeta, m.meta)) this.event('update', m);
@@ -156,6 +142,9 @@ export class Membership {
     const max = this.cfg.suspicionMaxTimeoutMult * min;
     this.suspicions.set(s.node, new Suspicion(s.from, k, min, max, this.now));
     this.event('suspect', m);
+    // Independent checks: a few of the nodes that hear of it probe the suspect next (bounded queue).
+    const p = this.cfg.suspectRechecks / Math.max(1, n - 2);
+    if (p > 0 && s.from !== this.self.id && this.recheck.length < 8 && this.random() < p) this.recheck.push(s.node);
   }
 
   /**
@@ -262,6 +251,13 @@ export class Membership {
     }
   }
 
+  /** A member we have suspected for longer than the minimum timeout, in turn (undefined when none). */
+  overdueSuspect(): Member | undefined {
+    const id = this.suspicions.takeOverdue(this.now);
+    const m = id === undefined ? undefined : this.table.get(id);
+    return m && m.state === 'suspect' ? m : undefined;
+  }
+
   /** The earliest running suspicion deadline (Infinity when none). */
   nextSuspicionDeadline(): number {
     return this.suspicions.next();
@@ -270,35 +266,22 @@ export class Membership {
   /** Called when the table reaps a member past the gossip-to-the-dead time. */
   reaped(m: Member): void {
     this.suspicions.delete(m.id);
+    this.told.delete(m.id);
   }
 
-  /** Sends a packet message, piggybacking queued broadcasts into the rest of the packet budget. */
-  sendPacket(to: Addr, msg: PacketPart): void {
-    const size = messageSize(msg);
-    const { msgs, bytes } = this.queue.take(this.cfg.maxPacketBytes - COMPOUND_OVERHEAD - size, 1, this.table.size);
-    if (msgs.length === 0) this.push(to, msg, 'udp', size);
-    else this.push(to, { t: 'compound', parts: [msg, ...msgs] }, 'udp', COMPOUND_OVERHEAD + size + bytes);
-  }
-
-  /** Adds one message to this call's output, counting it. `bytes` is its JSON size. */
-  push(to: Addr, msg: SwimMessage, channel: 'udp' | 'stream', bytes: number): void {
-    this.stats.packets_sent!++;
-    this.stats.bytes_sent! += bytes;
-    this.out.send.push({ to, msg, channel, bytes });
-  }
-
-  /** One gossip round: queued broadcasts to gossipNodes random members (recently dead ones included, so they can refute). */
-  gossipRound(): void {
-    if (this.queue.length === 0) return;
-    const cfg = this.cfg;
-    const targets = this.table.randomMembers(cfg.gossipNodes, (m) =>
-      m !== this.self && (m.state === 'alive' || m.state === 'suspect' || (m.state === 'dead' && this.now - m.since <= cfg.gossipToTheDeadMs)));
-    for (const t of targets) {
-      const { msgs, bytes } = this.queue.take(cfg.maxPacketBytes - COMPOUND_OVERHEAD, 1, this.table.size);
-      if (msgs.length === 0) return;
-      this.stats.gossip_packets!++;
-      if (msgs.length === 1) this.push(t.addr, msgs[0]!, 'udp', bytes - 1);
-      else this.push(t.addr, { t: 'compound', parts: msgs }, 'udp', COMPOUND_OVERHEAD + bytes - 1);
-    }
+  /**
+   * A datagram from member `id` arrived (the transport authenticated the sender). If we hold it dead, it
+   * is told so straight away, at most once per probe interval: it refutes (same incarnation) or answers
+   * with the newer alive we missed (correct). Without this, a death outlives the gossip-to-the-dead
+   * window on whichever side of a healed partition missed the refutation, until a push-pull.
+   */
+  heardFrom(id: string): void {
+    const m = this.table.get(id);
+    if (!m || m === this.self || m.state !== 'dead') return;
+    if (this.now - (this.told.get(id) ?? -Infinity) < this.cfg.probeIntervalMs) return;
+    this.told.set(id, this.now);
+    this.stats.dead_notices!++;
+    const msg: DeadMsg = { t: 'dead', node: m.id, inc: m.incarnation, from: this.self.id };
+    this.push(m.addr, msg, 'udp', messageSize(msg));
   }
 }

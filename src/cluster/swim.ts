@@ -7,7 +7,8 @@
  * Per probe interval a node probes the next member of a shuffled round-robin list: a ping, after
  * probeTimeout a ping-req through `indirectChecks` peers (which answer ack or, Lifeguard, nack),
  * and after the probe interval scaled by its local health, a suspicion. Gossip rounds piggyback
- * queued broadcasts; a periodic push-pull over a stream exchanges full state.
+ * queued broadcasts (and news goes out as it arrives: eagerGossip); a periodic push-pull over a stream
+ * exchanges full state.
  */
 import { pushPullScale, resolveConfig, type Addr, type SwimConfig } from './config.js';
 import { PleacoError } from '../errors.js';
@@ -16,7 +17,8 @@ import { viewOf } from './members.js';
 import { COMPOUND_OVERHEAD, messageSize, parseMessage, type CoreOutput, type MemberView, type PacketPart, type PushPullMsg, type UserMsg } from './messages.js';
 import { randomInt } from './rng.js';
 import { Prober } from './swim-probe.js';
-import { Membership, emptyOutput } from './swim-state.js';
+import { emptyOutput } from './swim-send.js';
+import { Membership } from './swim-state.js';
 
 export interface SwimNodeOptions {
   id: string;
@@ -27,7 +29,7 @@ export interface SwimNodeOptions {
 }
 
 const COUNTERS = [
-  'probes', 'acks', 'probe_failures', 'indirect_probes', 'stream_pings', 'pings_received', 'relays', 'nacks_sent', 'nacks_received', 'acks_late',
+  'probes', 'acks', 'probe_failures', 'stream_refusals', 'rechecks', 'reprobes', 'eager_rounds', 'dead_notices', 'indirect_probes', 'stream_pings', 'pings_received', 'relays', 'nacks_sent', 'nacks_received', 'acks_late',
   'suspicions', 'suspect_confirmations', 'suspect_timeouts', 'refutations', 'deaths', 'leaves', 'degraded_timeouts', 'addr_conflicts',
   'dropped_malformed', 'dropped_unexpected', 'msgs_received', 'packets_sent', 'bytes_sent', 'gossip_packets',
   'push_pulls_sent', 'push_pulls_received', 'reconnects', 'user_broadcasts', 'user_delivered', 'user_duplicates',
@@ -79,9 +81,10 @@ export class SwimNode {
   /**
    * Handles one received message (a SwimMessage, or anything the transport decoded); malformed input
    * is dropped and counted, never thrown. `from` is the transport's source address, informational:
-   * replies go to the address the message itself names (the sender's advertised address).
+   * replies go to the address the message itself names (the sender's advertised address). `sender` is
+   * the node id the transport authenticated, when it has one: a member we hold dead is told so.
    */
-  receive(from: Addr, msg: unknown, now: number): CoreOutput {
+  receive(from: Addr, msg: unknown, now: number, sender?: string): CoreOutput {
     this.begin(now);
     this.counters.msgs_received!++;
     const parsed = parseMessage(msg);
@@ -93,6 +96,19 @@ export class SwimNode {
       else if (m.t === 'push-pull') this.handlePushPull(m);
       else this.handle(m);
     }
+    if (sender !== undefined) this.ms.heardFrom(sender);
+    this.eager();
+    return this.end();
+  }
+
+  /**
+   * The transport reports that a stream message could not be delivered because the peer's host refused
+   * the connection (nothing listens at `to`). A refused fallback ping ends its probe as failed at once.
+   */
+  streamRefused(to: Addr, msg: unknown, now: number): CoreOutput {
+    this.begin(now);
+    const m = msg as { t?: unknown; stream?: unknown; seq?: unknown };
+    if (m && m.t === 'ping' && m.stream === true && typeof m.seq === 'number') this.prober.onStreamRefused(m.seq);
     return this.end();
   }
 
@@ -111,6 +127,7 @@ export class SwimNode {
       this.nextGossipAt += Math.max(1, Math.ceil((now - this.nextGossipAt + 1) / cfg.gossipIntervalMs)) * cfg.gossipIntervalMs;
       this.ms.gossipRound();
     }
+    this.eager();
     if (now >= this.nextPushPullAt) {
       this.nextPushPullAt = now + pushPullScale(cfg.pushPullIntervalMs, this.ms.size);
       const peer = this.ms.table.randomMembers(1, (m) => m !== this.ms.self && m.state === 'alive')[0];
@@ -125,7 +142,7 @@ export class SwimNode {
 
   /** When `tick` must be called next (Infinity before start). */
   nextWakeAt(): number {
-    return Math.min(this.nextProbeAt, this.nextGossipAt, this.nextPushPullAt, this.nextReconnectAt, this.ms.nextSuspicionDeadline(), this.prober.nextWakeAt());
+    return Math.min(this.nextProbeAt, this.nextGossipAt, this.ms.eagerAt(), this.nextPushPullAt, this.nextReconnectAt, this.ms.nextSuspicionDeadline(), this.prober.nextWakeAt());
   }
 
   /** Graceful leave: gossips that we left (members mark us 'left', not failed) and stops probing. */
@@ -169,6 +186,7 @@ export class SwimNode {
     this.users.accept(msg, this.now);
     this.counters.user_broadcasts!++;
     this.ms.queue.queue(`u:${key}`, msg, size, this.ms.size);
+    this.ms.urgent = true;
     this.pending.user.push({ from: this.id, key, payload });
   }
 
@@ -224,6 +242,14 @@ export class SwimNode {
     }
   }
 
+  /** eagerGossip: news queued since the last round goes out now, unless a round went out moments ago. */
+  private eager(): void {
+    if (this.now >= this.ms.eagerAt()) {
+      this.counters.eager_rounds!++;
+      this.ms.gossipRound();
+    }
+  }
+
   private end(): CoreOutput {
     const out = this.ms.out;
     this.ms.out = emptyOutput();
@@ -254,6 +280,7 @@ export class SwimNode {
         this.counters.user_delivered!++;
         this.ms.out.user.push({ from: m.origin, key: m.key, payload: m.payload });
         this.ms.queue.queue(`u:${m.key}`, m, messageSize(m), this.ms.size);
+        this.ms.urgent = true;
         return;
     }
   }

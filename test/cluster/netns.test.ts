@@ -126,6 +126,35 @@ test('random loss (iptables statistic match): about half of 400 datagrams are lo
   }
 });
 
+// argv: address, port. Prints how a TCP connect ended: 'connected', an error code, or 'timeout' after 1.5 s.
+const CONNECT = `const s=require('node:net').connect(+process.argv[2],process.argv[1]);
+const done=(r)=>{console.log(r);process.exit(0)};s.on('connect',()=>done('connected'));s.on('error',(e)=>done(e.code));setTimeout(()=>done('timeout'),1500);`;
+
+test('isolate(): a host that loses its network is silent both ways (no RST, no echo) while its processes run; clearIsolation() restores it', async () => {
+  const lab = await NetnsLab.create(3);
+  try {
+    const [h1, h2, h3] = [lab.host(1), lab.host(2), lab.host(3)];
+    await startEcho(lab, h1);
+    await startEcho(lab, h2);
+    const echo = await startEcho(lab, h3);
+    const connect = async () => (await lab.exec(h1, [process.execPath, '-e', CONNECT, h3.addr, String(PORT + 1)], { timeoutMs: 10_000 })).stdout.trim();
+    assert.equal(await reachable(lab, h1, [h2, h3]), addrs([h2, h3]), 'before');
+    assert.is(await connect(), 'ECONNREFUSED', 'before: a closed port is refused at once');
+
+    await lab.isolate(h3);
+    assert.equal(await reachable(lab, h1, [h2, h3]), [h2.addr], 'h3 answers nothing');
+    assert.equal(await reachable(lab, h2, [h1, h3]), [h1.addr], 'the others still reach each other');
+    assert.is(await connect(), 'timeout', 'no RST from an isolated host: a connect hangs as to a host that lost power');
+    assert.is(echo.exitCode, null, 'the isolated host\'s process runs on');
+    assert.ok((await lab.dropped(h3)).isolation > 0, 'the isolation chain counted drops');
+
+    await lab.clearIsolation();
+    assert.equal(await reachable(lab, h1, [h2, h3]), addrs([h2, h3]), 'after clearIsolation');
+  } finally {
+    lab.cleanup();
+  }
+});
+
 test('create() removes the namespaces and processes of a crashed run, not those of a live one', async () => {
   const gone = spawn('true');
   await exited(gone); // a pid that no longer runs: the "crashed" owner

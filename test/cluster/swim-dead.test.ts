@@ -44,16 +44,16 @@ test('a death about a member seen alive is a suspicion: suspect event, suspect g
   assert.equal(stateOf(n1, 'n2'), 'suspect');
   assert.equal(n1.stats().deaths, 0);
   // n1 spreads a suspicion (from the declarer), not the death.
-  const gossip = parts(ticks(n1, 1000, 1400)).filter((p) => 'node' in p && p.node === 'n2');
+  const gossip = parts([out, ...ticks(n1, 1000, 1400)]).filter((p) => 'node' in p && p.node === 'n2');
   const suspect = gossip.find((p) => p.t === 'suspect');
   assert.ok(suspect && suspect.t === 'suspect' && suspect.from === 'n3' && suspect.inc === 1, 'suspect n2 gossiped');
   assert.not.ok(gossip.some((p) => p.t === 'dead'), 'the death is not passed on');
 
   // n2 hears the suspicion, refutes with a higher incarnation, and its alive message revives it at n1.
   const n2 = nodeKnowing(['n1', ...ids(10).slice(1)], 'n2');
-  n2.receive(addr('n1'), suspect, 1500);
+  const heard = n2.receive(addr('n1'), suspect, 1500);
   assert.equal(n2.stats().refutations, 1);
-  const alive = parts(ticks(n2, 1500, 2000)).find((p) => p.t === 'alive' && p.node === 'n2');
+  const alive = parts([heard, ...ticks(n2, 1500, 2000)]).find((p) => p.t === 'alive' && p.node === 'n2');
   assert.ok(alive && alive.t === 'alive' && alive.inc === 2, 'refutation gossiped');
   const back = n1.receive(addr('n2'), alive, 2000);
   assert.equal(back.events.map((e) => [e.type, e.member.id, e.member.incarnation]), [['alive', 'n2', 2]]);
