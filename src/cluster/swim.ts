@@ -201,8 +201,9 @@ export class SwimNode {
   }
 
   /**
-   * Counters since construction (probes, acks, probe_failures, indirect_probes, stream_pings, nacks_sent,
-   * nacks_received, suspicions, suspect_confirmations, suspect_timeouts, refutations, deaths, leaves,
+   * Counters since construction (probes, acks, probe_failures, indirect_probes, stream_pings, stream_refusals,
+   * rechecks, reprobes, eager_rounds, dead_notices, nacks_sent, nacks_received, suspicions,
+   * suspect_confirmations, suspect_timeouts, refutations, deaths, leaves,
    * dropped_malformed, dropped_unexpected, bytes_sent, push_pulls_*, user_* ...) plus gauges
    * (queue_depth, health, members, incarnation).
    */
