@@ -67,6 +67,32 @@ function median(xs: number[]): number | null {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** The median of rounds that all completed; null when one did not. */
+const medianOfAll = (rounds: Array<number | null>): number | null => (rounds.some((x) => x === null) ? null : median(rounds as number[]));
+
+/** Detection rounds of one kind (kills or isolations): when the last and the first node marked the victim, who never did. */
+class Detections {
+  readonly rounds: Array<number | null> = [];
+  private readonly firsts: number[] = [];
+  missing = 0;
+
+  /** Records one round; returns its progress text. */
+  add(d: { last: number | null; first: number | null; missing: number }): string {
+    this.rounds.push(d.last);
+    if (d.first !== null) this.firsts.push(d.first);
+    this.missing += d.missing;
+    return `first marked failed after ${fmt(d.first)} ms, all after ${fmt(d.last)} ms` + (d.missing ? ` (${d.missing} nodes never did)` : '');
+  }
+
+  median(): number | null {
+    return medianOfAll(this.rounds);
+  }
+
+  firstMedian(): number | null {
+    return median(this.firsts);
+  }
+}
+
 /** Latest and earliest of the given times minus `t0`; `missing` counts nulls. */
 export function spread(times: Array<number | null>, t0: number): { last: number | null; first: number | null; missing: number } {
   const got = times.filter((x): x is number => x !== null);
@@ -119,46 +145,30 @@ export async function runScenario(cluster: GossipCluster, lab: NetnsLab, opts: S
     if (!(await cluster.waitConverged([], opts.timeoutMs))) say(`${cluster.label} n=${n}: not converged again after the loss window`);
     await sleep(2_000);
 
-    const detectRoundsMs: Array<number | null> = [];
-    const firstMs: number[] = [];
-    let detectMissing = 0;
+    const kills = new Detections();
     const dead: number[] = [];
     for (let k = 0; k < opts.kills; k++) {
       const victim = n - 1 - k;
       const killedAt = await cluster.kill(victim);
       dead.push(victim);
       const seen = await cluster.failedSeenAt(victim, opts.timeoutMs);
-      const d = spread(seen.filter((_, i) => !dead.includes(i)), killedAt);
-      detectRoundsMs.push(d.last);
-      if (d.first !== null) firstMs.push(d.first);
-      detectMissing += d.missing;
-      say(`${cluster.label} n=${n}: node ${victim} killed; first marked failed after ${fmt(d.first)} ms, all after ${fmt(d.last)} ms` + (d.missing ? ` (${d.missing} nodes never did)` : ''));
+      say(`${cluster.label} n=${n}: node ${victim} killed; ${kills.add(spread(seen.filter((_, i) => !dead.includes(i)), killedAt))}`);
       await sleep(1_000);
     }
 
-    const isolatedRoundsMs: Array<number | null> = [];
-    const isoFirstMs: number[] = [];
-    let isolatedMissing = 0;
+    const isolations = new Detections();
     for (let k = 0; k < opts.isolations; k++) {
       const victim = n - 1 - opts.kills - k;
       const host = nodes[victim]!.host;
       await lab.isolate(host);
       const isolatedAt = nowMs(); // the DROP rules are in place from here on
       const seen = await cluster.failedSeenAt(victim, opts.timeoutMs, isolatedAt); // null for the victim itself
-      const d = spread(seen.filter((_, i) => i !== victim && !dead.includes(i)), isolatedAt);
+      const detected = isolations.add(spread(seen.filter((_, i) => i !== victim && !dead.includes(i)), isolatedAt));
       const ran = cluster.isRunning(victim);
       const dropped = (await lab.dropped(host)).isolation;
       await cluster.kill(victim); // also when it exited: the cluster then counts it dead too
       dead.push(victim);
-      isolatedRoundsMs.push(d.last);
-      if (d.first !== null) isoFirstMs.push(d.first);
-      isolatedMissing += d.missing;
-      say(
-        `${cluster.label} n=${n}: node ${victim} isolated; first marked failed after ${fmt(d.first)} ms, all after ${fmt(d.last)} ms` +
-          (d.missing ? ` (${d.missing} nodes never did)` : '') +
-          `; ${dropped} packets dropped` +
-          (ran ? ', then killed' : ', its agent had exited meanwhile'),
-      );
+      say(`${cluster.label} n=${n}: node ${victim} isolated; ${detected}; ${dropped} packets dropped` + (ran ? ', then killed' : ', its agent had exited meanwhile'));
       await sleep(1_000);
     }
     if (opts.isolations && !(await cluster.waitConverged(dead, opts.timeoutMs))) say(`${cluster.label} n=${n}: the ${n - dead.length} live nodes no longer see each other alive`);
@@ -167,16 +177,16 @@ export async function runScenario(cluster: GossipCluster, lab: NetnsLab, opts: S
       n,
       joinMs,
       joinAfterLastMs,
-      eventMs: eventRoundsMs.some((x) => x === null) ? null : median(eventRoundsMs as number[]),
+      eventMs: medianOfAll(eventRoundsMs),
       eventRoundsMs,
-      detectMs: detectRoundsMs.some((x) => x === null) ? null : median(detectRoundsMs as number[]),
-      detectRoundsMs,
-      detectFirstMs: median(firstMs),
-      detectMissing,
-      isolatedMs: isolatedRoundsMs.some((x) => x === null) ? null : median(isolatedRoundsMs as number[]),
-      isolatedRoundsMs,
-      isolatedFirstMs: median(isoFirstMs),
-      isolatedMissing,
+      detectMs: kills.median(),
+      detectRoundsMs: kills.rounds,
+      detectFirstMs: kills.firstMedian(),
+      detectMissing: kills.missing,
+      isolatedMs: isolations.median(),
+      isolatedRoundsMs: isolations.rounds,
+      isolatedFirstMs: isolations.firstMedian(),
+      isolatedMissing: isolations.missing,
       falsePositives,
       lossDropped,
       lossWindowMs: opts.lossWindowMs,

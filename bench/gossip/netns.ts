@@ -27,6 +27,18 @@ const MAX_HOSTS = 250;
 const NO_IPV6 = ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'];
 const OURS = new RegExp(`^${NS_PREFIX}(\\d+)-(\\d+|br)$`);
 
+/** Why this machine cannot run a lab (root, `ip netns`, iptables), or null when it can. */
+export function labUnavailable(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces, iptables)';
+  try {
+    execFileSync('ip', ['netns', 'list'], { stdio: 'ignore', timeout: 10_000 });
+    execFileSync(IPTABLES, ['--version'], { stdio: 'ignore', timeout: 10_000 });
+  } catch (err) {
+    return `ip netns or ${IPTABLES} unavailable: ${(err as Error).message}`;
+  }
+  return null;
+}
+
 /** One namespace acting as a host. `index` is 1-based and is also the last octet of `addr`. */
 export interface Host {
   index: number;

@@ -36,7 +36,12 @@ export class Outbox {
 
   /** Queues a membership broadcast; a newer one about the same member replaces it. */
   gossip(msg: AliveMsg | SuspectMsg | DeadMsg): void {
-    this.queue.queue(`m:${msg.node}`, msg, messageSize(msg), this.table.size);
+    this.enqueue(`m:${msg.node}`, msg, messageSize(msg));
+  }
+
+  /** Queues a broadcast under `name` (a newer one replaces it) and marks it news for eager gossip. */
+  enqueue(name: string, msg: PacketPart, bytes: number): void {
+    this.queue.queue(name, msg, bytes, this.table.size);
     this.urgent = true;
   }
 

@@ -185,8 +185,7 @@ export class SwimNode {
     }
     this.users.accept(msg, this.now);
     this.counters.user_broadcasts!++;
-    this.ms.queue.queue(`u:${key}`, msg, size, this.ms.size);
-    this.ms.urgent = true;
+    this.ms.enqueue(`u:${key}`, msg, size);
     this.pending.user.push({ from: this.id, key, payload });
   }
 
@@ -280,8 +279,7 @@ export class SwimNode {
         }
         this.counters.user_delivered!++;
         this.ms.out.user.push({ from: m.origin, key: m.key, payload: m.payload });
-        this.ms.queue.queue(`u:${m.key}`, m, messageSize(m), this.ms.size);
-        this.ms.urgent = true;
+        this.ms.enqueue(`u:${m.key}`, m, messageSize(m));
         return;
     }
   }

@@ -10,21 +10,21 @@ import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { NetnsLab, benchNamespaces, IPTABLES } from '../../bench/gossip/netns.js';
+import { NetnsLab, benchNamespaces, labUnavailable } from '../../bench/gossip/netns.js';
 import { runScenario, type GossipFigures } from '../../bench/gossip/measure.js';
 import { PleacoCluster } from '../../bench/gossip/pleaco.js';
 import { figuresLine, summaryLines } from '../../bench/gossip/report.js';
 import { SerfCluster } from '../../bench/gossip/serf.js';
 import { tempDir } from '../helpers/tmp.js';
 
+/** Why this machine cannot run it: the lab's needs, and serf. */
 function unavailable(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root (network namespaces, iptables)';
+  const lab = labUnavailable();
+  if (lab) return lab;
   try {
-    execFileSync('ip', ['netns', 'list'], { stdio: 'ignore', timeout: 10_000 });
-    execFileSync(IPTABLES, ['--version'], { stdio: 'ignore', timeout: 10_000 });
     execFileSync('serf', ['version'], { stdio: 'ignore', timeout: 10_000 });
   } catch (err) {
-    return `ip netns, ${IPTABLES} or serf unavailable: ${(err as Error).message}`;
+    return `serf unavailable: ${(err as Error).message}`;
   }
   return null;
 }

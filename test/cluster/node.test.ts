@@ -9,17 +9,12 @@ import * as assert from 'uvu/assert';
 import { ClusterNode, Keyring, generateKey } from '../../src/cluster/index.js';
 import { createLogger, setLogSink } from '../../src/log.js';
 import type { MemberEvent } from '../../src/cluster/index.js';
+import { until } from './_agents.js';
 
 const SWIM = { probeIntervalMs: 200, probeTimeoutMs: 100, gossipIntervalMs: 50, suspicionMult: 2, suspicionMaxTimeoutMult: 3, pushPullIntervalMs: 0, reconnectIntervalMs: 0 };
 
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return cond();
-}
+/** Waits (bounded) until `cond` holds; throws naming `what` when it does not. */
+const holds = (what: string, cond: () => boolean, ms: number): Promise<true> => until(what, async () => (cond() ? true : null), ms);
 
 test('a member whose agent is gone is suspected through refused stream pings, then failed everywhere', async () => {
   const lines: string[] = [];
@@ -34,13 +29,13 @@ test('a member whose agent is gone is suspected through refused stream pings, th
       nodes.push(n);
     }
     const allAlive = () => nodes.every((n) => n.members().filter((m) => m.state === 'alive').length === 3);
-    assert.ok(await until(allAlive, 10_000), 'three members alive everywhere');
+    await holds('three members alive everywhere', allAlive, 10_000);
 
     const events: Array<[string, string]> = [];
     for (const n of nodes.slice(0, 2)) n.on('member', (ev: MemberEvent) => events.push([ev.type, ev.member.id]));
     await nodes[2]!.close(); // like a crash: no leave, both sockets gone, the host still answers
     const failed = () => nodes.slice(0, 2).every((n) => n.members().find((m) => m.id === 'c2')?.state === 'dead');
-    assert.ok(await until(failed, 20_000), 'c2 failed on both survivors');
+    await holds('c2 failed on both survivors', failed, 20_000);
 
     const refusals = nodes.slice(0, 2).reduce((s, n) => s + (n.health().transport.swim.stream_refusals ?? 0), 0);
     assert.ok(refusals >= 1, `probes ended by a refused stream ping: ${refusals}`);

@@ -10,11 +10,10 @@
  * network namespaces or iptables.
  */
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { NetnsLab, benchNamespaces, IPTABLES } from '../../bench/gossip/netns.js';
+import { NetnsLab, benchNamespaces, labUnavailable } from '../../bench/gossip/netns.js';
 import { splitHosts, withPartition } from '../../bench/gossip/partition.js';
 import { PleacoCluster } from '../../bench/gossip/pleaco.js';
 import { nowMs } from '../../bench/gossip/proc.js';
@@ -29,18 +28,6 @@ const REJOIN_BOUND_MS = 60_000; // Serf-style reconnect of failed members runs e
 const MEMBERSHIP_BOUND_MS = 30_000;
 const A = [0, 1, 2];
 const B = [3, 4];
-
-/** Why this machine cannot run the test, or null when it can. */
-function unavailable(): string | null {
-  if (process.getuid?.() !== 0) return 'needs root (network namespaces, iptables)';
-  try {
-    execFileSync('ip', ['netns', 'list'], { stdio: 'ignore', timeout: 10_000 });
-    execFileSync(IPTABLES, ['--version'], { stdio: 'ignore', timeout: 10_000 });
-  } catch (err) {
-    return `ip netns or ${IPTABLES} unavailable: ${(err as Error).message}`;
-  }
-  return null;
-}
 
 /** An acknowledged write: what the API answered (key, value and its HLC stamp). */
 async function write(cl: PleacoCluster, node: number, key: string, value: unknown): Promise<Entry> {
@@ -85,7 +72,7 @@ async function snapshot(cl: PleacoCluster, i: number): Promise<Map<string, Entry
   return out;
 }
 
-const why = unavailable();
+const why = labUnavailable();
 if (why) {
   console.log(`partition test skipped: ${why}`);
   test.skip('a 3/2 partition of five agents heals to one state', () => undefined);

@@ -6,21 +6,14 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SwimNode, seededRandom, suspicionTimeout, type CoreOutput, type PacketPart, type PushPullMember } from '../../src/cluster/index.js';
+import { suspicionTimeout, type CoreOutput, type SwimNode } from '../../src/cluster/index.js';
+import { addr, ids, nodeKnowing, parts, stateOf } from './_core.js';
 
-const addr = (id: string) => `127.0.0.${id.replace(/\D/g, '')}:7946`;
-const ids = (k: number) => Array.from({ length: k }, (_, i) => `n${i + 2}`);
 /** The minimum suspicion timeout in an 11-member cluster with the default timing. */
 const MIN = suspicionTimeout(4, 11, 1000);
 
-/** A node `id` (push-pull and reconnects off) that knows `others` alive at incarnation 1. */
-function nodeKnowing(others: string[], id = 'n1'): SwimNode {
-  const n = new SwimNode({ id, addr: addr(id), random: seededRandom(11), config: { pushPullIntervalMs: 0, reconnectIntervalMs: 0 } });
-  n.start(0);
-  const members: PushPullMember[] = others.map((o) => ({ id: o, addr: addr(o), state: 'alive', inc: 1, meta: {} }));
-  n.receive(addr(others[0]!), { t: 'push-pull', from: others[0]!, addr: addr(others[0]!), join: false, reply: true, members }, 0);
-  return n;
-}
+/** A node `id` (push-pull and reconnects off, seed 11) that knows `others` alive at incarnation 1. */
+const knowing = (others: string[], id = 'n1'): SwimNode => nodeKnowing(others, { id, seed: 11 });
 
 /** Ticks `n` through its wake-ups from `from` to `until` (nobody answers) and returns every output. */
 function ticks(n: SwimNode, from: number, until: number): CoreOutput[] {
@@ -29,16 +22,10 @@ function ticks(n: SwimNode, from: number, until: number): CoreOutput[] {
   return outs;
 }
 
-/** Every membership message sent in `outs`, compound parts unpacked. */
-function parts(outs: CoreOutput[]): PacketPart[] {
-  return outs.flatMap((o) => o.send).flatMap((s) => (s.msg.t === 'compound' ? s.msg.parts : [s.msg as PacketPart]));
-}
-
-const stateOf = (n: SwimNode, id: string) => n.members().find((m) => m.id === id)!.state;
 const evs = (out: CoreOutput) => out.events.map((e) => [e.type, e.member.id]);
 
 test('a death about a member seen alive is a suspicion: suspect event, suspect gossip, and the member refutes it', () => {
-  const n1 = nodeKnowing(ids(10));
+  const n1 = knowing(ids(10));
   const out = n1.receive(addr('n3'), { t: 'dead', node: 'n2', inc: 1, from: 'n3' }, 1000);
   assert.equal(evs(out), [['suspect', 'n2']]);
   assert.equal(stateOf(n1, 'n2'), 'suspect');
@@ -50,7 +37,7 @@ test('a death about a member seen alive is a suspicion: suspect event, suspect g
   assert.not.ok(gossip.some((p) => p.t === 'dead'), 'the death is not passed on');
 
   // n2 hears the suspicion, refutes with a higher incarnation, and its alive message revives it at n1.
-  const n2 = nodeKnowing(['n1', ...ids(10).slice(1)], 'n2');
+  const n2 = knowing(['n1', ...ids(10).slice(1)], 'n2');
   const heard = n2.receive(addr('n1'), suspect, 1500);
   assert.equal(n2.stats().refutations, 1);
   const alive = parts([heard, ...ticks(n2, 1500, 2000)]).find((p) => p.t === 'alive' && p.node === 'n2');
@@ -63,7 +50,7 @@ test('a death about a member seen alive is a suspicion: suspect event, suspect g
 });
 
 test('unrefuted, the suspicion a death started runs out like any other: dead after the minimum timeout, not before', () => {
-  const n = nodeKnowing(ids(10));
+  const n = knowing(ids(10));
   n.receive(addr('n3'), { t: 'dead', node: 'n2', inc: 1, from: 'n3' }, 1000);
   let deadAt: number | undefined;
   for (let t = n.nextWakeAt(), guard = 0; t <= 200_000 && deadAt === undefined && guard < 100_000; t = n.nextWakeAt(), guard++) {
@@ -74,21 +61,21 @@ test('unrefuted, the suspicion a death started runs out like any other: dead aft
 });
 
 test('a second death right after the first only confirms the young suspicion', () => {
-  const n = nodeKnowing(ids(10));
+  const n = knowing(ids(10));
   n.receive(addr('n3'), { t: 'dead', node: 'n2', inc: 1, from: 'n3' }, 1000);
   const again = n.receive(addr('n4'), { t: 'dead', node: 'n2', inc: 1, from: 'n4' }, 1200);
   assert.equal(again.events, []);
   assert.equal(stateOf(n, 'n2'), 'suspect');
   assert.equal(n.stats().suspect_confirmations, 1, 'the second declarer counts as an independent confirmation');
   // Nor does a death just after suspect gossip: the member has had no time to hear it and refute.
-  const m = nodeKnowing(ids(10));
+  const m = knowing(ids(10));
   m.receive(addr('n3'), { t: 'suspect', node: 'n2', inc: 1, from: 'n3' }, 1000);
   assert.equal(m.receive(addr('n4'), { t: 'dead', node: 'n2', inc: 1, from: 'n4' }, 1300).events, []);
   assert.equal(stateOf(m, 'n2'), 'suspect');
 });
 
 test('a death about a member suspected for half the minimum timeout is taken at once (the crash path)', () => {
-  const n = nodeKnowing(ids(10));
+  const n = knowing(ids(10));
   n.receive(addr('n3'), { t: 'suspect', node: 'n2', inc: 1, from: 'n3' }, 1000);
   const out = n.receive(addr('n4'), { t: 'dead', node: 'n2', inc: 1, from: 'n4' }, 1000 + MIN / 2);
   assert.equal(evs(out), [['dead', 'n2']]);
@@ -100,7 +87,7 @@ test('a death about a member suspected for half the minimum timeout is taken at 
 });
 
 test('a graceful leave is taken at once, about a member seen alive or suspected', () => {
-  const n = nodeKnowing(ids(10));
+  const n = knowing(ids(10));
   const out = n.receive(addr('n2'), { t: 'dead', node: 'n2', inc: 1, from: 'n2' }, 1000);
   assert.equal(evs(out), [['leave', 'n2']]);
   assert.equal(stateOf(n, 'n2'), 'left');
@@ -110,7 +97,7 @@ test('a graceful leave is taken at once, about a member seen alive or suspected'
 });
 
 test('a death older than the alive we know is answered with that alive, straight to its declarer', () => {
-  const n = nodeKnowing(ids(10));
+  const n = knowing(ids(10));
   n.receive(addr('n2'), { t: 'alive', node: 'n2', addr: addr('n2'), inc: 2, meta: {} }, 1000);
   // n5 missed n2's refutation and declared it dead at the old incarnation.
   const out = n.receive(addr('n5'), { t: 'dead', node: 'n2', inc: 1, from: 'n5' }, 2000);
@@ -121,7 +108,7 @@ test('a death older than the alive we know is answered with that alive, straight
   assert.equal(out.send.map((s) => s.to), [addr('n5')]);
   assert.equal(answers[0]!.t === 'alive' && answers[0]!.inc, 2);
   // The declarer takes it: n2 is alive again there.
-  const n5 = nodeKnowing(['n1', 'n2', 'n3', 'n4', ...ids(10).slice(4)], 'n5');
+  const n5 = knowing(['n1', 'n2', 'n3', 'n4', ...ids(10).slice(4)], 'n5');
   n5.receive(addr('n3'), { t: 'suspect', node: 'n2', inc: 1, from: 'n3' }, 0);
   const revived = n5.receive(addr('n1'), answers[0]!, 2001);
   assert.equal(revived.events.map((e) => [e.type, e.member.id, e.member.incarnation]), [['alive', 'n2', 2]]);

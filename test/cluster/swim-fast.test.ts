@@ -6,26 +6,11 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SwimNode, seededRandom, suspicionTimeout, type CoreOutput, type PacketPart, type PushPullMember, type SwimConfig } from '../../src/cluster/index.js';
+import { suspicionTimeout, type CoreOutput, type SwimNode } from '../../src/cluster/index.js';
+import { addr, ids, nodeKnowing, sent, stateOf } from './_core.js';
 
-const addr = (id: string) => `127.0.0.${id.replace(/\D/g, '')}:7946`;
-const ids = (k: number) => Array.from({ length: k }, (_, i) => `n${i + 2}`);
 /** The minimum suspicion timeout in a 10-member cluster with the default timing. */
 const MIN = suspicionTimeout(4, 10, 1000);
-
-/** Node n1 (push-pull and reconnects off) knowing `others` alive at incarnation 1. */
-function nodeKnowing(others: string[], config: Partial<SwimConfig> = {}, id = 'n1'): SwimNode {
-  const n = new SwimNode({ id, addr: addr(id), random: seededRandom(7), config: { pushPullIntervalMs: 0, reconnectIntervalMs: 0, ...config } });
-  n.start(0);
-  const members: PushPullMember[] = others.map((o) => ({ id: o, addr: addr(o), state: 'alive', inc: 1, meta: {} }));
-  n.receive(addr(others[0]!), { t: 'push-pull', from: others[0]!, addr: addr(others[0]!), join: false, reply: true, members }, 0);
-  return n;
-}
-
-/** Every message sent in `out` with its destination, compound parts unpacked. */
-function sent(out: CoreOutput): { to: string; channel: string; msg: PacketPart }[] {
-  return out.send.flatMap((s) => (s.msg.t === 'compound' ? s.msg.parts : [s.msg as PacketPart]).map((msg) => ({ to: s.to, channel: s.channel, msg })));
-}
 
 /** Ticks `n` until its next probe (a datagram ping; not the stream fallback) goes out (within `withinMs` of `from`); that output and its time. */
 function nextProbe(n: SwimNode, from: number, withinMs = 3_000): { at: number; out: CoreOutput } | undefined {
@@ -35,8 +20,6 @@ function nextProbe(n: SwimNode, from: number, withinMs = 3_000): { at: number; o
   }
   return undefined;
 }
-
-const stateOf = (n: SwimNode, id: string) => n.members().find((m) => m.id === id)!.state;
 
 test('eager gossip: news is passed on in the output of the datagram that brought it, not at the next gossip tick', () => {
   const n = nodeKnowing(ids(9));
@@ -48,7 +31,7 @@ test('eager gossip: news is passed on in the output of the datagram that brought
   assert.is(passed.length, 3, 'sent to gossipNodes (3) members at once');
   assert.is(n.stats().eager_rounds, before + 1);
 
-  const lazy = nodeKnowing(ids(9), { eagerGossip: false });
+  const lazy = nodeKnowing(ids(9), { config: { eagerGossip: false } });
   const t = lazy.nextWakeAt() + 1;
   assert.equal(sent(lazy.receive(addr('n3'), news, t)).filter((s) => s.msg.t === 'suspect'), [], 'off: nothing until the tick');
 });
@@ -76,7 +59,7 @@ test('a local broadcast (a state delta) is due at once: nextWakeAt is now, and t
 
 test('suspect rechecks: a node that hears of a suspicion probes the suspect next, with the accusation attached', () => {
   // suspectRechecks >= n-2 makes the recheck certain; the default (3) makes about 3 nodes of any size recheck.
-  const n = nodeKnowing(ids(9), { suspectRechecks: 100 });
+  const n = nodeKnowing(ids(9), { config: { suspectRechecks: 100 } });
   const t = n.nextWakeAt() + 1;
   n.receive(addr('n3'), { t: 'suspect', node: 'n7', inc: 1, from: 'n3' }, t);
   const p = nextProbe(n, t);
@@ -94,11 +77,11 @@ test('suspect rechecks: a node that hears of a suspicion probes the suspect next
 });
 
 test('suspect rechecks off, or our own suspicion: no recheck', () => {
-  const off = nodeKnowing(ids(9), { suspectRechecks: 0 });
+  const off = nodeKnowing(ids(9), { config: { suspectRechecks: 0 } });
   for (const id of ['n4', 'n5', 'n6', 'n7', 'n8', 'n9', 'n10']) off.receive(addr('n3'), { t: 'suspect', node: id, inc: 1, from: 'n3' }, 6_000);
   nextProbe(off, 6_000);
   assert.is(off.stats().rechecks, 0, 'seven suspicions heard, none rechecked');
-  const own = nodeKnowing(ids(9), { suspectRechecks: 100 });
+  const own = nodeKnowing(ids(9), { config: { suspectRechecks: 100 } });
   own.receive(addr('n3'), { t: 'suspect', node: 'n7', inc: 1, from: 'n1' }, 6_000); // our own accusation coming back
   nextProbe(own, 6_000);
   assert.is(own.stats().rechecks, 0);
@@ -121,7 +104,7 @@ test('a suspicion unconfirmed past the minimum timeout: its holder probes the su
   }
   assert.ok(targets.includes(addr('n7')), `n7 probed in two ticks: ${targets.join(', ')}`);
   assert.is(n.stats().reprobes, 1);
-  const off = nodeKnowing(ids(9), { suspectRechecks: 0 });
+  const off = nodeKnowing(ids(9), { config: { suspectRechecks: 0 } });
   off.receive(addr('n3'), { t: 'suspect', node: 'n7', inc: 1, from: 'n1' }, 6_000);
   nextProbe(off, nextProbe(off, 6_000 + MIN, 10_000)!.at + 1, 10_000);
   assert.is(off.stats().reprobes, 0);
@@ -161,7 +144,7 @@ test('a member we hold dead that sends us a datagram is told so, at most once pe
   assert.is(sent(n.receive(addr('n5'), { t: 'nack', seq: 3, from: 'n5' }, 61_200, 'n5')).filter((s) => s.msg.t === 'dead').length, 1);
 
   // n5, alive all along, refutes the notice; its alive revives it at n1.
-  const n5 = nodeKnowing(['n1', ...ids(9).filter((x) => x !== 'n5')], {}, 'n5');
+  const n5 = nodeKnowing(['n1', ...ids(9).filter((x) => x !== 'n5')], { id: 'n5' });
   const answer = n5.receive(addr('n1'), told[0]!.msg, 60_101, 'n1');
   assert.is(n5.stats().refutations, 1);
   const alive = [...sent(answer), ...sent(n5.tick(60_200))].find((s) => s.msg.t === 'alive' && s.msg.node === 'n5' && s.msg.inc === 2);

@@ -5,19 +5,9 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SwimNode, seededRandom, suspicionTimeout, type CoreOutput, type MemberEvent, type PushPullMember } from '../../src/cluster/index.js';
+import { SwimNode, seededRandom, suspicionTimeout, type CoreOutput, type MemberEvent } from '../../src/cluster/index.js';
+import { addr, ids, nodeKnowing } from './_core.js';
 import { remainingSuspicionTime } from '../../src/cluster/suspicion.js';
-
-const addr = (id: string) => `127.0.0.${id.replace(/\D/g, '')}:7946`;
-
-/** A node (tcp fallback off, push-pull off) that knows `others` alive at incarnation 1. */
-function nodeKnowing(others: string[]): SwimNode {
-  const n = new SwimNode({ id: 'n1', addr: addr('n1'), random: seededRandom(7), config: { pushPullIntervalMs: 0, reconnectIntervalMs: 0 } });
-  n.start(0);
-  const members: PushPullMember[] = others.map((id) => ({ id, addr: addr(id), state: 'alive', inc: 1, meta: {} }));
-  n.receive(addr(others[0]!), { t: 'push-pull', from: others[0]!, addr: addr(others[0]!), join: false, reply: true, members }, 0);
-  return n;
-}
 
 /** Ticks through every wake-up up to `until` (nobody answers) and returns when `id` was declared dead. */
 function deadAt(n: SwimNode, id: string, from: number, until: number, first?: CoreOutput): number | undefined {
@@ -30,8 +20,6 @@ function deadAt(n: SwimNode, id: string, from: number, until: number, first?: Co
   }
   return undefined;
 }
-
-const ids = (k: number) => Array.from({ length: k }, (_, i) => `n${i + 2}`);
 
 test('the timer formula: starts at max, reaches min after k confirmations, never below min', () => {
   assert.equal(remainingSuspicionTime(0, 2, 4000, 24000), 24000);
