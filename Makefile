@@ -4,11 +4,13 @@ SHELL := /bin/bash
 NODE ?= node
 export PLEACO_STATE_DIR ?= $(CURDIR)/.pleaco
 
-.PHONY: help deps build base-images up test test-unit bench-deploy bench-proxy bench-rollout bench-scan clean lint
+.PHONY: help deps build base-images up test test-unit bench-deploy bench-proxy bench-rollout bench-scan clean lint graph
 
 help:
 	@echo "make up            start a node here and serve the example app (prints URL and API token)"
-	@echo "make test          the whole test suite (ends with 'N passed, N failed')"
+	@echo "make test          the whole test suite, lint first (ends with 'N passed, N failed, N skipped')"
+	@echo "make lint          type-aware lint (typescript-eslint) and the layering rules (dependency-cruiser)"
+	@echo "make graph         docs/deps.svg: the folders of src/ and what each imports, drawn from the code"
 	@echo "make bench-deploy  push-to-serving time vs a bare docker build + run"
 	@echo "make bench-proxy   wrk: backend direct vs nginx keep-alive proxy vs pleaco's HAProxy routing"
 	@echo "make bench-rollout failed requests under load while an app is redeployed 5 times"
@@ -36,12 +38,22 @@ base-images: deps
 up: deps build base-images
 	@$(NODE) dist/src/main/up.js
 
+# The lint runs first, as two suites of the summary (test/run.mjs), then every test suite.
 test: deps build base-images
 	@$(NODE) test/run.mjs
 
 # Only the suites that need neither Docker nor git servers (quick feedback while editing).
 test-unit: build
-	@$(NODE) test/run.mjs state/ cli/ config/ source/url source/signature source/github core/ build/scan-versions build/scan-match build/scan-db build/scan-parsers
+	@$(NODE) test/run.mjs state/ cli/ config/ source/url source/signature source/github agent/domains scan/versions scan/match scan/db scan/parsers runtime/plan runtime/desired
+
+# eslint (type-aware, eslint.config.js) and dependency-cruiser (.dependency-cruiser.cjs: the layering); a
+# violation prints the rule's name. Also checks that docs/deps.dot is the graph of the code as it is.
+lint: node_modules/.package-lock.json
+	@bash scripts/lint.sh
+
+graph: node_modules/.package-lock.json
+	@command -v dot >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends graphviz >/dev/null
+	@bash scripts/lint.sh --graph
 
 bench-deploy: deps build base-images
 	@$(NODE) dist/bench/deploy.js

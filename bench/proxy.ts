@@ -21,7 +21,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { HAProxyProcess, ProxyController, proxyThreads } from '../src/proxy/index.js';
-import { freePort } from '../test/helpers/net.js';
+import { reservedPort } from '../test/helpers/net.js';
 import { tempDir } from '../test/helpers/tmp.js';
 import { cpuSeconds, median, pinTree, runWrk } from './proxy/measure.js';
 import { backendConf, dokkuConf, keepAliveProxyConf, startNginx } from './proxy/nginx.js';
@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   const procs: ChildProcess[] = [];
   let ctl: ProxyController | undefined;
   try {
-    const [pBack, pNginx, pPleaco, pDokku] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const [pBack, pNginx, pPleaco, pDokku] = [await reservedPort(), await reservedPort(), await reservedPort(), await reservedPort()];
     const root = join(tmp.dir, 'www');
     mkdirSync(root);
     writeFileSync(join(root, 'index.html'), '<h1>Hello from the backend</h1>\n'.repeat(8));

@@ -8,11 +8,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { AdvisoryStore } from '../src/build/scan/db/index.js';
-import { inventoryImage } from '../src/build/scan/inventory/image.js';
-import { matchInventory } from '../src/build/scan/match.js';
-import { toCycloneDx } from '../src/build/scan/sbom.js';
-import { connectEngine } from '../src/runtime/engine.js';
+import { AdvisoryStore } from '../src/scan/db/index.js';
+import { inventoryImage } from '../src/scan/inventory/image.js';
+import { matchInventory } from '../src/scan/match.js';
+import { toCycloneDx } from '../src/scan/sbom.js';
+import { DockerEngine } from '../src/runtime/docker/index.js';
 import { tempDir } from '../test/helpers/tmp.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/hello', import.meta.url));
@@ -25,7 +25,7 @@ const LABELS = { 'io.pleaco.managed': 'true', 'io.pleaco.role': 'scan', 'io.plea
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
-  const engine = connectEngine('/var/run/docker.sock');
+  const engine = DockerEngine.connect('/var/run/docker.sock');
   // The Engine's "legacy builder" notice on stderr is noise here; a failed build still throws with it.
   execFileSync('docker', ['build', '-q', '-t', EXAMPLE_TAG, '--label', 'io.pleaco.managed=true', '--label', 'io.pleaco.bench=scan', EXAMPLE], { stdio: ['ignore', 'ignore', 'pipe'] });
   const tmp = tempDir('pleaco-bench-scan-');

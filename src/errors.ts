@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'scan_blocked'
   | 'scan_failed'
   | 'digest_mismatch'
+  | 'peer_error'
   | 'internal';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -57,6 +58,8 @@ const STATUS: Record<ErrorCode, number> = {
   scan_blocked: 422,
   scan_failed: 422,
   digest_mismatch: 422,
+  /** A cluster peer answered outside the protocol. */
+  peer_error: 502,
   internal: 500,
 };
 

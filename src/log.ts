@@ -2,6 +2,10 @@
  * Structured logging: one JSON object per line on stdout; journald (or the launcher) collects it.
  * Fields whose names look secret are replaced, and URLs lose their userinfo, before anything is written.
  */
+import { redactUrl } from './model/index.js';
+
+export { redactUrl };
+
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 const SECRET_KEY = /(token|secret|password|passwd|authorization|credential|signature|^env$)/i;
@@ -20,11 +24,6 @@ export function setLogSink(fn: (line: string) => void): () => void {
   return () => {
     sink = prev;
   };
-}
-
-/** Removes `user:password@` from URLs anywhere in a string. */
-export function redactUrl(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, '$1***@');
 }
 
 export function redact(value: unknown, depth = 0): unknown {

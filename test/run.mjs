@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Runs every compiled uvu suite (dist/test/**/*.test.js) one after another (they share one Docker
-// Engine and 2 cores), shows their output, and ends with the one line CI reads:
+// Runs the lint (scripts/lint.sh: eslint, then the layering rules; one suite each in the summary), then every
+// compiled uvu suite (dist/test/**/*.test.js) one after another (they share one Docker Engine and 2 cores), shows
+// their output, and ends with the one line CI reads:
 //   N passed, N failed, N skipped
-// Usage: node test/run.mjs [filter...]   (a filter is a substring of the suite path)
+// Usage: node test/run.mjs [filter...]   (a filter is a substring of the suite path; `lint` selects the lint)
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -27,6 +28,21 @@ const suites = walk(dist).filter((f) => filters.length === 0 || filters.some((x)
 let passed = 0, failed = 0, skipped = 0;
 const failedSuites = [];
 
+// The lint first: a violation fails `make test` with the rule's name, and the suites still run.
+const lintSteps = filters.length === 0 || filters.some((x) => 'lint'.includes(x) || x.startsWith('lint')) ? ['eslint', 'layers'] : [];
+for (const step of lintSteps) {
+  process.stdout.write(`\n### lint/${step}\n`);
+  const started = Date.now();
+  const child = spawn('bash', [join(root, 'scripts', 'lint.sh'), step], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  const code = await new Promise((r) => child.on('close', (c) => r(c ?? 1)));
+  if (code === 0) passed++;
+  else {
+    failed++;
+    failedSuites.push(`lint/${step}`);
+  }
+  process.stdout.write(`### lint/${step}: ${code === 0 ? '1 passed, 0 failed' : '0 passed, 1 failed'}, 0 skipped (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+}
+
 for (const file of suites) {
   const name = relative(dist, file);
   process.stdout.write(`\n### ${name}\n`);
@@ -43,12 +59,13 @@ for (const file of suites) {
   const total = num('Total'), ok = num('Passed'), skip = num('Skipped');
   let f = total === null || ok === null ? 0 : total - ok;
   if (code !== 0 && f === 0) f = 1; // crashed or exited early: count it, never hide it
+  if (total === null && f === 0) { f = 1; text += '\nsuite ended without its summary (exited early?)\n'; process.stdout.write('suite ended without its summary (exited early?)\n'); }
   passed += ok ?? 0; failed += f; skipped += skip ?? 0;
   if (f) failedSuites.push(name);
   process.stdout.write(`### ${name}: ${ok ?? 0} passed, ${f} failed, ${skip ?? 0} skipped (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
 }
 
-if (suites.length === 0) { console.log('no test suites found under dist/test (did tsc run?)'); failed++; }
+if (suites.length === 0 && lintSteps.length === 0) { console.log('no test suites found under dist/test (did tsc run?)'); failed++; }
 if (failedSuites.length) console.log(`\nfailed suites: ${failedSuites.join(', ')}`);
 console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed ? 1 : 0);

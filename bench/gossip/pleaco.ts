@@ -20,7 +20,7 @@ import type { ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AgentClient } from '../../src/api/index.js';
+import { pathOf, ROUTES, type AgentClient } from '../../src/link/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { connectToAgent } from '../../src/main/node.js';
 import type { Entry } from '../../src/state/index.js';
@@ -192,7 +192,7 @@ export class PleacoCluster extends ProcessCluster implements GossipCluster {
     this.watches[i] = ac;
     let synced: () => void = () => undefined;
     const ready = new Promise<void>((r) => (synced = r));
-    const done = this.client(i).stream(`/v1/internal/watch?prefix=${encodeURIComponent(this.prefix)}`, (ev) => {
+    const done = this.client(i).stream(pathOf(ROUTES.watch, {}, { prefix: this.prefix }), (ev) => {
       const at = nowMs();
       const e = ev as { type: string; entry?: Entry };
       if (e.type === 'synced') synced();
@@ -212,7 +212,7 @@ export class PleacoCluster extends ProcessCluster implements GossipCluster {
 
   async sendEvent(from: number, name: string): Promise<number> {
     const t = nowMs();
-    await this.client(from).request('POST', '/v1/internal/state', { body: { ops: [{ key: this.prefix + name, value: { from, sentAt: t } }] } });
+    await this.client(from).request(ROUTES.state.method, pathOf(ROUTES.state), { body: { ops: [{ key: this.prefix + name, value: { from, sentAt: t } }] } });
     return this.originAccepted(from, name, t);
   }
 

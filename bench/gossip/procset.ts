@@ -29,7 +29,7 @@ export abstract class ProcessCluster {
   /** The join times of a start that converged at `convergedAt`. */
   protected joinTimes(convergedAt: number): JoinTimes {
     const ups = this.nodes.map((_, i) => this.upAt[i]);
-    return { lastUpAt: ups.every((x) => x !== undefined) ? Math.max(...(ups as number[])) : null, convergedAt };
+    return { lastUpAt: ups.every((x) => x !== undefined) ? Math.max(...(ups)) : null, convergedAt };
   }
 
   /** True while node `i`'s agent process runs (it was not killed and did not exit). */

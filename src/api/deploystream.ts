@@ -2,7 +2,7 @@
  * The live view of one deploy: the build record as it moves through its stages, its log lines,
  * then the rollout of the release it produced, ending with one `done` event (see docs/api.md).
  */
-import { keys, type Build, type PendingSlot, type Release, type ReleaseFailure, type SlotStatus } from '../core/index.js';
+import { keys, type Build, type PendingSlot, type Release, type ReleaseFailure, type SlotStatus } from '../model/index.js';
 import type { Entry } from '../state/index.js';
 import type { ApiDeps } from './deps.js';
 import { ndjson, type Ctx } from './http.js';

@@ -1,9 +1,10 @@
 /** What the routes are given: the core and the adapters main/ wired in. Routes never build their own. */
 import type { ClusterHealth, MemberView } from '../cluster/index.js';
 import type { Config } from '../config/index.js';
-import type { AppLogLine, AppService, BuildLogs, DomainService, ScanDbRecord, ScanService } from '../core/index.js';
+import type { AppService, BuildLogs, DomainService, ScanService } from '../agent/index.js';
+import type { ScanDbRecord } from '../model/index.js';
 import type { Logger } from '../log.js';
-import type { Engine } from '../runtime/engine.js';
+import type { AppLogReader, ContainerEngine } from '../runtime/index.js';
 import type { SoftState, Store } from '../state/index.js';
 
 /** What the API shows of the cluster member (ClusterNode satisfies it). */
@@ -11,9 +12,6 @@ export interface ClusterView {
   members(): MemberView[];
   health(): ClusterHealth;
 }
-
-/** Reads an app's container logs (the runner's containers on this node). */
-export type AppLogReader = (app: string, opts: { tail: number; follow: boolean; signal: AbortSignal }, onLine: (l: AppLogLine) => void) => Promise<void>;
 
 /** Loads a new advisory database on this node and says which copy it holds. */
 export interface ScanDbControl {
@@ -35,7 +33,8 @@ export interface ApiDeps {
   /** Values with a TTL, in this agent's memory only (the proxy's metrics: `metrics/<node>/<app>`). */
   softState: SoftState;
   buildLogs: BuildLogs;
-  engine: Engine;
+  /** This node's container engine (its reachability is part of health and of every deploy). */
+  engine: ContainerEngine;
   appLogs: AppLogReader;
   log: Logger;
   /** This node's cluster member (membership + replication); null when the node runs on its own. */

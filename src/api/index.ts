@@ -1,5 +1,4 @@
+/** The admin API: the Koa app built from one route table (public, webhook and internal routes) and its servers. */
 export { createApi } from './app.js';
 export { serveApi, type ApiServers } from './server.js';
-export { AgentClient, type ClientOptions } from './client.js';
-export type { ApiDeps, AppLogReader } from './deps.js';
-export { checkBearer } from './http.js';
+export type { ApiDeps, ClusterView, ScanDbControl } from './deps.js';

@@ -25,7 +25,7 @@ export interface RouteDef {
 
 export function buildRouter(defs: RouteDef[]): Router {
   const router = new Router();
-  for (const d of defs) router.register(d.path, [d.method], async (ctx) => d.handler(ctx as unknown as Ctx));
+  for (const d of defs) router.register(d.path, [d.method], async (ctx) => d.handler(ctx));
   return router;
 }
 

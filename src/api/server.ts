@@ -3,6 +3,7 @@ import http from 'node:http';
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import type Koa from 'koa';
+import { PleacoError } from '../errors.js';
 
 function listen(server: http.Server, arg: { port: number; host: string } | { path: string }): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -44,7 +45,7 @@ export async function serveApi(app: Koa, opts: { host: string; port: number; soc
     s.maxConnections = 1024;
   }
   if (existsSync(opts.socketPath)) {
-    if (await socketAlive(opts.socketPath)) throw new Error(`another agent is already serving ${opts.socketPath}`);
+    if (await socketAlive(opts.socketPath)) throw new PleacoError('conflict', `another agent is already serving ${opts.socketPath}`);
     unlinkSync(opts.socketPath);
   }
   await listen(tcp, { port: opts.port, host: opts.host });

@@ -1,5 +1,6 @@
 /** How records are shown to API clients: secrets and config values only where asked for, URLs redacted. */
-import { keys, type AppSpec, type Release, type SlotStatus, type Build, type DomainView, type ProxyStatus } from '../core/index.js';
+import { type DomainView } from '../agent/index.js';
+import { keys, type AppSpec, type Release, type SlotStatus, type Build, type ProxyStatus } from '../model/index.js';
 import type { Store } from '../state/index.js';
 import { redactUrl } from '../log.js';
 

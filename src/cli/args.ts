@@ -4,7 +4,8 @@
  * declaration, so the parser, the help text and docs/cli.md cannot drift apart.
  */
 import { parseArgs } from 'node:util';
-import { ENV_KEY_RE } from '../core/model.js';
+import { validateEnvKey } from '../model/index.js';
+import { PleacoError } from '../errors.js';
 
 export interface FlagSpec {
   type: 'string' | 'boolean';
@@ -125,7 +126,7 @@ export function parseVerbArgs(verb: string, spec: ArgSpec, rest: string[]): Pars
   let positionals: string[];
   try {
     const r = parseArgs({ args: rest, options: toParseArgsOptions(flags), strict: true, allowPositionals: true });
-    values = r.values as FlagValues;
+    values = r.values;
     positionals = r.positionals;
   } catch (err) {
     throw new UsageError(cleanParseError(err), verb);
@@ -167,9 +168,13 @@ export function parseScale(arg: string, verb = 'ps:scale'): { app: string; repli
   return { app: m[1] ?? '', replicas: Number(n) };
 }
 
+/** The model's config-key check, as a usage error of `verb`. */
 export function checkEnvKey(key: string, verb: string): string {
-  if (!ENV_KEY_RE.test(key)) throw new UsageError(`invalid config key ${JSON.stringify(key)}: letters, digits and _ only, not starting with a digit`, verb);
-  return key;
+  try {
+    return validateEnvKey(key);
+  } catch (err) {
+    throw err instanceof PleacoError ? new UsageError(err.message, verb) : err;
+  }
 }
 
 /** `K=V` → [K, V]; the value is everything after the first `=` and may itself contain `=`. */

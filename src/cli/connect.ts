@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import type { ClientOptions } from '../api/client.js';
+import type { ClientOptions } from '../link/index.js';
 import { CliError } from './args.js';
 
 export interface FileSystem {

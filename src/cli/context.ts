@@ -3,8 +3,8 @@
  * process facts a command may need (a terminal to ask on, Ctrl-C, the clock), all injected so the
  * commands run in tests without a process.
  */
-import type { AgentClient } from '../api/client.js';
-import type { FlagValues } from './args.js';
+import type { AgentClient } from '../link/index.js';
+import type { ArgSpec, FlagValues } from './args.js';
 import type { Output } from './format.js';
 
 export interface CliDeps {
@@ -34,6 +34,17 @@ export interface Ctx {
 
 /** A command: resolves with the process exit code. */
 export type Command = (ctx: Ctx) => Promise<number>;
+
+/** One row of the verb table (verbs.ts). */
+export interface Verb extends ArgSpec {
+  name: string;
+  group: string;
+  summary: string;
+  /** More lines for `pleaco help VERB`. */
+  details?: string[];
+  example: string;
+  run: Command;
+}
 
 /** `/v1/apps/<name>` with the name encoded as one path segment. */
 export function appPath(name: string, rest = ''): string {

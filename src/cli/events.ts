@@ -2,7 +2,7 @@
  * Live deploy progress: renders the agent's DeployEvent stream (docs/api.md) Heroku style — the builder's log
  * with its `-----> Stage` lines as headers and its output indented under them, rollout slot states, one final line.
  */
-import type { Build, SlotStatus } from '../core/model.js';
+import type { Build, SlotStatus } from '../model/index.js';
 import { CliError } from './args.js';
 import { appPath, EXIT, type Ctx } from './context.js';
 import { paint, type Output } from './format.js';

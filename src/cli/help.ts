@@ -1,7 +1,7 @@
 /** Help text, rendered from the verb table (verbs.ts). */
 import { GLOBAL_FLAGS, usageLine, UsageError, verbFlags, type FlagSpec } from './args.js';
 import { columns } from './format.js';
-import type { Verb } from './verbs.js';
+import type { Verb } from './context.js';
 
 function flagName(name: string, f: FlagSpec): string {
   const long = `--${name}${f.type === 'string' ? ` ${f.value ?? 'VALUE'}` : ''}`;

@@ -2,7 +2,7 @@
  * The one table of verbs: what each accepts (parsed by args.ts), its help text, and the function that runs it.
  * `pleaco help`, `pleaco help VERB` and docs/cli.md (checked by test/cli/docs.test.ts) all come from here.
  */
-import { usageLine, type ArgSpec } from './args.js';
+import { usageLine } from './args.js';
 import { apps, appsCreate, appsDestroy, appsInfo } from './commands/apps.js';
 import { config, configSet, configUnset } from './commands/config.js';
 import { builds, buildsInfo, deploy } from './commands/deploy.js';
@@ -14,18 +14,10 @@ import { nodes } from './commands/nodes.js';
 import { ps, psScale } from './commands/ps.js';
 import { releases, rollback } from './commands/releases.js';
 import { scan, scanDb, scanDbUpdate, scanPolicy, scanSbom } from './commands/scan.js';
-import type { Command } from './context.js';
+import type { Verb } from './context.js';
 import { helpText, unknownVerb, verbHelp } from './help.js';
 
-export interface Verb extends ArgSpec {
-  name: string;
-  group: string;
-  summary: string;
-  /** More lines for `pleaco help VERB`. */
-  details?: string[];
-  example: string;
-  run: Command;
-}
+export type { Verb } from './context.js';
 
 export const VERBS: Verb[] = [
   { name: 'apps', group: 'Apps', args: [], json: true, summary: 'List the apps on the cluster', example: 'pleaco apps', run: apps },

@@ -77,7 +77,7 @@ export function checkSenderId(sender: string): void {
 export function encodeDatagram(h: DatagramHeader, body: Buffer): Buffer {
   const id = Buffer.from(h.sender, 'utf8');
   const epoch = Buffer.from(h.epoch, 'hex');
-  if (epoch.length !== EPOCH_BYTES) throw new RangeError(`epoch must be ${EPOCH_BYTES} bytes of hex`);
+  if (epoch.length !== EPOCH_BYTES) throw new PleacoError('internal', `epoch must be ${EPOCH_BYTES} bytes of hex`);
   const out = Buffer.allocUnsafe(FIXED_HEADER + id.length + body.length);
   let o = out.writeUInt8(id.length, 0);
   o += id.copy(out, o);

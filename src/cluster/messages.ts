@@ -70,7 +70,7 @@ export function isMeta(v: unknown): v is Record<string, string> {
   if (!isObj(v)) return false;
   const keys = Object.keys(v);
   if (keys.length > MAX_META_KEYS) return false;
-  for (const k of keys) if (k.length === 0 || k.length > MAX_KEY || typeof v[k] !== 'string' || (v[k] as string).length > 4096) return false;
+  for (const k of keys) if (k.length === 0 || k.length > MAX_KEY || typeof v[k] !== 'string' || (v[k]).length > 4096) return false;
   return true;
 }
 

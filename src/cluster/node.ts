@@ -155,7 +155,7 @@ export class ClusterNode extends EventEmitter {
 
   /** Serves stream requests `{k: kind, ...}` from peers (sealed and authenticated like all cluster traffic). */
   serve(kind: string, handler: ServiceHandler): void {
-    if (RESERVED.has(kind)) throw new Error(`cluster request kind ${kind} is the protocol's own`);
+    if (RESERVED.has(kind)) throw new PleacoError('internal', `cluster request kind ${kind} is the protocol's own`);
     this.services.set(kind, handler);
   }
 
@@ -167,7 +167,7 @@ export class ClusterNode extends EventEmitter {
   }
 
   private request(to: Addr, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-    return streamRequest(to, body, { keyring: this.o.keyring, idleTimeoutMs: STREAM_TIMEOUT_MS }) as Promise<Record<string, unknown>>;
+    return streamRequest(to, body, { keyring: this.o.keyring, idleTimeoutMs: STREAM_TIMEOUT_MS });
   }
 
   /** Stream requests from peers: membership messages (answered with the core's stream replies) and state sync. */

@@ -22,6 +22,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EPOCH_BYTES, type DatagramHeader } from './codec.js';
+import { PleacoError } from '../errors.js';
 
 export interface ReplayOptions {
   /** This node's id: datagrams claiming it are reflections. */
@@ -99,7 +100,7 @@ export class ReplayGuard {
 
   constructor(private readonly opts: ReplayOptions = {}, private readonly now: () => number = Date.now) {
     this.window = opts.window ?? 1024;
-    if (!Number.isInteger(this.window) || this.window < 32 || this.window % 32 !== 0) throw new RangeError('replay window must be a positive multiple of 32');
+    if (!Number.isInteger(this.window) || this.window < 32 || this.window % 32 !== 0) throw new PleacoError('invalid_config', 'replay window must be a positive multiple of 32');
     this.maxAgeMs = opts.maxAgeMs ?? 120_000;
     this.retainMs = 2 * this.maxAgeMs + 1000;
     this.epochsPerSender = Math.max(1, opts.epochsPerSender ?? 4);

@@ -19,29 +19,20 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { PleacoError, isPleacoError } from '../errors.js';
-import { isSealedShape, SEAL_OVERHEAD, type Keyring } from './crypto.js';
+import { isSealedShape, SEAL_OVERHEAD } from './crypto.js';
 import { decodeBody, encodeBody, isMessage, type Message } from './codec.js';
 import { formatHostPort, ipFamily } from './internal/addr.js';
 import { FrameReader, frameBytes } from './internal/frames.js';
-import { challengeAad, checkMaxFrame, checkTimeout, DEFAULT_MAX_FRAME, exchangeAad, HANDSHAKE_FRAME_LIMIT, helloAad, NONCE_BYTES } from './internal/session.js';
+import { challengeAad, checkMaxFrame, checkTimeout, DEFAULT_MAX_FRAME, exchangeAad, HANDSHAKE_FRAME_LIMIT, helloAad, NONCE_BYTES, type StreamOptions } from './internal/session.js';
 
-export interface StreamOptions {
-  keyring: Keyring;
-  /** Largest JSON plaintext of one frame, both ways. Default 32 MiB. */
-  maxFrameBytes?: number;
-  /** Drop the connection after this long without a byte (and bound the handshake). Default 10 s. */
-  idleTimeoutMs?: number;
-}
+export type { StreamOptions, StreamRequestOptions } from './internal/session.js';
+
 
 export interface StreamServerOptions extends StreamOptions {
   /** Connections served at once; more are closed at once (counted `busy`). Default 64. */
   maxConnections?: number;
 }
 
-export interface StreamRequestOptions extends StreamOptions {
-  /** Give up if the TCP connection is not established by then. Default 3 s. */
-  connectTimeoutMs?: number;
-}
 
 /** Answers one request from a peer ("ip:port"); a throw becomes an error response (its code only, if exposed). */
 export type StreamHandler = (from: string, request: Message) => Message | Promise<Message>;

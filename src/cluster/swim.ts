@@ -173,12 +173,13 @@ export class SwimNode {
   broadcast(key: string, payload: unknown): void {
     if (typeof key !== 'string' || key.length === 0 || key.length > 512) throw new PleacoError('bad_request', 'a broadcast key is 1 to 512 characters');
     const msg: UserMsg = { t: 'user', key, ltime: this.users.stamp(), origin: this.id, payload };
+    const notJson = (cause?: unknown): PleacoError => new PleacoError('bad_request', `broadcast ${key}: the payload is not JSON`, { cause });
+    if (payload === undefined) throw notJson();
     let size: number;
     try {
-      if (payload === undefined) throw new TypeError('undefined');
       size = messageSize(msg);
     } catch (err) {
-      throw new PleacoError('bad_request', `broadcast ${key}: the payload is not JSON`, { cause: err });
+      throw notJson(err);
     }
     if (size > this.cfg.maxPacketBytes - COMPOUND_OVERHEAD - 1) {
       throw new PleacoError('payload_too_large', `broadcast ${key} is ${size} bytes; the packet budget is ${this.cfg.maxPacketBytes}`);

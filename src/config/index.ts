@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
-import { isDnsName } from '../core/domains.js';
+import { isDnsName } from '../model/index.js';
 import { PleacoError } from '../errors.js';
 import type { Level } from '../log.js';
 
@@ -102,13 +102,14 @@ function fromFile(path: string | undefined): Partial<Config> {
   } catch (err) {
     throw bad(`cannot read config file ${path}: ${(err as Error).message}`);
   }
+  let v: unknown;
   try {
-    const v = JSON.parse(text) as unknown;
-    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('top level must be an object');
-    return v as Partial<Config>;
+    v = JSON.parse(text) as unknown;
   } catch (err) {
     throw bad(`config file ${path} is not valid JSON: ${(err as Error).message}`);
   }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw bad(`config file ${path} is not valid JSON: top level must be an object`);
+  return v;
 }
 
 /** PLEACO_PROXY_PORT, PLEACO_DOMAIN (a DNS name, lowercased), PLEACO_PROXY_BIND (an IP address). */
@@ -128,12 +129,12 @@ function loadProxy(cfg: Config, env: Env): void {
 
 const ADDR_RE = /^(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):(\d{1,5})$/;
 
-/** PLEACO_CLUSTER_PORT (a port, or `off`), PLEACO_CLUSTER_BIND, PLEACO_CLUSTER_ADVERTISE, PLEACO_JOIN, PLEACO_CLUSTER_KEY_FILE. */
+/** PLEACO_CLUSTER_PORT (a port, 0 for any free one — the bound port is announced —, or `off`), PLEACO_CLUSTER_BIND, PLEACO_CLUSTER_ADVERTISE, PLEACO_JOIN, PLEACO_CLUSTER_KEY_FILE. */
 function loadCluster(cfg: Config, env: Env): void {
   const c = cfg.cluster;
   if (env.PLEACO_CLUSTER_PORT === 'off') c.port = null;
-  else c.port = int('PLEACO_CLUSTER_PORT', env.PLEACO_CLUSTER_PORT, 1, 65535) ?? c.port;
-  if (c.port !== null && (!Number.isInteger(c.port) || c.port < 1 || c.port > 65535)) throw bad(`cluster.port must be 1..65535 or null, got ${JSON.stringify(c.port)}`);
+  else c.port = int('PLEACO_CLUSTER_PORT', env.PLEACO_CLUSTER_PORT, 0, 65535) ?? c.port;
+  if (c.port !== null && (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535)) throw bad(`cluster.port must be 0..65535 or null, got ${JSON.stringify(c.port)}`);
   c.bindHost = env.PLEACO_CLUSTER_BIND || c.bindHost;
   if (isIP(c.bindHost) === 0) throw bad(`PLEACO_CLUSTER_BIND must be an IP address, got ${JSON.stringify(c.bindHost)}`);
   c.advertise = env.PLEACO_CLUSTER_ADVERTISE || c.advertise;

@@ -5,31 +5,31 @@
  * failed 'interrupted'), exit 0 within 10 s.
  */
 import { join } from 'node:path';
-import { AdvisoryStore, BuildWorker, BUILDER_PREFIXES, DockerBuilder, KanikoBuilder, type Builder } from '../build/index.js';
-import { connectEngine, pingEngine } from '../runtime/engine.js';
+import { BuildWorker, BUILDER_PREFIXES, DockerBuilder, KanikoBuilder, type Builder } from '../builder/index.js';
+import { DockerEngine } from '../runtime/docker/index.js';
+import { AdvisoryStore, scanDbRoot } from '../scan/index.js';
 import { GitMirror, Poller } from '../source/index.js';
 import { readVersion } from './node.js';
-import { scanDbRoot } from './scandb.js';
 import { runSubsystem } from './subsystem.js';
 
 runSubsystem({
   proc: 'builder',
   prefixes: () => BUILDER_PREFIXES,
-  start: async ({ config, client, nodeId, mirror, log }) => {
-    const engine = connectEngine(config.docker.socketPath);
+  start: async ({ config, nodeId, view, link, log }) => {
+    const engine = DockerEngine.connect(config.docker.socketPath);
     const builder: Builder =
       config.build.backend === 'kaniko'
-        ? new KanikoBuilder(engine, { image: config.build.kanikoImage, socketPath: config.docker.socketPath, nodeId, workDir: join(config.stateDir, 'tmp') })
-        : new DockerBuilder(engine, config.docker.socketPath);
+        ? new KanikoBuilder(engine, { image: config.build.kanikoImage, nodeId, workDir: join(config.stateDir, 'tmp') })
+        : new DockerBuilder(engine);
     const ready = await builder.available();
     if (!ready.ok) log.warn('build backend not available yet; builds fail until it is', { backend: builder.name, reason: ready.reason });
-    const ping = await pingEngine(engine);
+    const ping = await engine.ping();
     if (!ping.ok) log.warn('Docker Engine not reachable; builds fail with docker_unavailable until it is', { socket: config.docker.socketPath });
 
     const git = new GitMirror({ root: join(config.stateDir, 'git'), log: log.child({ subsystem: 'source' }) });
     // The agent of this node installs the advisory database there (main/scandb.ts); the builder only reads it.
     const advisories = new AdvisoryStore(scanDbRoot(config));
-    const worker = new BuildWorker({ mirror, client, git, builder, engine, nodeId, config, log, advisories, version: readVersion() });
+    const worker = new BuildWorker({ view, link, git, builder, engine, nodeId, config, log, advisories, version: readVersion() });
     await worker.start();
     const poller = new Poller({
       intervalMs: config.source.pollIntervalMs,

@@ -4,8 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
-import { AgentClient } from '../api/client.js';
-import { findNode } from '../cli/connect.js';
+import { AgentClient } from '../link/index.js';
+import { findNode } from '../cli/index.js';
 import { run, type CliDeps } from '../cli/index.js';
 
 function packageVersion(): string {

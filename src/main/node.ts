@@ -4,8 +4,9 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync, openSync
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AgentClient } from '../api/client.js';
+import { AgentClient, pathOf, ROUTES } from '../link/index.js';
 import type { Config } from '../config/index.js';
+import { PleacoError } from '../errors.js';
 
 export function readOr(path: string): string | null {
   try {
@@ -79,7 +80,7 @@ export async function connectToAgent(cfg: Config, timeoutMs = 30_000, retryUnrea
     if (token) {
       const client = new AgentClient({ socketPath: cfg.socketPath, token, retryUnreachableMs });
       try {
-        await client.request('GET', '/v1/health');
+        await client.request(ROUTES.health.method, pathOf(ROUTES.health));
         return client;
       } catch (err) {
         lastErr = err;
@@ -87,5 +88,5 @@ export async function connectToAgent(cfg: Config, timeoutMs = 30_000, retryUnrea
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`the agent did not answer on ${cfg.socketPath} within ${timeoutMs / 1000} s: ${(lastErr as Error | undefined)?.message ?? 'no token yet'}`);
+  throw new PleacoError('unavailable', `the agent did not answer on ${cfg.socketPath} within ${timeoutMs / 1000} s: ${(lastErr as Error | undefined)?.message ?? 'no token yet'}`);
 }

@@ -1,19 +1,19 @@
 /**
- * What every subsystem process (builder, runner) does the same way: load config, wait for the local
- * agent (its token and socket), mirror the state it needs, start, and stop cleanly on SIGTERM/SIGINT
- * (exit 0, forced after a bound). A failure to start logs and exits 1 so the supervisor restarts it.
+ * What every subsystem process (builder, runner, proxy) does the same way: load config, wait for the local
+ * agent (its token and socket), open the link to it (a StateView of the state it needs, an AgentLink for its
+ * writes), start, and stop cleanly on SIGTERM/SIGINT (exit 0, forced after a bound). A failure to start logs and
+ * exits 1 so the supervisor restarts it.
  */
-import type { AgentClient } from '../api/client.js';
 import { loadConfig, type Config } from '../config/index.js';
+import { AgentLink, StateMirror, type StateView } from '../link/index.js';
 import { createLogger, setLogLevel, type Logger } from '../log.js';
-import { StateMirror } from '../state/index.js';
 import { connectToAgent, ensureNodeId } from './node.js';
 
 export interface SubsystemContext {
   config: Config;
-  client: AgentClient;
   nodeId: string;
-  mirror: StateMirror;
+  view: StateView;
+  link: AgentLink;
   log: Logger;
 }
 
@@ -59,7 +59,7 @@ export function runSubsystem(spec: SubsystemSpec): void {
     mirror.on('disconnected', (err: unknown) => log.debug('state watch disconnected; reconnecting', { error: err }));
     await mirror.start();
     if (stopping) return;
-    stopWork = await spec.start({ config, client, nodeId, mirror, log });
+    stopWork = await spec.start({ config, nodeId, view: mirror, link: new AgentLink(client, mirror), log });
   };
   main().catch((err: unknown) => {
     log.error(`${spec.proc} failed to start`, { error: err });

@@ -50,8 +50,8 @@ export class Supervisor {
         buf = buf.slice(i + 1);
       }
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     child.on('exit', (code, signal) => {
       r.child = null;
       if (this.stopping) return;

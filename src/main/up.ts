@@ -10,11 +10,11 @@ import { request } from 'node:http';
 import { cpSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AgentClient } from '../api/client.js';
+import type { AgentClient } from '../link/index.js';
 import { loadConfig } from '../config/index.js';
-import type { Build } from '../core/index.js';
+import type { Build } from '../model/index.js';
 import { PleacoError } from '../errors.js';
-import { DeployRenderer } from '../cli/events.js';
+import { DeployRenderer } from '../cli/index.js';
 import { connectToAgent } from './node.js';
 import { Supervisor } from './supervisor.js';
 

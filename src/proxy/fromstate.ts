@@ -11,12 +11,10 @@
  * One bad record never blocks the rest: invalid hosts and servers are skipped, a domain that collides with
  * another app's implicit host loses, an invalid health check falls back to the default.
  */
-import type { StateReader } from '../state/index.js';
 import { isIP } from 'node:net';
-import type { DomainRecord, HealthCheck, SlotStatus } from '../core/model.js';
-import { DEFAULT_HEALTH, isDnsName, validateHealth, validateServer, type ProxyApp, type ProxyHealth, type ProxyModel, type ProxyServer } from './model.js';
+import { isDnsName, type DomainRecord, type HealthCheck, type SlotStatus, type StateReader } from '../model/index.js';
+import { DEFAULT_HEALTH, validateHealth, validateServer, type ProxyApp, type ProxyHealth, type ProxyModel, type ProxyServer } from './model.js';
 
-export type StateView = StateReader;
 
 export interface FromStateOptions {
   port: number;
@@ -55,7 +53,7 @@ function addressOf(s: SlotStatus, node: string | undefined): string | null {
 }
 
 /** Routable servers per app from every node's observed slot records. */
-function serversByApp(state: StateView, node: string | undefined): Map<string, ProxyServer[]> {
+function serversByApp(state: StateReader, node: string | undefined): Map<string, ProxyServer[]> {
   const out = new Map<string, ProxyServer[]>();
   for (const { key, value: s } of state.list<SlotStatus>('obs/')) {
     const m = SLOT_KEY_RE.exec(key);
@@ -78,7 +76,7 @@ function serversByApp(state: StateView, node: string | undefined): Map<string, P
   return out;
 }
 
-export function proxyModel(state: StateView, opts: FromStateOptions): ProxyModel {
+export function proxyModel(state: StateReader, opts: FromStateOptions): ProxyModel {
   const domain = opts.domain.toLowerCase();
   const names = state
     .list<unknown>('apps/')

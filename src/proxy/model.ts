@@ -4,7 +4,7 @@
  */
 import { isIP } from 'node:net';
 import { PleacoError } from '../errors.js';
-import { APP_NAME_RE } from '../core/model.js';
+import { isHealthPath, validateAppName, validateHost } from '../model/index.js';
 
 export interface ProxyModel {
   port: number;
@@ -48,26 +48,10 @@ export const backendName = (app: string): string => `app_${app}`;
 export const slotName = (index: number): string => `s${index}`;
 export const appOfBackend = (backend: string): string | null => (backend.startsWith('app_') ? backend.slice(4) : null);
 
-const LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-/** Characters allowed in a health-check path: no space, quote, backslash, '#', '$', ';' or '%' (HAProxy config syntax). */
-const PATH_RE = /^\/[A-Za-z0-9._~!*+,=:@/?&-]{0,1023}$/;
 const SERVER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 
 function bad(code: 'invalid_name' | 'invalid_config' | 'conflict', message: string): PleacoError {
   return new PleacoError(code, message);
-}
-
-export function isDnsName(host: string): boolean {
-  if (host.length === 0 || host.length > 253) return false;
-  return host.split('.').every((label) => LABEL_RE.test(label));
-}
-
-export function validateAppName(name: string): void {
-  if (typeof name !== 'string' || !APP_NAME_RE.test(name)) throw bad('invalid_name', `invalid app name ${JSON.stringify(name)}: a DNS label (a-z, 0-9, '-', at most 63 characters, starting with a letter)`);
-}
-
-export function validateHost(host: string): void {
-  if (typeof host !== 'string' || !isDnsName(host)) throw bad('invalid_name', `invalid host ${JSON.stringify(host)}: a lowercase DNS name (labels of a-z, 0-9, '-', at most 253 characters)`);
 }
 
 function int(value: unknown, min: number, max: number): boolean {
@@ -75,7 +59,7 @@ function int(value: unknown, min: number, max: number): boolean {
 }
 
 export function validateHealth(app: string, h: ProxyHealth): void {
-  if (!h || typeof h.path !== 'string' || !PATH_RE.test(h.path)) throw bad('invalid_config', `app ${app}: invalid health path ${JSON.stringify(h?.path)} (must start with '/', no spaces, quotes, '#', '$', ';' or '%')`);
+  if (!h || !isHealthPath(h.path)) throw bad('invalid_config', `app ${app}: invalid health path ${JSON.stringify(h?.path)} (must start with '/', no spaces, quotes, '#', '$', ';' or '%')`);
   if (!int(h.intervalMs, 100, 3_600_000)) throw bad('invalid_config', `app ${app}: health intervalMs must be an integer from 100 to 3600000`);
   if (!int(h.rise, 1, 100) || !int(h.fall, 1, 100)) throw bad('invalid_config', `app ${app}: health rise and fall must be integers from 1 to 100`);
 }

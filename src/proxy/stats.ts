@@ -3,7 +3,7 @@
  * per frontend, backend and server) into per-app request metrics. Pure. Columns are found by name from the
  * header, never by position.
  */
-import type { StatusCodeCounts } from '../core/model.js';
+import type { StatusCodeCounts } from '../model/index.js';
 import { appOfBackend } from './model.js';
 
 export type StatRow = Record<string, string>;

@@ -4,8 +4,8 @@
  * 0..replicas-1 (`scale/<app>`, default 1), filtered by the placement hook, each with the app's health
  * check (`health/<app>`, defaults for fields never set) for the rollout to apply.
  */
-import type { StateReader } from '../state/index.js';
-import { DEFAULT_HEALTHCHECK, keys, type AppSpec, type CurrentRelease, type HealthCheck, type Release, type ScaleSpec } from '../core/model.js';
+import type { StateReader } from '../model/index.js';
+import { DEFAULT_HEALTHCHECK, keys, type AppSpec, type CurrentRelease, type HealthCheck, type Release, type ScaleSpec } from '../model/index.js';
 import type { DesiredSlot } from './plan.js';
 
 export type { StateReader };

@@ -1,37 +1,115 @@
 /**
- * The one way pleaco talks to Docker Engine: a dockerode client on the configured socket, plus the
- * mapping of "engine not there" errors to a clear 503 (`docker_unavailable`).
+ * ContainerEngine: what the builder, the test runner and the scanner need of a node's container engine — images
+ * (build, inspect, tag, load, list, remove), one-off job containers (a test run, a kaniko executor) and an image's
+ * files. runtime/docker/ implements it on Docker Engine; image distribution between nodes plugs in here too.
+ * Invariants every adapter keeps: everything it creates carries `io.pleaco.managed=true`, every listing filters on
+ * it, and nothing without it is stopped, removed or changed. An unreachable engine is `docker_unavailable` (503).
  */
-import Docker from 'dockerode';
 import { PleacoError } from '../errors.js';
 
-export type Engine = Docker;
+export type EngineStatus = { ok: true; version: string } | { ok: false; error: string };
 
-export function connectEngine(socketPath: string): Engine {
-  return new Docker({ socketPath });
+export interface ImageInfo {
+  id: string;
+  tags: string[];
+  labels: Record<string, string>;
+  /** The image's EXPOSE'd ports, like `8080/tcp`. */
+  exposedPorts: string[];
+  /** Epoch ms. */
+  createdAt: number;
+}
+
+/** An image build from a tar of the build context. */
+export interface ImageBuildRequest {
+  context: NodeJS.ReadableStream;
+  /** The Dockerfile's path inside the context (default `Dockerfile`). */
+  dockerfile?: string;
+  tag: string;
+  memoryBytes: number;
+  cpuShares: number;
+  /** Each line of build output, without its newline. */
+  onLog: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/** A one-off container run to its end: a test command, a kaniko executor. */
+export interface JobSpec {
+  image: string;
+  /** `[]` clears the image's ENTRYPOINT so `cmd` runs as given. Absent: the image's own. */
+  entrypoint?: string[];
+  cmd: string[];
+  /** Passed in the create call's Env only: never argv, never logged. */
+  env?: Record<string, string>;
+  /** Must include `io.pleaco.managed=true` (added when missing) and a role. */
+  labels: Record<string, string>;
+  memoryBytes: number;
+  cpuShares?: number;
+  mounts?: Array<{ source: string; target: string; readOnly?: boolean }>;
+  /** Killed after this long (`timedOut`). */
+  timeoutMs?: number;
+  /** Killed when it aborts; runJob then rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Each output line (stdout and stderr), without its newline. */
+  onLine: (line: string) => void;
+}
+
+export interface JobResult {
+  exitCode: number;
+  timedOut: boolean;
+  oomKilled: boolean;
+  durationMs: number;
+}
+
+/** A managed container as listed (any role). */
+export interface ContainerSummary {
+  id: string;
+  imageId: string;
+  labels: Record<string, string>;
+}
+
+export interface ContainerEngine {
+  /** Where the engine is, for messages (its socket path). */
+  readonly where: string;
+  ping(): Promise<EngineStatus>;
+  /** null when there is no such image. */
+  inspectImage(ref: string): Promise<ImageInfo | null>;
+  /** Managed images carrying every given label (a value of `true`: the label is present with any value). */
+  listImages(labels: Record<string, string | true>): Promise<ImageInfo[]>;
+  /** Removes one tag (or an untagged image) of a managed image, never forced: `conflict` while a container uses it. */
+  removeImage(ref: string): Promise<void>;
+  tagImage(id: string, ref: string): Promise<void>;
+  /** Loads an image tarball (`docker save` format); resolves with the loaded reference. */
+  loadImage(tar: NodeJS.ReadableStream): Promise<string>;
+  buildImage(req: ImageBuildRequest): Promise<{ imageId: string }>;
+  /** Creates, runs and always removes a job container; resolves with how it ended. */
+  runJob(spec: JobSpec): Promise<JobResult>;
+  /**
+   * Hands `consume` the image's merged filesystem as a tar stream (from a container created, never started, with
+   * `labels` and no network), and removes that container afterwards, also when consume fails. To stop early,
+   * consume destroys the stream.
+   */
+  readImageFiles<T>(image: string, labels: Record<string, string>, consume: (tar: NodeJS.ReadableStream) => Promise<T>): Promise<T>;
+  /** Managed containers carrying every given label. */
+  listContainers(labels: Record<string, string>): Promise<ContainerSummary[]>;
+  /** Removes (forcefully) a managed container; a container without the managed label is refused. */
+  removeContainer(id: string): Promise<void>;
+  /** Ids of the images any container (managed or not, running or not) is made from: those must stay. */
+  imagesInUse(): Promise<Set<string>>;
 }
 
 const DOWN = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EACCES']);
 
-/** True when the error means the Engine is not reachable (as opposed to an API error it answered). */
+/** True when the error (or its cause) means the engine is not reachable, as opposed to an error it answered. */
 export function isEngineDown(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return typeof code === 'string' && DOWN.has(code);
+  for (let e = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof PleacoError && e.code === 'docker_unavailable') return true;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && DOWN.has(code)) return true;
+  }
+  return false;
 }
 
-/** Wraps an Engine error: unreachable → docker_unavailable (503), everything else passes through. */
-export function engineError(err: unknown, socketPath: string): unknown {
-  if (isEngineDown(err)) {
-    return new PleacoError('docker_unavailable', `Docker Engine is not reachable at ${socketPath}; start dockerd and try again`, { cause: err });
-  }
-  return err;
-}
-
-export async function pingEngine(engine: Engine): Promise<{ ok: true; version: string } | { ok: false; error: string }> {
-  try {
-    const v = await engine.version();
-    return { ok: true, version: v.Version };
-  } catch (err) {
-    return { ok: false, error: isEngineDown(err) ? 'Docker Engine is not reachable' : (err as Error).message };
-  }
+/** An unreachable engine as the one error every caller shows: `docker_unavailable` (503). */
+export function engineUnavailable(where: string, cause: unknown): PleacoError {
+  return new PleacoError('docker_unavailable', `Docker Engine is not reachable at ${where}; start dockerd and try again`, { cause });
 }

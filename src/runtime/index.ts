@@ -1,9 +1,13 @@
-/** The runtime subsystem's public surface: the container runtime interface, its Docker adapter, the planner and the runner. */
-export { connectEngine, engineError, isEngineDown, pingEngine, type Engine } from './engine.js';
+/**
+ * The runtime subsystem's public surface: the two engine interfaces (ContainerEngine for images and job
+ * containers; ContainerRuntime for a node's app containers), the planner and the runner. The Docker adapters
+ * implementing them are in runtime/docker/, which only main/ imports.
+ */
+export { engineUnavailable, isEngineDown, type ContainerEngine, type ContainerSummary, type EngineStatus, type ImageBuildRequest, type ImageInfo, type JobResult, type JobSpec } from './engine.js';
 export type {
+  AppLogReader,
   ContainerRuntime,
   ContainerState,
-  EngineStatus,
   FollowOptions,
   LogLine,
   LogStream,
@@ -11,9 +15,8 @@ export type {
   ManagedImage,
   RuntimeEvent,
   SlotSpec,
+  TailOptions,
 } from './runtime.js';
-export { DockerRuntime, containerName, type DockerRuntimeOptions } from './docker.js';
-export { tailLogs, decodeLogBuffer, FrameDecoder, LineDecoder, type AppLogLine, type TailOptions } from './logs.js';
 export {
   plan,
   backoffDelay,
@@ -30,5 +33,5 @@ export {
   type RunnerSlotStatus,
   type SlotMemory,
 } from './plan.js';
-export { desiredSlots, everywhere, type Placement, type StateReader } from './desired.js';
-export { Runner, runnerPrefixes, type RunnerDeps, type StateEntry, type StateView } from './runner.js';
+export { desiredSlots, everywhere, type Placement } from './desired.js';
+export { Runner, runnerPrefixes, type RunnerDeps, type RunnerLink } from './runner.js';

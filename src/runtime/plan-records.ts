@@ -2,7 +2,7 @@
  * The records the plan publishes and the memory it keeps per slot: building SlotStatus records, the rollout
  * deadline (automatic rollback), failures and a restarted runner's memory. Pure.
  */
-import { slotName, type SlotState } from '../core/model.js';
+import { slotName, type SlotState } from '../model/index.js';
 import {
   DEFAULT_ROLLOUT_DEADLINE_MS, FAIL_REPORT_RETRY_MS, MAX_ROLLOUT_CRASHES, backoffDelay, isReady,
   type Action, type DesiredSlot, type ObservedContainer, type PlanConfig, type RunnerSlotStatus, type SlotMemory,

@@ -2,7 +2,7 @@
  * The planner's vocabulary: desired and observed slots, the runner's per-slot memory, actions, and the timing
  * constants of rollouts, drains and backoff. Pure; plan.ts re-exports all of it.
  */
-import type { PendingSlot, SlotStatus } from '../core/model.js';
+import type { PendingSlot, SlotStatus } from '../model/index.js';
 import type { ManagedContainer, SlotSpec } from './runtime.js';
 
 /** The app's health check as a rollout applies it (runner probes; the deadline is the plan's). */

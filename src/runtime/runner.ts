@@ -7,25 +7,20 @@
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/index.js';
-import { keys, type NodeStatus, type ProxyDraining } from '../core/model.js';
+import { Reconciler, type StateChange, type StateView } from '../link/index.js';
 import type { Logger } from '../log.js';
-import type { StateReader } from '../state/index.js';
+import { keys, type FailureReport, type NodeStatus, type ProxyDraining, type StateReader } from '../model/index.js';
+import type { WriteOp } from '../state/index.js';
 import { desiredSlots, everywhere, type Placement } from './desired.js';
 import { isEngineDown } from './engine.js';
 import { memoryFromStatus, plan, recordFailure, type Action, type DesiredSlot, type ObservedContainer, type PlanConfig, type RunnerSlotStatus, type SlotHealth, type SlotMemory } from './plan.js';
 import type { ContainerRuntime } from './runtime.js';
-import type { FailureReport } from '../core/index.js';
 
-export interface StateEntry {
-  key: string;
-  value: unknown;
-}
-
-/** What the runner needs of the state: StateMirror satisfies it structurally. */
-export interface StateView extends StateReader {
-  write(ops: StateEntry[]): Promise<unknown>;
-  on(event: 'change', listener: (entry: StateEntry) => void): unknown;
-  off(event: 'change', listener: (entry: StateEntry) => void): unknown;
+/** What the runner writes through: its node's observed state, and a failed release (AgentLink satisfies it). */
+export interface RunnerLink {
+  write(ops: WriteOp[]): Promise<unknown>;
+  /** Gives a release up: called when a slot's rollout misses its deadline or crash-loops. */
+  failRelease(app: string, release: number, report: FailureReport): Promise<unknown>;
 }
 
 /** The prefixes a runner's StateMirror must watch (every node's `obs/`: any proxy may drain this node's replicas). */
@@ -38,7 +33,7 @@ const PROXY_DRAINING_RE = /^obs\/[^/]+\/proxy-draining$/;
 export const PROXY_DRAINING_FRESH_MS = 10_000;
 
 /** Container ids listed by any fresh `obs/<node>/proxy-draining` record. */
-export function drainingIds(mirror: Pick<StateView, 'list'>, now: number, freshMs = PROXY_DRAINING_FRESH_MS): Set<string> {
+export function drainingIds(mirror: StateReader, now: number, freshMs = PROXY_DRAINING_FRESH_MS): Set<string> {
   const out = new Set<string>();
   for (const { key, value } of mirror.list<ProxyDraining>('obs/')) {
     if (!PROXY_DRAINING_RE.test(key) || !value || !Array.isArray(value.ids)) continue;
@@ -50,7 +45,8 @@ export function drainingIds(mirror: Pick<StateView, 'list'>, now: number, freshM
 }
 
 export interface RunnerDeps {
-  mirror: StateView;
+  view: StateView;
+  link: RunnerLink;
   runtime: ContainerRuntime;
   nodeId: string;
   config: Config;
@@ -65,11 +61,6 @@ export interface RunnerDeps {
   /** Grace period for `docker stop` before SIGKILL. */
   stopTimeoutSec?: number;
   now?: () => number;
-  /**
-   * Gives a release up (the agent's POST /v1/internal/apps/:name/releases/:n/fail): called when a slot's
-   * rollout misses its deadline or crash-loops. Absent: the failure is only logged.
-   */
-  failRelease?: (app: string, release: number, report: FailureReport) => Promise<unknown>;
 }
 
 const LOG_LINES = 20;
@@ -82,19 +73,16 @@ export class Runner {
   private readyIds = new Set<string>();
   /** Consecutive passing health checks of containers not yet ready. */
   private passes = new Map<string, number>();
-  private inflight: Promise<void> | null = null;
-  private again = false;
   private stopped = true;
   private dockerOk: boolean | null = null;
-  private debounce: NodeJS.Timeout | null = null;
-  private wake: { at: number; timer: NodeJS.Timeout } | null = null;
-  private intervals: NodeJS.Timeout[] = [];
+  private readonly loop: Reconciler;
+  private nodeTimer: NodeJS.Timeout | null = null;
   private abort = new AbortController();
   private readonly startedAt: string;
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly planCfg: PlanConfig;
-  private readonly onChange = (e: StateEntry): void => {
+  private readonly onChange = (e: StateChange): void => {
     if (!e.key.startsWith('obs/')) this.trigger();
   };
 
@@ -104,6 +92,13 @@ export class Runner {
     this.log = deps.log;
     const r = deps.config.runtime;
     this.planCfg = { nodeId: deps.nodeId, host: r.bindHost, backoffBaseMs: r.backoffBaseMs, backoffMaxMs: r.backoffMaxMs, stableAfterMs: r.stableAfterMs, rolloutStableMs: r.rolloutStableMs };
+    this.loop = new Reconciler({
+      pass: () => this.pass(),
+      debounceMs: deps.debounceMs ?? 25,
+      tickMs: deps.tickMs ?? 2000,
+      now: this.now,
+      onError: (err) => this.log.error('reconcile failed', { error: err }),
+    });
   }
 
   private get slotPrefix(): string {
@@ -115,7 +110,7 @@ export class Runner {
     if (!this.stopped) return;
     this.stopped = false;
     this.abort = new AbortController();
-    for (const { key, value } of this.deps.mirror.list<RunnerSlotStatus>(this.slotPrefix)) {
+    for (const { key, value } of this.deps.view.list<RunnerSlotStatus>(this.slotPrefix)) {
       const slot = key.slice(this.slotPrefix.length);
       this.published.set(slot, value);
       this.memory.set(slot, memoryFromStatus(value));
@@ -123,62 +118,37 @@ export class Runner {
       if (value.state === 'running') this.readyIds.add(value.containerId);
       if (value.fallback) this.readyIds.add(value.fallback.containerId);
     }
-    this.deps.mirror.on('change', this.onChange);
-    this.intervals.push(setInterval(() => this.trigger(0), this.deps.tickMs ?? 2000));
-    this.intervals.push(setInterval(() => void this.writeNode(), this.deps.nodeStatusMs ?? 10_000));
+    this.deps.view.on('change', this.onChange);
+    this.nodeTimer = setInterval(() => void this.writeNode(), this.deps.nodeStatusMs ?? 10_000);
     void this.eventsLoop();
     await this.writeNode();
-    await this.reconcile();
+    await this.loop.start();
   }
 
   /** Stops reconciling; containers keep running. Resolves after the reconcile in flight. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.deps.mirror.off('change', this.onChange);
+    this.deps.view.off('change', this.onChange);
     this.abort.abort();
-    for (const t of this.intervals) clearInterval(t);
-    this.intervals = [];
-    if (this.debounce) clearTimeout(this.debounce);
-    if (this.wake) clearTimeout(this.wake.timer);
-    this.debounce = null;
-    this.wake = null;
-    await this.inflight?.catch(() => undefined);
+    if (this.nodeTimer) clearInterval(this.nodeTimer);
+    this.nodeTimer = null;
+    await this.loop.stop();
   }
 
-  /** Schedules a reconcile (debounced). */
-  trigger(delayMs = this.deps.debounceMs ?? 25): void {
-    if (this.stopped) return;
-    if (this.debounce) {
-      if (delayMs > 0) return;
-      clearTimeout(this.debounce);
-    }
-    this.debounce = setTimeout(() => {
-      this.debounce = null;
-      void this.reconcile();
-    }, delayMs);
+  /** Schedules a reconcile (debounced; 0: at once). */
+  trigger(delayMs?: number): void {
+    this.loop.kick(delayMs);
   }
 
   /** Runs a reconcile now, or joins (and repeats once after) the one in flight. */
   reconcile(): Promise<void> {
-    if (this.inflight) {
-      this.again = true;
-      return this.inflight;
-    }
-    this.inflight = (async () => {
-      do {
-        this.again = false;
-        await this.pass();
-      } while (this.again && !this.stopped);
-    })().finally(() => {
-      this.inflight = null;
-    });
-    return this.inflight;
+    return this.loop.run();
   }
 
   private async pass(): Promise<void> {
     try {
       for (let i = 0; i < MAX_PASSES && !this.stopped; i++) {
-        const desired = desiredSlots(this.deps.mirror, {
+        const desired = desiredSlots(this.deps.view, {
           placement: this.deps.placement ?? everywhere,
           defaultPort: this.deps.config.runtime.defaultPort,
           domain: this.deps.config.proxy.domain,
@@ -189,22 +159,22 @@ export class Runner {
         this.dockerUp();
         const before = this.memory;
         const now = this.now();
-        const draining = drainingIds(this.deps.mirror, now);
+        const draining = drainingIds(this.deps.view, now);
         const out = plan({ desired, actual, memory: this.memory, previous: this.published, now, config: this.planCfg, draining });
         this.memory = out.memory;
         this.logCrashes(before, out.memory);
         await this.publish(out.statuses);
         const work = out.actions.filter((a) => a.kind !== 'wait');
         if (work.length === 0) {
-          if (out.wakeAt !== null) this.wakeAt(out.wakeAt);
+          if (out.wakeAt !== null) this.loop.wakeAt(Math.max(out.wakeAt, now + 20));
           return;
         }
         for (const a of work) await this.execute(a);
       }
       this.trigger();
     } catch (err) {
-      if (isEngineDown(err) || isEngineDown((err as { cause?: unknown })?.cause)) return this.dockerDown(err);
-      this.log.error('reconcile failed', { error: err });
+      if (!isEngineDown(err)) throw err;
+      this.dockerDown(err);
     }
   }
 
@@ -254,7 +224,7 @@ export class Runner {
     }
     this.log.warn('release rollout failed', { app: a.app, release: a.release, slot: a.slot, reason: a.reason, rollbackTo: a.rollbackTo });
     const report: FailureReport = { reason: a.reason, node: this.deps.nodeId, slot: a.slot, rollbackTo: a.rollbackTo, ...(lastLog ? { lastLog } : {}) };
-    await this.deps.failRelease?.(a.app, a.release, report);
+    await this.deps.link.failRelease(a.app, a.release, report);
   }
 
   private async execute(a: Action): Promise<void> {
@@ -281,7 +251,7 @@ export class Runner {
         });
       }
     } catch (err) {
-      if (isEngineDown(err) || isEngineDown((err as { cause?: unknown })?.cause)) throw err;
+      if (isEngineDown(err)) throw err;
       const message = err instanceof Error ? err.message : String(err);
       this.log.warn(`${a.kind} failed`, { slot: a.slot, error: message });
       if (a.kind === 'create' || a.kind === 'restart') {
@@ -300,13 +270,13 @@ export class Runner {
 
   /** Writes the records that changed; null deletes. Unwritten ones are retried on the next pass. */
   private async publish(statuses: Map<string, RunnerSlotStatus | null>): Promise<void> {
-    const ops: StateEntry[] = [];
+    const ops: WriteOp[] = [];
     const apply: (() => void)[] = [];
     for (const [slot, st] of statuses) {
       const key = this.slotPrefix + slot;
       const prev = this.published.get(slot);
       if (st === null) {
-        if (!prev && this.deps.mirror.get(key) === undefined) continue;
+        if (!prev && this.deps.view.get(key) === undefined) continue;
         ops.push({ key, value: null });
         apply.push(() => this.published.delete(slot));
       } else if (!prev || JSON.stringify(prev) !== JSON.stringify(st)) {
@@ -316,21 +286,11 @@ export class Runner {
     }
     if (ops.length === 0) return;
     try {
-      await this.deps.mirror.write(ops);
+      await this.deps.link.write(ops);
       for (const f of apply) f();
     } catch (err) {
       this.log.warn('cannot publish slot status', { error: err, keys: ops.length });
     }
-  }
-
-  private wakeAt(at: number): void {
-    if (this.stopped || (this.wake && this.wake.at <= at)) return;
-    if (this.wake) clearTimeout(this.wake.timer);
-    const timer = setTimeout(() => {
-      this.wake = null;
-      void this.reconcile();
-    }, Math.max(20, at - this.now()));
-    this.wake = { at, timer };
   }
 
   private async eventsLoop(): Promise<void> {
@@ -343,7 +303,7 @@ export class Runner {
           if (['die', 'start', 'destroy', 'oom', 'stop', 'kill'].includes(ev.action)) this.trigger();
         }, signal);
       } catch (err) {
-        if (isEngineDown(err) || isEngineDown((err as { cause?: unknown })?.cause)) this.dockerDown(err);
+        if (isEngineDown(err)) this.dockerDown(err);
         else this.log.warn('docker events stream failed', { error: err });
       }
       if (signal.aborted) return;
@@ -388,7 +348,7 @@ export class Runner {
       memoryBytes: os.totalmem(),
     };
     try {
-      await this.deps.mirror.write([{ key: keys.node(this.deps.nodeId), value: status }]);
+      await this.deps.link.write([{ key: keys.node(this.deps.nodeId), value: status }]);
     } catch (err) {
       this.log.warn('cannot publish node status', { error: err });
     }

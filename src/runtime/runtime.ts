@@ -4,6 +4,8 @@
  * runtime creates carries the `io.pleaco.*` labels, and every listing filters on them: a container
  * without `io.pleaco.managed=true` is never seen, stopped or removed.
  */
+import type { AppLogLine } from '../model/index.js';
+import type { EngineStatus } from './engine.js';
 import type { ProbeOptions } from './probe.js';
 
 /** Docker's container states (`State.Status`). */
@@ -69,7 +71,15 @@ export interface FollowOptions {
   signal?: AbortSignal;
 }
 
-export type EngineStatus = { ok: true; version: string } | { ok: false; error: string };
+export interface TailOptions {
+  /** Lines per container from the end (default 100). */
+  tail?: number;
+  follow?: boolean;
+  signal?: AbortSignal;
+}
+
+/** Reads an app's container logs on this node (the API's `GET /v1/apps/:name/logs`). */
+export type AppLogReader = (app: string, opts: TailOptions, onLine: (l: AppLogLine) => void) => Promise<void>;
 
 /** A container event (die, start, destroy, oom…) for a managed container of this node. */
 export interface RuntimeEvent {
@@ -114,4 +124,9 @@ export interface ContainerRuntime {
    * on the host port and closes when the app is not listening).
    */
   probe(c: ManagedContainer, opts?: ProbeOptions): Promise<boolean>;
+  /**
+   * The logs of an app's containers on this node. Without follow: the last `tail` lines of each container, merged in
+   * time order. With follow: keeps streaming, attaches to containers that start later, resolves when the signal aborts.
+   */
+  appLogs: AppLogReader;
 }

@@ -4,6 +4,7 @@
  * Shapes: https://docs.github.com/en/webhooks/webhook-events-and-payloads#push
  */
 import { PleacoError } from '../errors.js';
+import { isCommitSha } from '../model/index.js';
 
 export interface PushEvent {
   /** Every URL GitHub gives for the repository (clone_url, ssh_url, git_url, html_url, svn_url), for matching. */
@@ -25,7 +26,6 @@ export interface PingEvent {
 }
 
 const URL_FIELDS = ['clone_url', 'ssh_url', 'git_url', 'html_url', 'svn_url'] as const;
-const SHA_RE = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 
 function bad(message: string): PleacoError {
   return new PleacoError('bad_request', `invalid webhook payload: ${message}`);
@@ -52,7 +52,7 @@ export function parsePushEvent(payload: unknown): PushEvent {
   if (!isObject(payload)) throw bad('the body must be a JSON object');
   const { ref, after } = payload;
   if (typeof ref !== 'string' || !ref.startsWith('refs/') || ref.length > 1024) throw bad('"ref" must be a full ref like refs/heads/main');
-  if (typeof after !== 'string' || !SHA_RE.test(after)) throw bad('"after" must be a commit sha');
+  if (typeof after !== 'string' || !isCommitSha(after)) throw bad('"after" must be a commit sha');
   if (payload.deleted !== undefined && typeof payload.deleted !== 'boolean') throw bad('"deleted" must be a boolean');
   const deleted = payload.deleted === true || /^0+$/.test(after);
   const event: PushEvent = {

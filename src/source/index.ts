@@ -1,8 +1,7 @@
 /**
- * Git sources: repository URL and ref validation, the per-app bare mirror, GitHub webhook payloads and signatures,
+^ * Git sources: the per-app bare mirror, GitHub webhook payloads and signatures,
  * and the poller for repositories without a webhook.
  */
-export { validateRepoUrl, validateRef, validateBranch, redactRepoUrl, type RepoUrlOptions } from './url.js';
 export { signGithubPayload, verifyGithubSignature } from './signature.js';
 export { parsePushEvent, parsePingEvent, repoUrlMatches, normalizeRepoForMatch, type PushEvent, type PingEvent } from './github.js';
 export { GitMirror, type GitMirrorOptions, type CommitInfo } from './mirror.js';

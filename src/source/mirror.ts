@@ -12,11 +12,11 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { APP_NAME_RE } from '../core/model.js';
+import { isAppName, isCommitSha } from '../model/index.js';
 import { PleacoError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { gitReason, networkGit, remoteAuth, runGit, scrub, spawnGit, type GitRun, type RemoteAuth } from './internal/git.js';
-import { redactRepoUrl, validateBranch, validateRef, validateRepoUrl } from './url.js';
+import { redactRepoUrl, validateBranch, validateRef, validateRepoUrl } from '../model/index.js';
 
 export interface GitMirrorOptions {
   root: string;
@@ -34,7 +34,6 @@ export interface CommitInfo {
   date: string;
 }
 
-const SHA_RE = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 /** After the deadline, how long git and its transport helpers have after SIGINT/SIGTERM before SIGKILL. */
 const KILL_GRACE_MS = 2000;
 
@@ -65,7 +64,7 @@ export class GitMirror {
 
   /** Path of an app's bare mirror. */
   pathOf(app: string): string {
-    if (typeof app !== 'string' || !APP_NAME_RE.test(app) || app.includes('/') || app.includes('..')) {
+    if (typeof app !== 'string' || !isAppName(app) || app.includes('/') || app.includes('..')) {
       throw new PleacoError('invalid_name', `invalid app name ${JSON.stringify(app)}`);
     }
     return join(this.root, `${app}.git`);
@@ -98,11 +97,11 @@ export class GitMirror {
   async resolve(app: string, ref: string): Promise<string> {
     validateRef(ref);
     const dir = this.requireMirror(app);
-    const candidates = SHA_RE.test(ref) ? [ref] : [`refs/heads/${ref}`, `refs/tags/${ref}`, ref];
+    const candidates = isCommitSha(ref) ? [ref] : [`refs/heads/${ref}`, `refs/tags/${ref}`, ref];
     for (const c of candidates) {
       const r = await this.local(dir, ['rev-parse', '--verify', '--quiet', '--end-of-options', `${c}^{commit}`]);
       const sha = r.stdout.toString('utf8').trim();
-      if (r.code === 0 && SHA_RE.test(sha)) return sha;
+      if (r.code === 0 && isCommitSha(sha)) return sha;
     }
     throw new PleacoError('unknown_ref', `unknown ref "${ref}" in ${app}'s repository`);
   }
@@ -117,7 +116,7 @@ export class GitMirror {
     if (r.code !== 0 || r.timedOut) throw this.fetchError(target, auth, r);
     for (const line of r.stdout.toString('utf8').split('\n')) {
       const [sha, name] = line.trim().split('\t');
-      if (name === ref && sha !== undefined && SHA_RE.test(sha)) return sha;
+      if (name === ref && sha !== undefined && isCommitSha(sha)) return sha;
     }
     return null;
   }
@@ -195,7 +194,7 @@ export class GitMirror {
     const sha = await this.resolve(app, commit);
     const r = await this.local(this.pathOf(app), ['rev-parse', '--verify', '--quiet', '--end-of-options', `${sha}:${p}`]);
     const obj = r.stdout.toString('utf8').trim();
-    if (r.code !== 0 || !SHA_RE.test(obj)) return null;
+    if (r.code !== 0 || !isCommitSha(obj)) return null;
     const t = await this.local(this.pathOf(app), ['cat-file', '-t', obj]);
     return t.code === 0 && t.stdout.toString('utf8').trim() === 'blob' ? obj : null;
   }

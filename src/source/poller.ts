@@ -9,7 +9,7 @@
  */
 import { createLogger, type Logger } from '../log.js';
 import { scrub } from './internal/git.js';
-import { redactRepoUrl } from './url.js';
+import { redactRepoUrl } from '../model/index.js';
 
 export interface PolledApp {
   app: string;

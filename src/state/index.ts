@@ -2,15 +2,8 @@ export { HybridClock, compareHlc, isHlc, type Hlc, type SkewReport } from './hlc
 export { LwwMap, wins, type Entry } from './lww.js';
 export { Wal } from './wal.js';
 export { Store, SoftState, KEY_RE, isValidKey, type StoreOptions, type WriteOp, type ChangeOrigin, type RemoteApplyResult } from './store.js';
-export { StateMirror } from './mirror.js';
 export { Replica, type ReplicaOptions, type SyncCall, type SyncReport } from './replica.js';
 export { type PeerInfo, type SyncRequest, type SyncResponse, type SyncStatus } from './sync.js';
 export { directExchange, type ExchangeStats } from './syncwire.js';
 export { encodeDelta, decodeDelta, DeltaQueue, type DeltaPayload } from './delta.js';
 export { DigestIndex } from './digest.js';
-
-/** What pure planners read from state: satisfied by the agent's Store and by a subsystem's StateMirror. */
-export interface StateReader {
-  get<T>(key: string): T | undefined;
-  list<T>(prefix: string): { key: string; value: T }[];
-}

@@ -204,7 +204,7 @@ export class Replica {
         const left = new Set(differingLeaves(this.store.digest, d.diff));
         rep.buckets = left.size;
         while (left.size > 0) {
-          if (++rep.rounds > this.o.maxRounds) throw new Error(`no end after ${this.o.maxRounds} rounds`);
+          if (++rep.rounds > this.o.maxRounds) throw new PleacoError('peer_error', `no end after ${this.o.maxRounds} rounds`);
           const k = expect(parseResponse(await call({ t: 'keys', v: 1, from: me, buckets: keysPage(this.store, [...left], this.o.pageBytes) }), 'keys'));
           const r = await this.store.applyRemote(k.entries);
           rep.entriesIn += r.applied.length;
@@ -215,7 +215,7 @@ export class Replica {
             rep.entriesOut += page.length;
           }
           for (const b of k.done) left.delete(b);
-          if (k.done.length === 0 && k.entries.length === 0 && k.want.length === 0) throw new Error('peer made no progress');
+          if (k.done.length === 0 && k.entries.length === 0 && k.want.length === 0) throw new PleacoError('peer_error', 'peer made no progress');
         }
         expect(parseResponse(await call({ t: 'done', v: 1, from: me, peer: d.peer }), 'done'));
       }
@@ -284,6 +284,6 @@ export class Replica {
 }
 
 function expect<T>(r: T | string): T {
-  if (typeof r === 'string') throw new Error(r);
+  if (typeof r === 'string') throw new PleacoError('peer_error', r);
   return r;
 }

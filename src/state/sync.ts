@@ -24,6 +24,7 @@
  * Limit: a key an away replica *created* more than the bound before it returns, that no current
  * replica ever saw, is indistinguishable from a reaped delete and is dropped.
  */
+import { PleacoError } from '../errors.js';
 import { differingIndexes, keyBucket, PER_TOP, TOPS, type DigestIndex } from './digest.js';
 import { compareHlc, type Hlc } from './hlc.js';
 import type { Entry } from './lww.js';
@@ -136,7 +137,7 @@ export function differingLeaves(mine: DigestIndex, diff: { top: number; leaves: 
   const out: number[] = [];
   for (const { top, leaves } of diff) {
     const idx = differingIndexes(mine.leavesOf(top), leaves, PER_TOP);
-    if (!idx) throw new Error('bad leaf hashes from peer');
+    if (!idx) throw new PleacoError('peer_error', 'bad leaf hashes from peer');
     for (const i of idx) out.push(top * PER_TOP + i);
   }
   return out;

@@ -32,8 +32,8 @@ function parseLines(text: string, out: Entry[]): number {
     try {
       const v = JSON.parse(line) as unknown;
       const batch = Array.isArray(v) ? v : [v];
-      if (!batch.every(isEntry)) throw new Error('bad entry');
-      out.push(...batch);
+      if (batch.every(isEntry)) out.push(...batch);
+      else skipped++;
     } catch {
       skipped++;
     }

@@ -2,7 +2,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { raw, startTestAgent, type TestAgent } from '../helpers/agent.js';
-import { keys, type AppMetrics, type ProxyStatus, type StatusCodeCounts } from '../../src/core/index.js';
+import { keys, type AppMetrics, type ProxyStatus, type StatusCodeCounts } from '../../src/model/index.js';
 import { PleacoError } from '../../src/errors.js';
 
 const t = suite<{ a: TestAgent }>('domains');

@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AgentClient } from '../../src/api/client.js';
+import { AgentClient } from '../../src/link/client.js';
 import type { CliDeps } from '../../src/cli/context.js';
 import { run } from '../../src/cli/index.js';
 

@@ -1,5 +1,5 @@
 /** Canned records shaped like src/core/model.ts, for the fakeAgent's answers. */
-import type { Build, Release, SlotStatus } from '../../src/core/model.js';
+import type { Build, Release, SlotStatus } from '../../src/model/index.js';
 import { ago } from './_fake-agent.js';
 
 export const COMMIT = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';

@@ -1,7 +1,7 @@
 /** The read and write verbs against fakeAgent: requests sent, token header, output and exit codes. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AgentClient } from '../../src/api/client.js';
+import { AgentClient } from '../../src/link/client.js';
 import { ago, cli, fakeAgent, TOKEN, type FakeAgent } from './_fake-agent.js';
 import { appInfo, release, slot } from './_fixtures.js';
 

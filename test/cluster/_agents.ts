@@ -1,16 +1,16 @@
 /**
  * Real pleaco-agent processes forming a cluster on loopback addresses (127.0.0.x, one per node, the same
- * cluster port on each, like hosts), each with its own state dir. The first founds the cluster (its
+ * cluster port on each, like hosts: the first binds port 0 and the others take the port it got), each with its own
+ * state dir and its API on port 0 (the tests use its unix socket). The first founds the cluster (its
  * cluster.key is copied to the others before they start, as an operator would). Not a suite.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AgentClient } from '../../src/api/index.js';
+import type { AgentClient } from '../../src/link/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { connectToAgent } from '../../src/main/node.js';
-import { freePort } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const AGENT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'main', 'agent.js');
@@ -40,7 +40,7 @@ export class AgentCluster {
 
   /** Starts `n` agents on 127.0.0.<base+i>; every one after the first joins the first. */
   async start(n: number, base = 2): Promise<void> {
-    this.port = await freePort();
+    this.port = 0;
     for (let i = 0; i < n; i++) {
       const ip = `127.0.0.${base + i}`;
       const name = `n${i}`;
@@ -48,13 +48,19 @@ export class AgentCluster {
       mkdirSync(stateDir, { recursive: true, mode: 0o700 });
       if (i > 0) copyFileSync(join(this.tmp.dir, 'n0', 'cluster.key'), join(stateDir, 'cluster.key'));
       const env: Record<string, string> = {
-        PLEACO_STATE_DIR: stateDir, PLEACO_API_PORT: String(await freePort()), PLEACO_CONFIG: '', PLEACO_ALLOW_LOCAL_REPOS: 'true',
+        PLEACO_STATE_DIR: stateDir, PLEACO_API_PORT: '0', PLEACO_CONFIG: '', PLEACO_ALLOW_LOCAL_REPOS: 'true',
         PLEACO_CLUSTER_PORT: String(this.port), PLEACO_CLUSTER_BIND: ip, PLEACO_JOIN: i === 0 ? '' : `127.0.0.${base}:${this.port}`,
         PLEACO_ANTI_ENTROPY_MS: '2000',
       };
       const node: AgentProc = { name, ip, env, client: null as never, proc: null, lines: [], cluster: () => node.client.request('GET', '/v1/cluster') };
       this.nodes.push(node);
       await this.run(node);
+      if (i === 0) {
+        // The port the founder got is the cluster's port; a restart of the founder binds it again.
+        const c = await node.cluster();
+        this.port = Number(c.members.find((m) => m.id === c.self)!.address.split(':').pop());
+        node.env.PLEACO_CLUSTER_PORT = String(this.port);
+      }
     }
   }
 
@@ -69,8 +75,8 @@ export class AgentCluster {
       buf = parts.pop() ?? '';
       node.lines.push(...parts);
     };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
     node.client = await connectToAgent(loadConfig(node.env), 30_000);
   }
 

@@ -185,7 +185,7 @@ test('SIGINT while a lab is up removes its namespaces before the process exits',
   const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('lab child did not come up')), 20_000);
-    child.stdout!.once('data', () => (clearTimeout(timer), resolve()));
+    child.stdout.once('data', () => (clearTimeout(timer), resolve()));
   });
   assert.is(benchNamespaces(child.pid).length, 3);
   child.kill('SIGINT');

@@ -20,6 +20,7 @@ import { nowMs } from '../../bench/gossip/proc.js';
 import { wins, type Entry } from '../../src/state/index.js';
 import { tempDir } from '../helpers/tmp.js';
 import { until } from './_agents.js';
+import { pathOf, ROUTES } from '../../src/link/index.js';
 
 const SPLIT_MS = Number(process.env.PLEACO_PARTITION_SPLIT_S ?? 12) * 1000;
 const AE_MS = 2_000;
@@ -31,7 +32,7 @@ const B = [3, 4];
 
 /** An acknowledged write: what the API answered (key, value and its HLC stamp). */
 async function write(cl: PleacoCluster, node: number, key: string, value: unknown): Promise<Entry> {
-  const res = await cl.client(node).request<{ entries: Entry[] }>('POST', '/v1/internal/state', { body: { ops: [{ key, value }] } });
+  const res = await cl.client(node).request<{ entries: Entry[] }>(ROUTES.state.method, pathOf(ROUTES.state), { body: { ops: [{ key, value }] } });
   const e = res.entries[0];
   assert.ok(e && e.key === key && e.ts, `the write of ${key} on node ${node} was acknowledged with a stamp`);
   return e;
@@ -66,7 +67,7 @@ async function snapshot(cl: PleacoCluster, i: number): Promise<Map<string, Entry
     if (e.type === 'entry' && e.entry) out.set(e.entry.key, e.entry);
     if (e.type === 'synced') ac.abort();
   };
-  await cl.client(i).stream(`/v1/internal/watch?prefix=${encodeURIComponent(cl.prefix)}`, onEvent, { signal: ac.signal }).catch((err: unknown) => {
+  await cl.client(i).stream(pathOf(ROUTES.watch, {}, { prefix: cl.prefix }), onEvent, { signal: ac.signal }).catch((err: unknown) => {
     if (!ac.signal.aborted) throw err;
   });
   return out;

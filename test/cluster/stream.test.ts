@@ -175,8 +175,7 @@ test('handler errors reach the caller as a code only; a busy server refuses extr
 });
 
 const hasV6 = Object.values(networkInterfaces()).some((l) => l?.some((i) => i.family === 'IPv6' && i.address === '::1'));
-test('IPv6 loopback' + (hasV6 ? '' : ' (skipped: no ::1)'), async () => {
-  if (!hasV6) return;
+(hasV6 ? test : test.skip)('IPv6 loopback' + (hasV6 ? '' : ' (skipped: this machine has no ::1)'), async () => {
   const keyring = new Keyring(generateKey());
   const { address } = await server(echo, { keyring }, '::1');
   assert.match(address, /^\[::1\]:\d+$/);

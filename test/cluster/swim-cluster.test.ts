@@ -35,7 +35,7 @@ function cluster(n: number, seed = 1, swim = {}, record = false): Sim {
     net.run(net.now + 50 * (i + 1));
     net.start(h, [hosts[0]!.addr]);
   });
-  assert.ok(net.run(60_000, () => tracker!.allSeeAllAlive()), 'cluster converged');
+  assert.ok(net.run(60_000, () => tracker.allSeeAllAlive()), 'cluster converged');
   return { net, tracker, hosts, outputs };
 }
 

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { signGithubPayload } from '../../src/source/index.js';
 import { webApp } from '../helpers/apps.js';
-import { freePort, startGitDaemon, TestRepo } from '../helpers/gitrepo.js';
+import { closedPort, startGitDaemon, TestRepo } from '../helpers/gitrepo.js';
 import { deploy, followBuild, startNode, waitForBody, type TestNode } from '../helpers/node.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -47,7 +47,7 @@ e2e('create from a git daemon URL, deploy, and the app serves', async (ctx) => {
   assert.ok(out.url, 'a URL is reported');
   assert.ok(out.log.some((l) => /Testing/i.test(l)), 'the test stage ran and is in the log');
   for (const s of ['fetch', 'build', 'test']) assert.ok(out.stages.includes(s), `stage ${s} was shown (${out.stages})`);
-  const body = await (await fetch(out.url!)).text();
+  const body = await (await fetch(out.url)).text();
   assert.match(body, 'version one');
 });
 
@@ -95,7 +95,7 @@ e2e('an unknown ref and a repository without a Dockerfile fail with clear errors
 });
 
 e2e('an unreachable repository fails the deploy with a clear error and no credentials in it', async (ctx) => {
-  const port = await freePort(); // nothing listens there
+  const port = await closedPort(); // nothing listens there
   await ctx.node.client.request('POST', '/v1/apps', { body: { name: 'gone', repo: `http://robot:s3cret-token@127.0.0.1:${port}/x.git` } });
   const out = await deploy(ctx.node.client, 'gone');
   assert.is(out.ok, false);

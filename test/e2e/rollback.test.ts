@@ -7,7 +7,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { request } from 'node:http';
-import type { Release } from '../../src/core/model.js';
+import type { Release } from '../../src/model/index.js';
 import { TestRepo } from '../helpers/gitrepo.js';
 import { deploy, startNode, type TestNode } from '../helpers/node.js';
 import { tempDir } from '../helpers/tmp.js';

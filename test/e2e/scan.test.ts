@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Build, Release, ScanDbRecord, ScanReport } from '../../src/core/model.js';
+import type { Build, Release, ScanDbRecord, ScanReport } from '../../src/model/index.js';
 import { TestRepo } from '../helpers/gitrepo.js';
 import { deploy, startNode, type TestNode } from '../helpers/node.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -57,7 +57,7 @@ s('without an advisory database the image is inventoried, the SBOM stored, and t
   const { report: r } = await report(node);
   assert.is(r.status, 'unchecked');
   assert.ok(r.packages >= 1);
-  const sbom = (await node.client.request('GET', `/v1/apps/${APP}/sbom?release=1`)) as { bomFormat: string; components: Array<{ purl?: string }> };
+  const sbom = await node.client.request<{ bomFormat: string; components: Array<{ purl?: string }> }>('GET', `/v1/apps/${APP}/sbom?release=1`);
   assert.is(sbom.bomFormat, 'CycloneDX');
   assert.ok(sbom.components.some((c) => c.purl === 'pkg:npm/lodash@4.17.20'), 'the SBOM lists lodash 4.17.20');
 });
@@ -84,10 +84,10 @@ s('the default policy (critical) lets a high finding through and reports it', as
   assert.is(r.status, 'passed');
   const f = r.findings.find((x) => x.id === 'GHSA-35jh-r3h4-6jhm');
   assert.ok(f, `lodash's command injection advisory is found: ${r.findings.map((x) => x.id).join(', ')}`);
-  assert.is(f!.package.version, '4.17.20');
-  assert.is(f!.fixed, '4.17.21');
-  assert.is(f!.severity, 'high');
-  assert.is(f!.blocking, false);
+  assert.is(f.package.version, '4.17.20');
+  assert.is(f.fixed, '4.17.21');
+  assert.is(f.severity, 'high');
+  assert.is(f.blocking, false);
 });
 
 s('fail-on high blocks the deploy, naming package, version, advisory and fixed version; the release stays', async ({ node, repo }) => {

@@ -2,7 +2,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { accepts, freePort } from './net.js';
+import { accepts, reservedPort } from './net.js';
 
 const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 'Test', GIT_AUTHOR_EMAIL: 'test@localhost', GIT_COMMITTER_NAME: 'Test', GIT_COMMITTER_EMAIL: 'test@localhost' };
 
@@ -42,7 +42,7 @@ export class TestRepo {
   }
 }
 
-export { freePort } from './net.js';
+export { closedPort } from './net.js';
 
 export interface Daemon {
   port: number;
@@ -52,7 +52,7 @@ export interface Daemon {
 
 /** A real `git daemon` serving every repository under `base` on 127.0.0.1 (loopback only, read-only). */
 export async function startGitDaemon(base: string, env: NodeJS.ProcessEnv = GIT_ENV): Promise<Daemon> {
-  const port = await freePort();
+  const port = await reservedPort();
   const child = spawn('git', ['daemon', '--reuseaddr', `--base-path=${base}`, '--export-all', '--listen=127.0.0.1', `--port=${port}`, base], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));

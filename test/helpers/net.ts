@@ -1,14 +1,41 @@
 import { connect, createServer } from 'node:net';
 
-/** A port on 127.0.0.1 that was free a moment ago (nothing listens on it after this returns). */
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (!addr || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
+/**
+ * Ports for tests. A server pleaco runs in-process, or a process that accepts port 0 (the agent's API, the
+ * cluster's UDP+TCP), binds 0 and the test reads the port back. Two kinds of port are handed out here:
+ * - `reservedPort()`: for a process that must be told its port in advance (HAProxy's frontend, nginx, git daemon).
+ *   It comes from 20000-32767, below the kernel's ephemeral range (32768-60999 here), so no port-0 bind and no
+ *   outgoing connection can take it between the check and the process's bind; ports handed out are not repeated.
+ * - `closedPort()`: a port nothing listens on, for "connection refused" checks.
+ */
+const LOW = 20000;
+const HIGH = 32767;
+const handedOut = new Set<number>();
+
+function bindable(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
 }
+
+export async function reservedPort(): Promise<number> {
+  const span = HIGH - LOW + 1;
+  const start = LOW + ((process.pid * 7919 + Date.now()) % span);
+  for (let i = 0; i < span; i++) {
+    const port = LOW + ((start - LOW + i) % span);
+    if (handedOut.has(port)) continue;
+    if (await bindable(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port in 20000-32767');
+}
+
+/** A port nothing listens on (a reserved one that nobody was given). */
+export const closedPort = reservedPort;
 
 /** True when something accepts TCP connections on 127.0.0.1:port. */
 export function accepts(port: number): Promise<boolean> {

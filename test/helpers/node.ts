@@ -1,6 +1,7 @@
 /**
  * A whole pleaco node as real processes (agent, builder, runner, proxy: the systemd units' entry points)
- * with its own temp state dir, a free API port and a free proxy port (domain `localhost`). Used by the
+ * with its own temp state dir, its API and cluster ports bound at 0 (the test talks to it over its unix socket)
+ * and a reserved proxy port (HAProxy is told its port; domain `localhost`). Used by the
  * end-to-end tests and benchmarks.
  *
  * Names under `.localhost` are loopback (RFC 6761; browsers and systemd-resolved answer them), but this
@@ -11,11 +12,11 @@ import { execFileSync } from 'node:child_process';
 import dns from 'node:dns';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AgentClient } from '../../src/api/client.js';
+import { AgentClient } from '../../src/link/client.js';
 import { loadConfig } from '../../src/config/index.js';
 import { connectToAgent } from '../../src/main/node.js';
 import { Supervisor } from '../../src/main/supervisor.js';
-import { freePort } from './net.js';
+import { reservedPort } from './net.js';
 import { tempDir } from './tmp.js';
 
 const MAIN = fileURLToPath(new URL('../../src/main/', import.meta.url));
@@ -41,12 +42,10 @@ export interface TestNode {
 
 export async function startNode(env: Record<string, string> = {}): Promise<TestNode> {
   const tmp = tempDir('pleaco-node-');
-  const port = await freePort();
-  const proxyPort = await freePort();
-  const clusterPort = await freePort();
+  const proxyPort = await reservedPort();
   const fullEnv = {
-    ...process.env, PLEACO_STATE_DIR: tmp.dir, PLEACO_API_PORT: String(port), PLEACO_ALLOW_LOCAL_REPOS: 'true', PLEACO_POLL_INTERVAL: '0', PLEACO_CONFIG: '',
-    PLEACO_PROXY_PORT: String(proxyPort), PLEACO_PROXY_BIND: '127.0.0.1', PLEACO_DOMAIN: 'localhost', PLEACO_CLUSTER_PORT: String(clusterPort), ...env,
+    ...process.env, PLEACO_STATE_DIR: tmp.dir, PLEACO_API_PORT: '0', PLEACO_ALLOW_LOCAL_REPOS: 'true', PLEACO_POLL_INTERVAL: '0', PLEACO_CONFIG: '',
+    PLEACO_PROXY_PORT: String(proxyPort), PLEACO_PROXY_BIND: '127.0.0.1', PLEACO_DOMAIN: 'localhost', PLEACO_CLUSTER_PORT: '0', ...env,
   };
   const config = loadConfig(fullEnv);
   const lines: string[] = [];

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { HAProxyProcess, ProxyController, type ProxyApp, type ProxyControllerOptions, type ProxyModel } from '../../src/proxy/index.js';
 import { setLogSink } from '../../src/log.js';
-import { freePort } from '../helpers/net.js';
+import { reservedPort } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
 
 export interface Backend {
@@ -36,7 +36,7 @@ export async function startBackend(name: string): Promise<Backend> {
   return b;
 }
 
-export { freePort };
+export { reservedPort };
 
 export interface Reply {
   status: number;
@@ -93,7 +93,7 @@ export interface Rig {
 /** A controller over a real HAProxy in a temp dir; close() stops it (by its own pid) and removes the dir. */
 export async function rig(opts: { drainMs?: number; render?: ProxyControllerOptions['render'] } = {}): Promise<Rig> {
   const tmp = tempDir('pleaco-proxy-');
-  const port = await freePort();
+  const port = await reservedPort();
   const logs: string[] = [];
   const restore = setLogSink((l) => logs.push(l));
   const { proc, ctl } = makeController({ dir: tmp.dir, drainMs: opts.drainMs, render: opts.render });

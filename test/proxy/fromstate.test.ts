@@ -1,10 +1,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { SlotStatus } from '../../src/core/model.js';
-import { proxyModel, type StateView } from '../../src/proxy/fromstate.js';
+import type { SlotStatus } from '../../src/model/index.js';
+import type { StateReader } from '../../src/model/index.js';
+import { proxyModel } from '../../src/proxy/fromstate.js';
 import { DEFAULT_HEALTH, validateModel } from '../../src/proxy/index.js';
 
-function view(entries: Record<string, unknown>): StateView {
+function view(entries: Record<string, unknown>): StateReader {
   return {
     get: <T>(k: string) => entries[k] as T | undefined,
     list: <T>(prefix: string) => Object.keys(entries).filter((k) => k.startsWith(prefix)).sort().map((key) => ({ key, value: entries[key] as T })),

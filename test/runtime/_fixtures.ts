@@ -8,7 +8,7 @@ import http from 'node:http';
 import { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { DEFAULTS, type Config } from '../../src/config/index.js';
-import { keys, LABELS, type AppSpec, type Release } from '../../src/core/model.js';
+import { keys, LABELS, type AppSpec, type Release } from '../../src/model/index.js';
 import type { MemoryStateView } from './_memory-state.js';
 
 export const DOCKER_SOCKET = process.env.DOCKER_SOCKET ?? '/var/run/docker.sock';

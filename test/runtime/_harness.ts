@@ -6,11 +6,12 @@ import { existsSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import Docker from 'dockerode';
 import type { Config } from '../../src/config/index.js';
-import type { FailureReport } from '../../src/core/index.js';
-import { keys, type NodeStatus, type Release } from '../../src/core/model.js';
+import type { FailureReport } from '../../src/model/index.js';
+import { keys, type NodeStatus, type Release } from '../../src/model/index.js';
 import { createLogger, setLogSink } from '../../src/log.js';
-import { DockerRuntime, Runner, type RunnerSlotStatus } from '../../src/runtime/index.js';
-import { MemoryStateView } from './_memory-state.js';
+import { Runner, type RunnerSlotStatus } from '../../src/runtime/index.js';
+import { DockerRuntime } from '../../src/runtime/docker/index.js';
+import { MemoryStateView, type StateEntry } from './_memory-state.js';
 import { DOCKER_SOCKET, RUN_ID, baseImage, buildImage, cleanup, crashDockerfile, docker, testConfig, uid, waitFor, webDockerfile } from './_fixtures.js';
 
 export interface Started {
@@ -51,8 +52,8 @@ export class Harness {
     this.nodes.add(nodeId);
     const runtime = new DockerRuntime({ engine: o.engine ?? docker, nodeId, bindHost: '127.0.0.1' });
     const log = createLogger({ proc: 'runner', node: nodeId, instance: o.instance ?? 'a' });
-    const failRelease = async (app: string, release: number, report: FailureReport): Promise<void> => fakeFailRelease(state, app, release, report);
-    const runner = new Runner({ mirror: state, runtime, nodeId, config: o.config ?? testConfig(), log, version: '0.0.0-test', stopTimeoutSec: 2, tickMs: 1000, failRelease });
+    const link = { write: (ops: StateEntry[]) => state.write(ops), failRelease: async (app: string, release: number, report: FailureReport): Promise<void> => fakeFailRelease(state, app, release, report) };
+    const runner = new Runner({ view: state, link, runtime, nodeId, config: o.config ?? testConfig(), log, version: '0.0.0-test', stopTimeoutSec: 2, tickMs: 1000 });
     this.runners.push(runner);
     await runner.start();
     return { runner, nodeId, state, runtime };

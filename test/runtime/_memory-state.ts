@@ -1,11 +1,18 @@
 /**
- * A fake of the runner's StateView (which StateMirror implements against the agent): an in-memory
- * map with 'change' events and a history of writes, for driving the Runner without an agent.
+ * A FAKE of the runner's StateView and link (StateMirror and AgentLink against the agent): an in-memory map with
+ * 'change' events and a history of writes, for driving the Runner without an agent. Writes through `write`
+ * land in the map (as the agent's acknowledged entries land in the real view).
  */
 import { EventEmitter } from 'node:events';
-import type { StateEntry, StateView } from '../../src/runtime/runner.js';
+import type { StateView } from '../../src/link/index.js';
+
+export interface StateEntry {
+  key: string;
+  value: unknown;
+}
 
 export class MemoryStateView extends EventEmitter implements StateView {
+  readonly synced = true;
   readonly map = new Map<string, unknown>();
   /** Every write, in order (values as written). */
   readonly writes: StateEntry[] = [];

@@ -1,7 +1,7 @@
 /** Desired slots from state, with plain data. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { keys } from '../../src/core/model.js';
+import { keys } from '../../src/model/index.js';
 import { desiredSlots } from '../../src/runtime/desired.js';
 import { MemoryStateView } from './_memory-state.js';
 import { seedApp } from './_fixtures.js';

@@ -1,9 +1,11 @@
 /** The dockerode adapter and the log reader, against the real Docker Engine. */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { LABELS } from '../../src/core/model.js';
-import { DockerRuntime, containerName, decodeLogBuffer, tailLogs, type AppLogLine, type LogLine, type ManagedContainer } from '../../src/runtime/index.js';
-import { byTime } from '../../src/runtime/logs.js';
+import { LABELS } from '../../src/model/index.js';
+import type { AppLogLine } from '../../src/model/index.js';
+import type { LogLine, ManagedContainer } from '../../src/runtime/index.js';
+import { DockerRuntime, containerName, decodeLogBuffer } from '../../src/runtime/docker/index.js';
+import { byTime, tailLogs } from '../../src/runtime/docker/logs.js';
 import { rejects, baseImage, buildImage, cleanup, docker, httpGet, uid, waitFor, webDockerfile, crashDockerfile, interleavedDockerfile } from './_fixtures.js';
 
 const frame = (stream: number, text: string): Buffer => {
@@ -88,7 +90,7 @@ Adapter('create: labels, name, env via Env only, port on the bind host, restart 
   assert.is(info.HostConfig.Memory, 0);
   assert.is(info.Config.Tty, false);
   await waitFor('the port to accept', () => rt.probe(c0));
-  assert.equal(await httpGet(c0.hostPort!), { status: 200, body: 'hello adapter\n' });
+  assert.equal(await httpGet(c0.hostPort), { status: 200, body: 'hello adapter\n' });
 });
 
 Adapter('probe: a published port whose app does not listen is not ready (docker-proxy accepts, then closes)', async () => {

@@ -2,8 +2,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rolloutVerdict } from '../../src/api/deploystream.js';
-import { keys, LABELS, type Release, type SlotStatus } from '../../src/core/model.js';
-import { jsonLines, type DockerEvent } from '../../src/runtime/logs.js';
+import { keys, LABELS, type Release, type SlotStatus } from '../../src/model/index.js';
+import { jsonLines, type DockerEvent } from '../../src/runtime/docker/logs.js';
 import { DEFAULT_READY_AFTER_MS } from '../../src/runtime/plan.js';
 import { MemoryStateView } from './_memory-state.js';
 import { buildImage, docker, flakyDockerfile, httpGet, nodeContainers, seedApp, setRelease, testConfig, uid, waitFor } from './_fixtures.js';

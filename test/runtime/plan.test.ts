@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rolloutVerdict } from '../../src/api/deploystream.js';
-import type { ReleaseFailure } from '../../src/core/model.js';
+import type { ReleaseFailure } from '../../src/model/index.js';
 import {
   backoffDelay,
   DEFAULT_DEREGISTER_DELAY_MS,

@@ -1,9 +1,9 @@
 /** The Runner against the real Docker Engine: serving, config secrecy, crashes, backoff, scale. */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { keys, LABELS } from '../../src/core/model.js';
-import type { StateMirror } from '../../src/state/mirror.js';
-import type { RunnerSlotStatus, StateView } from '../../src/runtime/index.js';
+import { keys, LABELS } from '../../src/model/index.js';
+import type { StateMirror, StateView } from '../../src/link/index.js';
+import type { RunnerSlotStatus } from '../../src/runtime/index.js';
 import { MemoryStateView } from './_memory-state.js';
 import { docker, httpGet, nodeContainers, seedApp, uid, waitFor } from './_fixtures.js';
 import { Harness, nodeOf, slotOf, waitRunning } from './_harness.js';

@@ -60,7 +60,7 @@ export async function initRepo(dir: string): Promise<string> {
   return dir;
 }
 
-export { freePort } from '../helpers/net.js';
+export { closedPort } from '../helpers/net.js';
 export type { Daemon } from '../helpers/gitrepo.js';
 
 /** A real `git daemon` serving every repository under `baseDir` on 127.0.0.1, with this suite's clean git env. */

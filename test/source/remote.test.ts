@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { GitMirror } from '../../src/source/index.js';
-import { commitFiles, rejection, fakeLogger, freePort, git, initRepo, removeDir, startGitDaemon, startSilentServer, tempDir, type Daemon } from './_helpers.js';
+import { commitFiles, rejection, fakeLogger, closedPort, git, initRepo, removeDir, startGitDaemon, startSilentServer, tempDir, type Daemon } from './_helpers.js';
 
 const MODULE = new URL('../../src/source/index.js', import.meta.url).href;
 
@@ -38,7 +38,7 @@ test.before(async () => {
   await git(ctx.dir, 'clone', '-q', '--bare', '--', ctx.work, join(ctx.served, 'web.git'));
   ctx.daemon = await startGitDaemon(ctx.served);
   ctx.silent = await startSilentServer();
-  ctx.closedPort = await freePort();
+  ctx.closedPort = await closedPort();
   ctx.root = join(ctx.dir, 'mirrors');
   ctx.mirror = new GitMirror({ root: ctx.root, log: fakeLogger(), timeoutMs: 15_000 });
 });

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { redactRepoUrl, validateBranch, validateRef, validateRepoUrl } from '../../src/source/index.js';
+import { redactRepoUrl, validateBranch, validateRef, validateRepoUrl } from '../../src/model/index.js';
 import { thrown } from './_helpers.js';
 
 const refusal = thrown;

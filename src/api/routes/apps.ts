@@ -40,26 +40,26 @@ export function appRoutes(d: ApiDeps): RouteDef[] {
         ctx.body = { app: info(app.name) };
       },
     },
-    { method: 'GET', path: '/v1/apps/:name', tag: 'apps', summary: 'Show an app', handler: async (ctx) => void (ctx.body = { app: info(ctx.params.name!) }) },
+    { method: 'GET', path: '/v1/apps/:name', tag: 'apps', summary: 'Show an app', handler: async (ctx) => void (ctx.body = { app: info(ctx.params.name) }) },
     {
       method: 'DELETE', path: '/v1/apps/:name', tag: 'apps', summary: 'Destroy an app, its releases, containers and images',
       handler: async (ctx) => {
-        await apps.destroy(ctx.params.name!);
-        await d.buildLogs.removeApp(ctx.params.name!);
+        await apps.destroy(ctx.params.name);
+        await d.buildLogs.removeApp(ctx.params.name);
         d.log.info('app destroyed', { app: ctx.params.name });
         ctx.status = 204;
       },
     },
     {
       method: 'GET', path: '/v1/apps/:name/releases', tag: 'releases', summary: 'List releases, newest first',
-      handler: async (ctx) => void (ctx.body = { releases: apps.releases(ctx.params.name!).map(releaseView), current: apps.current(ctx.params.name!)?.number ?? null }),
+      handler: async (ctx) => void (ctx.body = { releases: apps.releases(ctx.params.name).map(releaseView), current: apps.current(ctx.params.name)?.number ?? null }),
     },
     {
       method: 'POST', path: '/v1/apps/:name/rollback', tag: 'releases', summary: 'Roll back to an earlier release (default: the previous one)',
       body: { type: 'object', properties: { release: { type: ['integer', 'string'] } } },
       handler: async (ctx) => {
         const b = await jsonBody(ctx, limit);
-        const r = await apps.rollback(ctx.params.name!, parseRelease(b.release));
+        const r = await apps.rollback(ctx.params.name, parseRelease(b.release));
         d.log.info('rollback', { app: r.app, release: r.number, from: r.from });
         ctx.status = 201;
         ctx.body = { release: releaseView(r) };
@@ -78,10 +78,10 @@ export function appRoutes(d: ApiDeps): RouteDef[] {
       body: { type: 'object', required: ['replicas'], properties: { replicas: { type: 'integer', minimum: 0, maximum: 100 } } },
       handler: async (ctx) => {
         const b = await jsonBody(ctx, limit);
-        ctx.body = { replicas: await apps.scale(ctx.params.name!, b.replicas) };
+        ctx.body = { replicas: await apps.scale(ctx.params.name, b.replicas) };
       },
     },
-    { method: 'GET', path: '/v1/apps/:name/config', tag: 'config', summary: 'Show config vars', handler: async (ctx) => void (ctx.body = { config: apps.config(ctx.params.name!) }) },
+    { method: 'GET', path: '/v1/apps/:name/config', tag: 'config', summary: 'Show config vars', handler: async (ctx) => void (ctx.body = { config: apps.config(ctx.params.name) }) },
     {
       method: 'PATCH', path: '/v1/apps/:name/config', tag: 'config', summary: 'Set or unset config vars (a new release when the app has one)',
       body: { type: 'object', properties: { set: { type: 'object', additionalProperties: { type: 'string' } }, unset: { type: 'array', items: { type: 'string' } } } },
@@ -91,9 +91,9 @@ export function appRoutes(d: ApiDeps): RouteDef[] {
         const unset = b.unset ?? [];
         if (typeof set !== 'object' || Array.isArray(set) || set === null) throw new PleacoError('bad_request', 'set must be an object of strings');
         if (!Array.isArray(unset)) throw new PleacoError('bad_request', 'unset must be an array of keys');
-        const release = await apps.setConfig(ctx.params.name!, set as Record<string, unknown>, unset);
+        const release = await apps.setConfig(ctx.params.name, set as Record<string, unknown>, unset);
         d.log.info('config changed', { app: ctx.params.name, keys: [...Object.keys(set), ...unset.map(String)], release: release?.number });
-        ctx.body = { config: apps.config(ctx.params.name!), release: release ? releaseView(release) : null };
+        ctx.body = { config: apps.config(ctx.params.name), release: release ? releaseView(release) : null };
       },
     },
   ];

@@ -1,6 +1,5 @@
 import { PleacoError } from '../../errors.js';
-import { pingEngine } from '../../runtime/engine.js';
-import type { Build } from '../../core/index.js';
+import type { Build } from '../../model/index.js';
 import type { ApiDeps } from '../deps.js';
 import { streamDeploy } from '../deploystream.js';
 import { jsonBody } from '../http.js';
@@ -16,32 +15,32 @@ export function buildRoutes(d: ApiDeps): RouteDef[] {
       body: { type: 'object', properties: { ref: { type: 'string' }, trigger: { enum: TRIGGERS } } },
       handler: async (ctx) => {
         const b = await jsonBody(ctx, limit);
-        d.apps.get(ctx.params.name!);
+        d.apps.get(ctx.params.name);
         const trigger = (b.trigger ?? 'api') as Build['trigger'];
         if (!TRIGGERS.includes(trigger)) throw new PleacoError('bad_request', `trigger must be one of ${TRIGGERS.join(', ')}`);
-        const engine = await pingEngine(d.engine);
+        const engine = await d.engine.ping();
         if (!engine.ok) throw new PleacoError('docker_unavailable', `cannot deploy: ${engine.error} at ${d.config.docker.socketPath}`);
-        const res = await d.apps.enqueue(ctx.params.name!, b.ref, trigger);
+        const res = await d.apps.enqueue(ctx.params.name, b.ref, trigger);
         d.log.info('build queued', { app: ctx.params.name, build: res.build.id, ref: res.build.ref, trigger, replaced: res.replaced });
         ctx.status = 202;
         ctx.body = res;
       },
     },
-    { method: 'GET', path: '/v1/apps/:name/builds', tag: 'builds', summary: 'List builds, newest first', handler: async (ctx) => void (ctx.body = { builds: d.apps.builds(ctx.params.name!) }) },
+    { method: 'GET', path: '/v1/apps/:name/builds', tag: 'builds', summary: 'List builds, newest first', handler: async (ctx) => void (ctx.body = { builds: d.apps.builds(ctx.params.name) }) },
     {
       method: 'GET', path: '/v1/apps/:name/builds/:id', tag: 'builds', summary: 'Show a build',
       handler: async (ctx) => {
-        d.apps.get(ctx.params.name!);
-        ctx.body = { build: d.apps.build(ctx.params.name!, ctx.params.id!) };
+        d.apps.get(ctx.params.name);
+        ctx.body = { build: d.apps.build(ctx.params.name, ctx.params.id) };
       },
     },
     {
       method: 'GET', path: '/v1/apps/:name/builds/:id/events', tag: 'builds', stream: true, query: { follow: '1 to follow until the deploy is done' },
       summary: 'The build log and progress of a deploy as ndjson events',
       handler: async (ctx) => {
-        d.apps.get(ctx.params.name!);
-        d.apps.build(ctx.params.name!, ctx.params.id!);
-        await streamDeploy(ctx, d, ctx.params.name!, ctx.params.id!, ctx.query.follow === '1' || ctx.query.follow === 'true');
+        d.apps.get(ctx.params.name);
+        d.apps.build(ctx.params.name, ctx.params.id);
+        await streamDeploy(ctx, d, ctx.params.name, ctx.params.id, ctx.query.follow === '1' || ctx.query.follow === 'true');
       },
     },
   ];

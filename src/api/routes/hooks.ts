@@ -4,7 +4,7 @@
  * A missing or forged signature gets 401 and triggers nothing.
  */
 import { PleacoError } from '../../errors.js';
-import type { AppSpec } from '../../core/index.js';
+import type { AppSpec } from '../../model/index.js';
 import { parsePushEvent, repoUrlMatches, verifyGithubSignature } from '../../source/index.js';
 import type { ApiDeps } from '../deps.js';
 import { readRaw } from '../http.js';

@@ -34,19 +34,19 @@ export function scanRoutes(d: ApiDeps): RouteDef[] {
   return [
     {
       method: 'GET', path: '/v1/apps/:name/scan', tag: 'scan', query: WHICH, summary: 'The scan report of a release or build: findings, what blocked, what was allowed',
-      handler: async (ctx) => void (ctx.body = { report: reportOf(ctx.params.name!, ctx.query) }),
+      handler: async (ctx) => void (ctx.body = { report: reportOf(ctx.params.name, ctx.query) }),
     },
     {
       method: 'GET', path: '/v1/apps/:name/sbom', tag: 'scan', query: WHICH, summary: 'The CycloneDX 1.5 SBOM of a release or build',
       handler: async (ctx) => {
-        const report = reportOf(ctx.params.name!, ctx.query);
+        const report = reportOf(ctx.params.name, ctx.query);
         ctx.type = 'application/vnd.cyclonedx+json';
-        ctx.body = d.scan.sbom(ctx.params.name!, report.build);
+        ctx.body = d.scan.sbom(ctx.params.name, report.build);
       },
     },
     {
       method: 'GET', path: '/v1/apps/:name/scan-policy', tag: 'scan', summary: "The app's scan policy as it applies (threshold and allow-list, app and cluster entries)",
-      handler: async (ctx) => void (ctx.body = { policy: d.scan.policy(ctx.params.name!) }),
+      handler: async (ctx) => void (ctx.body = { policy: d.scan.policy(ctx.params.name) }),
     },
     {
       method: 'PATCH', path: '/v1/apps/:name/scan-policy', tag: 'scan', body: POLICY, summary: "Change the app's threshold or allow-list",

@@ -1,6 +1,6 @@
 import { PleacoError } from '../../errors.js';
-import type { NodeStatus } from '../../core/index.js';
-import { engineError, pingEngine } from '../../runtime/engine.js';
+import type { NodeStatus } from '../../model/index.js';
+import { engineUnavailable, isEngineDown } from '../../runtime/index.js';
 import type { ApiDeps } from '../deps.js';
 import { ndjson } from '../http.js';
 import type { RouteDef } from '../registry.js';
@@ -10,7 +10,7 @@ export function systemRoutes(d: ApiDeps, doc: () => Record<string, unknown>): Ro
     {
       method: 'GET', path: '/v1/health', tag: 'system', summary: 'Liveness of this node (no token needed)', auth: false,
       handler: async (ctx) => {
-        const docker = await pingEngine(d.engine);
+        const docker = await d.engine.ping();
         ctx.body = { ok: true, node: d.nodeId, version: d.version, docker: { ok: docker.ok } };
       },
     },
@@ -28,14 +28,14 @@ export function systemRoutes(d: ApiDeps, doc: () => Record<string, unknown>): Ro
           return { ...e.value, self, state: self ? 'alive' : (members.get(e.value.id)?.state ?? (d.cluster ? 'unknown' : 'alive')) };
         });
         if (!nodes.some((n) => n.self)) {
-          const docker = await pingEngine(d.engine);
-          nodes.unshift({ id: d.nodeId, address: d.config.api.host, version: d.version, startedAt: '', docker, cpus: 0, memoryBytes: 0, self: true, state: 'alive' } as never);
+          const docker = await d.engine.ping();
+          nodes.unshift({ id: d.nodeId, address: d.config.api.host, version: d.version, startedAt: '', docker, cpus: 0, memoryBytes: 0, self: true, state: 'alive' });
         }
         // Members whose runner never published a status (agent only, or not yet): what the membership knows.
         for (const m of members.values()) {
           if (nodes.some((n) => n.id === m.id)) continue;
           const address = m.addr.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-          nodes.push({ id: m.id, address, version: m.meta.version ?? '', startedAt: '', docker: { ok: false, error: 'no status from its runner' }, cpus: 0, memoryBytes: 0, self: false, state: m.state } as never);
+          nodes.push({ id: m.id, address, version: m.meta.version ?? '', startedAt: '', docker: { ok: false, error: 'no status from its runner' }, cpus: 0, memoryBytes: 0, self: false, state: m.state });
         }
         ctx.body = { nodes };
       },
@@ -49,7 +49,7 @@ export function systemRoutes(d: ApiDeps, doc: () => Record<string, unknown>): Ro
         const tailRaw = String(ctx.query.tail ?? '100');
         if (!/^\d{1,5}$/.test(tailRaw)) throw new PleacoError('bad_request', 'tail must be a number of lines');
         const follow = ctx.query.follow === '1' || ctx.query.follow === 'true';
-        const engine = await pingEngine(d.engine);
+        const engine = await d.engine.ping();
         if (!engine.ok) throw new PleacoError('docker_unavailable', `${engine.error} at ${d.config.docker.socketPath}`);
         const out = ndjson(ctx);
         const abort = new AbortController();
@@ -57,7 +57,7 @@ export function systemRoutes(d: ApiDeps, doc: () => Record<string, unknown>): Ro
         try {
           await d.appLogs(name, { tail: Number(tailRaw), follow, signal: abort.signal }, (l) => out.send(l));
         } catch (err) {
-          if (!abort.signal.aborted) d.log.warn('log stream ended', { app: name, err: engineError(err, d.config.docker.socketPath) });
+          if (!abort.signal.aborted) d.log.warn('log stream ended', { app: name, err: isEngineDown(err) ? engineUnavailable(d.engine.where, err) : err });
         } finally {
           out.end();
         }

@@ -1,5 +1,5 @@
 /** apps, apps:create, apps:info, apps:destroy. */
-import type { Build, Release, SlotStatus } from '../../core/model.js';
+import type { Build, Release, SlotStatus } from '../../model/index.js';
 import { CliError, UsageError } from '../args.js';
 import { appPath, EXIT, str, type Command, type Ctx } from '../context.js';
 import { header, json, keyValues, paint, relativeTime, shortSha, table } from '../format.js';

@@ -1,5 +1,5 @@
 /** config, config:set, config:unset. */
-import type { Release } from '../../core/model.js';
+import type { Release } from '../../model/index.js';
 import { checkEnvKey, parseConfigPair } from '../args.js';
 import { appPath, EXIT, type Command, type Ctx } from '../context.js';
 import { header, json, keyValues, list } from '../format.js';

@@ -1,5 +1,5 @@
 /** deploy, builds, builds:info. */
-import type { Build } from '../../core/model.js';
+import type { Build } from '../../model/index.js';
 import { appPath, EXIT, str, type Command } from '../context.js';
 import { followBuild } from '../events.js';
 import { duration, header, json, keyValues, relativeTime, shortSha, table } from '../format.js';

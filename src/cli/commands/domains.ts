@@ -1,5 +1,5 @@
 /** domains, domains:add, domains:remove, healthcheck, healthcheck:set. */
-import type { HealthCheck } from '../../core/model.js';
+import type { HealthCheck } from '../../model/index.js';
 import { parseCount, UsageError } from '../args.js';
 import { appPath, EXIT, str, type Command } from '../context.js';
 import { header, json, keyValues } from '../format.js';

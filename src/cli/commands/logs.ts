@@ -1,7 +1,7 @@
 /** logs [-f] [-n N]. */
 import { parseCount } from '../args.js';
 import { appPath, EXIT, str, type Command } from '../context.js';
-import type { AppLogLine } from '../../core/model.js';
+import type { AppLogLine } from '../../model/index.js';
 import { paint } from '../format.js';
 
 /** `web#0 v3 | line` (the prefix red for stderr on a colour terminal). */

@@ -1,5 +1,5 @@
 /** metrics: request rate, in-flight requests, response codes and latency per proxy node. */
-import type { AppMetrics, StatusCodeCounts } from '../../core/model.js';
+import type { AppMetrics, StatusCodeCounts } from '../../model/index.js';
 import { appPath, EXIT, type Command } from '../context.js';
 import { header, json, table } from '../format.js';
 

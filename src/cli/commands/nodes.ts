@@ -1,5 +1,5 @@
 /** nodes. */
-import type { NodeStatus } from '../../core/model.js';
+import type { NodeStatus } from '../../model/index.js';
 import { EXIT, type Command } from '../context.js';
 import { bytes, duration, json, table } from '../format.js';
 

@@ -1,5 +1,5 @@
 /** ps, ps:scale. */
-import type { SlotStatus } from '../../core/model.js';
+import type { SlotStatus } from '../../model/index.js';
 import { parseScale } from '../args.js';
 import { appPath, EXIT, type Command } from '../context.js';
 import { duration, header, json, relativeTime, table } from '../format.js';

@@ -1,5 +1,5 @@
 /** releases, rollback. */
-import type { Release } from '../../core/model.js';
+import type { Release } from '../../model/index.js';
 import { parseReleaseNumber } from '../args.js';
 import { appPath, EXIT, type Command } from '../context.js';
 import { header, json, relativeTime, shortSha, table } from '../format.js';

@@ -1,8 +1,6 @@
 /** scan, scan:sbom, scan:policy, scan:db, scan:db:update. */
-import type { EffectivePolicy } from '../../core/scan.js';
-import type { AllowEntry, FailOn, ScanDbRecord, ScanReport } from '../../core/model.js';
+import { redactSource, type AllowEntry, type EffectivePolicy, type FailOn, type ScanDbRecord, type ScanReport } from '../../model/index.js';
 // fetch.js alone: the CLI must not load the database loader (yauzl, the store) to print a source.
-import { redactSource } from '../../build/scan/db/fetch.js';
 import { PleacoError, type ErrorCode } from '../../errors.js';
 import { parseReleaseNumber, UsageError } from '../args.js';
 import { appPath, EXIT, str, type Command, type Ctx } from '../context.js';

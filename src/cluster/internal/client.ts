@@ -7,10 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { PleacoError } from '../../errors.js';
 import { SEAL_OVERHEAD } from '../crypto.js';
 import { decodeBody, encodeBody, isMessage, type Message } from '../codec.js';
-import type { StreamRequestOptions } from '../stream.js';
 import { parseHostPort } from './addr.js';
 import { FrameReader, frameBytes } from './frames.js';
-import { challengeAad, checkMaxFrame, checkTimeout, DEFAULT_MAX_FRAME, exchangeAad, HANDSHAKE_FRAME_LIMIT, helloAad, NONCE_BYTES } from './session.js';
+import { challengeAad, checkMaxFrame, checkTimeout, DEFAULT_MAX_FRAME, exchangeAad, HANDSHAKE_FRAME_LIMIT, helloAad, NONCE_BYTES, type StreamRequestOptions } from './session.js';
 
 /** Why an exchange failed, in `details.reason` of the PleacoError('unavailable'). */
 export type StreamFailure = 'connect_failed' | 'connect_timeout' | 'idle_timeout' | 'closed' | 'bad_key' | 'oversize' | 'malformed' | 'remote';

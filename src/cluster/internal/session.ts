@@ -4,7 +4,7 @@
  * so a frame is only valid in the one place of the one exchange it was made for.
  */
 import { PleacoError } from '../../errors.js';
-import { SEAL_OVERHEAD } from '../crypto.js';
+import { SEAL_OVERHEAD, type Keyring } from '../crypto.js';
 
 export const NONCE_BYTES = 16;
 /** Largest sealed handshake frame: read before the peer has proven the key, so kept tiny. */
@@ -41,4 +41,17 @@ export function checkMaxFrame(n: number): number {
 export function checkTimeout(name: string, n: number): number {
   if (!Number.isFinite(n) || n <= 0) throw new PleacoError('invalid_config', `${name} must be a positive number of milliseconds`);
   return n;
+}
+
+export interface StreamOptions {
+  keyring: Keyring;
+  /** Largest JSON plaintext of one frame, both ways. Default 32 MiB. */
+  maxFrameBytes?: number;
+  /** Drop the connection after this long without a byte (and bound the handshake). Default 10 s. */
+  idleTimeoutMs?: number;
+}
+
+export interface StreamRequestOptions extends StreamOptions {
+  /** Give up if the TCP connection is not established by then. Default 3 s. */
+  connectTimeoutMs?: number;
 }

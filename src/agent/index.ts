@@ -1,0 +1,9 @@
+/**
+ * The agent's operations on apps, builds, releases, domains, health checks and scan policies: the services the
+ * API's routes call. They read and write the replicated store; nothing here talks to an adapter.
+ */
+export { AppService, MAX_REPLICAS, type AppServiceOptions } from './apps.js';
+export { KeyedLock } from './lock.js';
+export { BuildLogs } from './buildlogs.js';
+export { DomainService, type DomainServiceOptions, type DomainView } from './domains.js';
+export { ScanService, type PolicyInput } from './scan.js';

@@ -1,0 +1,233 @@
+/**
+ * One claimed build, stage by stage: fetch → (Dockerfile? app config) → build → test → scan → release.
+ * Every stage change is written to the build record through `update`; the log goes to the agent through
+ * the shipper, Heroku style (`-----> Stage`, then indented output). Failures are thrown as PleacoError with
+ * the stable code the build record will carry; nothing is released unless every stage passed.
+ */
+import type { Config } from '../config/index.js';
+import { PleacoError } from '../errors.js';
+import type { AgentLink, StateView } from '../link/index.js';
+import { redactRepoUrl, validateRepoUrl, type AppSpec, type Build, type Release, type TestResult } from '../model/index.js';
+import type { ContainerEngine } from '../runtime/index.js';
+import { scanImage, type AdvisoryStore, type ScanOutcome } from '../scan/index.js';
+import { readAppConfig, resolvePort, resolveTestCommand, type AppConfig } from './appconfig.js';
+import { pleacoLabels, type Builder } from './builder.js';
+import type { LogShipper } from './logship.js';
+import { tail } from './streams.js';
+import { runTests } from './tests.js';
+
+/** What the pipeline needs of the git mirror (src/source GitMirror satisfies it). */
+export interface GitMirrorLike {
+  sync(app: string, url: string, onProgress?: (line: string) => void): Promise<void>;
+  resolve(app: string, ref: string): Promise<string>;
+  readFile(app: string, commit: string, path: string): Promise<Buffer | null>;
+  hasFile(app: string, commit: string, path: string): Promise<boolean>;
+  archive(app: string, commit: string): NodeJS.ReadableStream;
+  commitInfo(app: string, commit: string): Promise<{ sha: string; subject: string; author: string; date: string }>;
+  remove(app: string): Promise<void>;
+  lsRemoteHead(url: string, branch: string): Promise<string | null>;
+}
+
+export interface PipelineDeps {
+  git: GitMirrorLike;
+  builder: Builder;
+  engine: ContainerEngine;
+  /** The scan policies are read here. */
+  view: StateView;
+  link: Pick<AgentLink, 'createRelease' | 'storeScan'>;
+  nodeId: string;
+  config: Config;
+  /** Deadline of the image build (default 30 min). */
+  buildTimeoutMs?: number;
+  /** This node's advisory database (null: images are inventoried, not matched). */
+  advisories?: AdvisoryStore | null;
+  /** pleaco's version, named in SBOMs. */
+  version?: string;
+  /** The app's config vars (env/<app>/*), read when the test runs. */
+  env(app: string): Record<string, string>;
+}
+
+export interface PipelineRun {
+  update(patch: Partial<Build>): Promise<void>;
+  ship: LogShipper;
+  signal: AbortSignal;
+}
+
+/** Output kept in the build record (replicated state): the full output is in the build log. */
+const FAILED_TAIL = 16 * 1024;
+const PASSED_TAIL = 2 * 1024;
+const SCAN_TIMEOUT_MS = 10 * 60_000;
+const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const secs = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
+const span = (ms: number): string => (ms >= 60_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 1000)} s`);
+
+/** What the stages share: the build, its deps and run, the log helpers and the durations so far. */
+interface Stage {
+  build: Build;
+  spec: AppSpec;
+  d: PipelineDeps;
+  run: PipelineRun;
+  durations: NonNullable<Build['durations']>;
+  say(line: string): void;
+  out(line: string): void;
+}
+
+/** What the fetch stage found at the wanted ref. */
+interface Fetched {
+  commit: string;
+  subject: string;
+  file: string | null;
+  appConfig: AppConfig;
+}
+
+export async function runPipeline(build: Build, spec: AppSpec, d: PipelineDeps, run: PipelineRun): Promise<Release> {
+  const s: Stage = {
+    build, spec, d, run,
+    durations: { ...(build.durations ?? {}) },
+    say: (line) => run.ship.line(`-----> ${line}`),
+    out: (line) => run.ship.line(`       ${line}`),
+  };
+  const ready = await d.builder.available();
+  if (!ready.ok) {
+    const down = /not reachable/.test(ready.reason ?? '');
+    throw new PleacoError(down ? 'docker_unavailable' : 'unavailable', `cannot build with ${d.builder.name}: ${ready.reason ?? 'unavailable'}`);
+  }
+  const fetched = await fetchStage(s);
+  run.signal.throwIfAborted();
+  const { image, imageId } = await buildStage(s, fetched.commit);
+  run.signal.throwIfAborted();
+  const exposed = (await d.engine.inspectImage(imageId))?.exposedPorts ?? [];
+  const { port, source } = resolvePort(spec, fetched.appConfig, Object.fromEntries(exposed.map((p) => [p, {}])), d.config.runtime.defaultPort);
+  const test = await testStage(s, imageId, port, resolveTestCommand(spec, fetched.appConfig));
+  run.signal.throwIfAborted();
+  const scanned = await scanStage(s, image, imageId, test);
+  run.signal.throwIfAborted();
+  await run.update({ stage: 'release', durations: { ...s.durations } });
+  run.signal.throwIfAborted();
+  const sha7 = fetched.commit.slice(0, 7);
+  s.say(`Releasing ${sha7} (port ${port}, from ${source === 'app' ? 'the app settings' : source === 'file' ? fetched.file : source === 'expose' ? 'EXPOSE' : 'the default'})`);
+  const description = `Deploy ${sha7}: ${fetched.subject}`.slice(0, 120);
+  const release = await d.link.createRelease(build.app, { build: build.id, commit: fetched.commit, image, imageId, test, scan: scanned.summary, port, description });
+  s.say(`Created release v${release.number}`);
+  return release;
+}
+
+/** Syncs the app's mirror, resolves the ref, checks for a Dockerfile and reads the app config. */
+async function fetchStage(s: Stage): Promise<Fetched> {
+  const { build, spec, d, run } = s;
+  const repo = redactRepoUrl(spec.repo);
+  s.say(`Fetching ${repo} (ref ${build.ref})`);
+  const t = Date.now();
+  validateRepoUrl(spec.repo, { allowLocal: d.config.source.allowLocal });
+  await d.git.sync(build.app, spec.repo, (line) => {
+    // git's progress meters come as one line per percent step: keep only their final line.
+    if (/^(remote: )?[A-Za-z ]+:\s+\d{1,3}% \(\d+\/\d+\)/.test(line) && !/done\.?$/.test(line)) return;
+    if (/^Cloning into /.test(line)) return; // names a path of this node, says nothing to the user
+    s.out(line);
+  });
+  run.signal.throwIfAborted();
+  const commit = await d.git.resolve(build.app, build.ref);
+  const info = await d.git.commitInfo(build.app, commit);
+  s.out(`commit ${commit.slice(0, 7)}: ${info.subject}`);
+  s.durations.fetch = Date.now() - t;
+  await run.update({ commit, durations: { ...s.durations } });
+  if (!(await d.git.hasFile(build.app, commit, 'Dockerfile'))) throw new PleacoError('no_dockerfile', `no Dockerfile at the root of ${repo} at ${commit.slice(0, 7)}`);
+  const { file, config: appConfig } = await readAppConfig((p) => d.git.readFile(build.app, commit, p));
+  if (file) s.out(`using ${file}`);
+  return { commit, subject: info.subject, file, appConfig };
+}
+
+/** Builds the image of `commit` with the node's builder, within the build deadline. */
+async function buildStage(s: Stage, commit: string): Promise<{ image: string; imageId: string }> {
+  const { build, d, run } = s;
+  const { app, id } = build;
+  if (!TAG_RE.test(id)) throw new PleacoError('internal', `build id ${JSON.stringify(id)} is not usable as an image tag`);
+  const image = `pleaco/${app}:${id}`;
+  await run.update({ stage: 'build', builder: d.builder.name });
+  s.say(`Building with ${d.builder.name}`);
+  const t = Date.now();
+  // A build that hangs (a RUN waiting forever) must not hold the only build slot forever.
+  const buildTimeoutMs = d.buildTimeoutMs ?? 30 * 60_000;
+  const deadline = AbortSignal.timeout(buildTimeoutMs);
+  let imageId: string;
+  try {
+    ({ imageId } = await d.builder.build({
+      context: d.git.archive(app, commit),
+      tag: image,
+      // The node label scopes the janitor to this node's images; io.pleaco.base is cleared because
+      // an app image would otherwise inherit it from the locally built base image it is FROM.
+      labels: { ...pleacoLabels({ app, build: id, node: d.nodeId }), 'io.pleaco.commit': commit, 'io.pleaco.base': '' },
+      memoryBytes: d.config.build.memoryBytes,
+      cpuShares: d.config.build.cpuShares,
+      onLog: s.out,
+      signal: AbortSignal.any([run.signal, deadline]),
+    }));
+  } catch (err) {
+    if (deadline.aborted && !run.signal.aborted) throw new PleacoError('build_failed', `the image build did not finish within ${span(buildTimeoutMs)}`);
+    throw err;
+  }
+  s.durations.build = Date.now() - t;
+  s.out(`image ${image} (${imageId.slice(0, 19)}) built in ${secs(s.durations.build)}`);
+  return { image, imageId };
+}
+
+/** Runs the app's test command in the image; a failure or timeout throws (the record keeps the output's tail). */
+async function testStage(s: Stage, imageId: string, port: number, command: string | null): Promise<TestResult> {
+  const { build, d, run } = s;
+  await run.update({ stage: 'test', image: `pleaco/${build.app}:${build.id}`, imageId, durations: { ...s.durations } });
+  if (!command) {
+    s.say('No test command (app config or pleaco.json/yaml): the release is not gated by tests');
+    return { command: null, skipped: 'no test command in app config or pleaco.json/yaml: release not gated' };
+  }
+  s.say(`Testing: ${command}`);
+  const env = { ...d.env(build.app), PORT: String(port) };
+  run.ship.masker.set(Object.entries(env).filter(([k]) => k !== 'PORT').map(([, v]) => v));
+  const r = await runTests(d.engine, {
+    image: imageId,
+    command,
+    env,
+    timeoutMs: d.config.build.testTimeoutMs,
+    labels: pleacoLabels({ app: build.app, build: build.id, role: 'test', node: d.nodeId }),
+    memoryBytes: d.config.build.memoryBytes,
+    cpuShares: d.config.build.cpuShares,
+    onLog: s.out,
+    signal: run.signal,
+  });
+  s.durations.test = r.durationMs;
+  const test: TestResult = { command, exitCode: r.exitCode, timedOut: r.timedOut, durationMs: r.durationMs };
+  if (r.timedOut || r.exitCode !== 0) {
+    test.output = run.ship.masker.mask(tail(r.output, FAILED_TAIL));
+    await run.update({ test, durations: { ...s.durations } });
+    if (r.timedOut) {
+      s.say(`Test timed out after ${secs(d.config.build.testTimeoutMs)}`);
+      throw new PleacoError('test_timeout', `the test command did not finish within ${span(d.config.build.testTimeoutMs)}`);
+    }
+    s.say(`Test failed (exit code ${r.exitCode}) in ${secs(r.durationMs)}`);
+    throw new PleacoError('test_failed', `the test command exited with code ${r.exitCode}${r.oomKilled ? ' (killed: out of memory)' : ''}`, { details: { exitCode: r.exitCode } });
+  }
+  test.output = run.ship.masker.mask(tail(r.output, PASSED_TAIL));
+  s.say(`Test passed in ${secs(r.durationMs)}`);
+  return test;
+}
+
+/** Inventories and matches the image under the app's policy; a blocking finding throws `scan_blocked`. */
+async function scanStage(s: Stage, image: string, imageId: string, test: TestResult): Promise<ScanOutcome> {
+  const { build, d, run } = s;
+  await run.update({ stage: 'scan', test, durations: { ...s.durations } });
+  // A stalled export must not hold the build slot: the scan has its own deadline, like the image build.
+  const scanDeadline = AbortSignal.timeout(SCAN_TIMEOUT_MS);
+  let scanned: ScanOutcome;
+  try {
+    scanned = await scanImage({
+      app: build.app, build: build.id, image, imageId, engine: d.engine, view: d.view, link: d.link, advisories: d.advisories ?? null, version: d.version ?? '0.0.0',
+      labels: pleacoLabels({ app: build.app, build: build.id, role: 'scan', node: d.nodeId }), signal: AbortSignal.any([run.signal, scanDeadline]), say: s.say, out: s.out,
+    });
+  } catch (err) {
+    if (scanDeadline.aborted && !run.signal.aborted) throw new PleacoError('scan_failed', `the scan did not finish within ${span(SCAN_TIMEOUT_MS)}`);
+    throw err;
+  }
+  s.durations.scan = scanned.summary.durationMs;
+  await run.update({ scan: scanned.summary, durations: { ...s.durations } });
+  if (scanned.blocked) throw scanned.blocked;
+  return scanned;
+}

@@ -1,0 +1,53 @@
+/**
+ * Where each record lives in the replicated state (the key layout is described in records.ts), and the Docker
+ * labels on every resource pleaco creates.
+ */
+export const keys = {
+  app: (app: string) => `apps/${app}`,
+  env: (app: string, k: string) => `env/${app}/${k}`,
+  envPrefix: (app: string) => `env/${app}/`,
+  scale: (app: string) => `scale/${app}`,
+  current: (app: string) => `current/${app}`,
+  release: (app: string, n: number) => `releases/${app}/${String(n).padStart(8, '0')}`,
+  releasePrefix: (app: string) => `releases/${app}/`,
+  build: (app: string, id: string) => `builds/${app}/${id}`,
+  buildPrefix: (app: string) => `builds/${app}/`,
+  slot: (node: string, app: string, i: number) => `obs/${node}/slots/${app}#${i}`,
+  slotPrefix: (node: string) => `obs/${node}/slots/`,
+  node: (node: string) => `obs/${node}/node`,
+  domain: (host: string) => `domains/${host}`,
+  domainPrefix: 'domains/',
+  health: (app: string) => `health/${app}`,
+  scanPolicy: (app: string) => `scan/policy/${app}`,
+  scanPolicyDefault: 'scan/policy-default',
+  scanDb: 'scan/db',
+  scan: (app: string, build: string) => `scans/${app}/${build}`,
+  scanPrefix: (app: string) => `scans/${app}/`,
+  sbom: (app: string, build: string) => `sboms/${app}/${build}`,
+  sbomPrefix: (app: string) => `sboms/${app}/`,
+  proxy: (node: string) => `obs/${node}/proxy`,
+  metrics: (node: string, app: string) => `metrics/${node}/${app}`,
+  metricsPrefix: 'metrics/',
+};
+
+export function slotName(app: string, i: number): string {
+  return `${app}#${i}`;
+}
+
+/** Docker labels on every resource pleaco creates. Nothing without `io.pleaco.managed=true` is ever touched. */
+export const LABELS = {
+  managed: 'io.pleaco.managed',
+  app: 'io.pleaco.app',
+  release: 'io.pleaco.release',
+  slot: 'io.pleaco.slot',
+  node: 'io.pleaco.node',
+  build: 'io.pleaco.build',
+  role: 'io.pleaco.role',
+  base: 'io.pleaco.base',
+} as const;
+
+/** What pure planners read from state: the agent's Store and a subsystem's StateView both satisfy it. */
+export interface StateReader {
+  get<T>(key: string): T | undefined;
+  list<T>(prefix: string): { key: string; value: T }[];
+}

@@ -1,0 +1,153 @@
+/**
+ * The proxy's loops: keep HAProxy in step with state (apps, domains, health checks, every node's running
+ * replicas), post per-app request metrics as soft state every 2 s, record this proxy's status at
+ * `obs/<node>/proxy` (on change, and as a heartbeat), and publish the servers in drain at
+ * `obs/<node>/proxy-draining` (on change, and refreshed while not empty). Each loop is a Reconciler.
+ */
+import type { AgentLink, SoftEntry, StateChange, StateView } from '../link/index.js';
+import { Reconciler } from '../link/index.js';
+import type { Logger } from '../log.js';
+import { keys, type AppMetrics, type ProxyDraining, type ProxyStatus } from '../model/index.js';
+import { ProxyController } from './controller.js';
+import { proxyModel } from './fromstate.js';
+import type { HAProxyProcess } from './haproxy.js';
+
+const DEBOUNCE_MS = 50;
+const METRICS_EVERY_MS = 2000;
+const METRICS_TTL_MS = 10_000;
+const HEARTBEAT_MS = 30_000;
+/** How often a non-empty draining record is written again (the runner ignores ones older than 10 s). */
+const DRAINING_REFRESH_MS = 5_000;
+
+export interface ProxyLoopOptions {
+  view: StateView;
+  link: Pick<AgentLink, 'write' | 'postSoft'>;
+  proc: HAProxyProcess;
+  /** The process dir and its stats socket. */
+  paths: { dir: string; statsSocket: string };
+  nodeId: string;
+  proxy: { port: number; bindHost: string; domain: string };
+  log: Logger;
+}
+
+/** Which state changes change HAProxy's configuration. */
+function relevant(key: string): boolean {
+  return key.startsWith('apps/') || key.startsWith('domains/') || key.startsWith('health/') || /^obs\/[^/]+\/slots\//.test(key);
+}
+
+export class ProxyLoop {
+  readonly controller: ProxyController;
+  private readonly apply: Reconciler;
+  private readonly metrics: Reconciler;
+  private readonly heartbeat: Reconciler;
+  private readonly drainingRefresh: Reconciler;
+  private drainingWrite: Promise<unknown> = Promise.resolve();
+  private drainingWritten: string | null = null;
+  private draining: string[] = [];
+  private written: { ok: boolean; error?: string } | null = null;
+  private closed = false;
+  private readonly onChange = (e: StateChange): void => {
+    if (relevant(e.key)) this.apply.kick();
+  };
+  private readonly onSynced = (): void => this.apply.kick();
+
+  constructor(private readonly o: ProxyLoopOptions) {
+    // New servers take traffic at once ('at-once'): the runner puts a container into a slot's record only
+    // after it passed the app's health check `rise` times (health-gated rollout), so the proxy need not wait
+    // another rise × interval; HAProxy's own checks take a failing one out after `fall` failures.
+    this.controller = new ProxyController({ proc: o.proc, paths: o.paths, logger: o.log.child({ component: 'proxy' }), admitNewServers: 'at-once', onDrainingChange: (ids) => this.publishDraining(ids) });
+    const onError = (what: string) => (err: unknown) => o.log.warn(what, { error: err });
+    this.apply = new Reconciler({ pass: () => this.applyNow(), debounceMs: DEBOUNCE_MS, onError: (err) => o.log.error('proxy apply failed', { error: err }) });
+    this.metrics = new Reconciler({ pass: () => this.postMetrics(), tickMs: METRICS_EVERY_MS, onError: (err) => o.log.debug('cannot post metrics', { error: err }) });
+    this.heartbeat = new Reconciler({ pass: () => (this.written ? this.writeStatus(this.written.ok, this.written.error, true) : Promise.resolve()), tickMs: HEARTBEAT_MS, onError: onError('cannot record the proxy status') });
+    this.drainingRefresh = new Reconciler({ pass: async () => void (this.draining.length > 0 && this.publishDraining(this.draining, true)), tickMs: DRAINING_REFRESH_MS, onError: onError('cannot record the draining servers') });
+  }
+
+  private model(): ReturnType<typeof proxyModel> {
+    return proxyModel(this.o.view, { ...this.o.proxy, node: this.o.nodeId });
+  }
+
+  /**
+   * First config: HAProxy must start (a port in use or a missing binary throws, and the supervisor restarts the
+   * process); then the loops run.
+   */
+  async start(): Promise<{ apps: number }> {
+    const model = this.model();
+    const first = await this.controller.apply(model);
+    if (!first.ok) {
+      await this.controller.close().catch(() => undefined);
+      throw first.error;
+    }
+    await this.writeStatus(true);
+    this.publishDraining(this.controller.drainingIds()); // a restarted proxy drains nothing: clear an old record
+    this.o.view.on('change', this.onChange);
+    this.o.view.on('synced', this.onSynced);
+    this.o.proc.on('exit', () => void this.writeStatus(false, 'haproxy exited; restarting'));
+    this.o.proc.on('restarted', () => void this.writeStatus(true));
+    await Promise.all([this.apply.start(false), this.metrics.start(false), this.heartbeat.start(false), this.drainingRefresh.start(false)]);
+    return { apps: model.apps.length };
+  }
+
+  async stop(): Promise<void> {
+    this.closed = true;
+    this.o.view.off('change', this.onChange);
+    this.o.view.off('synced', this.onSynced);
+    await Promise.all([this.apply.stop(), this.metrics.stop(), this.heartbeat.stop(), this.drainingRefresh.stop()]);
+    await this.controller.close();
+    await this.drainingWrite.catch(() => undefined);
+    await this.writeStatus(false, 'stopped').catch(() => undefined);
+  }
+
+  private async applyNow(): Promise<void> {
+    const out = await this.controller.apply(this.model());
+    if (out.ok) {
+      if (out.mode !== 'noop') this.o.log.debug('proxy model applied', { mode: out.mode, changes: out.changes });
+      await this.writeStatus(true);
+    } else {
+      // The controller already logged HAProxy's message; the previous config keeps serving.
+      this.o.log.error('proxy config rejected; the previous one keeps serving', { code: out.error.code, error: out.error.message });
+      await this.writeStatus(this.written?.ok ?? false, out.error.message);
+    }
+  }
+
+  /** The status record: written when ok or the error change, and (force) as a heartbeat. */
+  private async writeStatus(ok: boolean, error?: string, force = false): Promise<void> {
+    if (!force && this.written && this.written.ok === ok && this.written.error === error) return;
+    const { port, domain } = this.o.proxy;
+    const status: ProxyStatus = { port, domain, ok, at: new Date().toISOString(), ...(error ? { error } : {}) };
+    this.written = { ok, ...(error ? { error } : {}) };
+    await this.o.link.write([{ key: keys.proxy(this.o.nodeId), value: status }]).catch((err: unknown) => {
+      this.written = null; // try again next time
+      this.o.log.warn('cannot record the proxy status', { error: err });
+    });
+  }
+
+  /**
+   * Servers in drain, published whenever the set changes and every DRAINING_REFRESH_MS while it is not empty (the
+   * runner ignores records older than 10 s): the runner does not stop a replaced container while a fresh record
+   * lists it. Writes are serialized, latest wins.
+   */
+  private publishDraining(ids: string[], refresh = false): void {
+    this.draining = ids;
+    this.drainingWrite = this.drainingWrite.then(async () => {
+      const sig = ids.join('\n');
+      if (sig === this.drainingWritten && !refresh) return;
+      const value: ProxyDraining = { ids, at: new Date().toISOString() };
+      await this.o.link
+        .write([{ key: `obs/${this.o.nodeId}/proxy-draining`, value }])
+        .then(() => (this.drainingWritten = sig))
+        .catch((err: unknown) => this.o.log.warn('cannot record the draining servers', { error: err }));
+    });
+  }
+
+  /** HAProxy's per-backend stats as AppMetrics soft state (TTL 10 s). */
+  private async postMetrics(): Promise<void> {
+    if (this.closed || !this.o.proc.running) return;
+    const at = new Date().toISOString();
+    const entries: SoftEntry[] = (await this.controller.stats()).map((s) => {
+      const value: AppMetrics = { app: s.app, node: this.o.nodeId, at, reqRate: s.reqRate, reqTotal: s.reqTotal, inFlight: s.inFlight, queue: s.queue, codes: { ...s.codes }, avgResponseMs: s.avgResponseMs, avgTotalMs: s.avgTotalMs };
+      return { key: keys.metrics(this.o.nodeId, s.app), value, ttlMs: METRICS_TTL_MS };
+    });
+    if (entries.length) await this.o.link.postSoft(entries);
+  }
+}

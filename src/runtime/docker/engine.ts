@@ -1,0 +1,171 @@
+/**
+ * ContainerEngine on Docker Engine (dockerode): images, job containers, an image's files. Only runtime/docker/
+ * speaks Docker's API. Everything created carries the io.pleaco.* labels; listings filter on
+ * io.pleaco.managed=true; removals refuse anything without it. An unreachable Engine is `docker_unavailable`.
+ */
+import Docker from 'dockerode';
+import { PleacoError } from '../../errors.js';
+import { LABELS } from '../../model/index.js';
+import { engineUnavailable, isEngineDown, type ContainerEngine, type ContainerSummary, type EngineStatus, type ImageBuildRequest, type ImageInfo, type JobResult, type JobSpec } from '../engine.js';
+import { buildImage } from './build.js';
+import { readImageFiles, runJob } from './job.js';
+
+/** A dockerode client on the Engine's unix socket (for DockerEngine and DockerRuntime). */
+export function connectDocker(socketPath: string): Docker {
+  return new Docker({ socketPath });
+}
+
+/** Where a dockerode client points, for messages. */
+export function whereOf(docker: Docker): string {
+  return String((docker.modem as { socketPath?: string } | undefined)?.socketPath ?? 'the Docker socket');
+}
+
+/** Wraps an Engine error: unreachable → docker_unavailable (503), everything else passes through. */
+export function engineError(err: unknown, where: string): unknown {
+  if (err instanceof PleacoError || !isEngineDown(err)) return err;
+  return engineUnavailable(where, err);
+}
+
+export function statusOf(err: unknown): number | undefined {
+  return (err as { statusCode?: number } | undefined)?.statusCode;
+}
+
+export async function pingDocker(docker: Docker): Promise<EngineStatus> {
+  try {
+    const v = await docker.version();
+    return { ok: true, version: v.Version };
+  } catch (err) {
+    return { ok: false, error: isEngineDown(err) ? 'Docker Engine is not reachable' : (err as Error).message };
+  }
+}
+
+function labelFilter(labels: Record<string, string | true>): string {
+  const out = [`${LABELS.managed}=true`];
+  for (const [k, v] of Object.entries(labels)) out.push(v === true ? k : `${k}=${v}`);
+  return JSON.stringify({ label: out });
+}
+
+export class DockerEngine implements ContainerEngine {
+  readonly where: string;
+
+  constructor(readonly docker: Docker) {
+    this.where = whereOf(docker);
+  }
+
+  static connect(socketPath: string): DockerEngine {
+    return new DockerEngine(connectDocker(socketPath));
+  }
+
+  private wrap(err: unknown): unknown {
+    return engineError(err, this.where);
+  }
+
+  ping(): Promise<EngineStatus> {
+    return pingDocker(this.docker);
+  }
+
+  async inspectImage(ref: string): Promise<ImageInfo | null> {
+    try {
+      const i = await this.docker.getImage(ref).inspect();
+      const tags = (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>');
+      return { id: i.Id, tags, labels: i.Config?.Labels ?? {}, exposedPorts: Object.keys(i.Config?.ExposedPorts ?? {}), createdAt: Date.parse(i.Created) };
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw this.wrap(err);
+    }
+  }
+
+  async listImages(labels: Record<string, string | true>): Promise<ImageInfo[]> {
+    try {
+      const rows = await this.docker.listImages({ filters: labelFilter(labels) });
+      return rows
+        .filter((r) => r.Labels?.[LABELS.managed] === 'true')
+        .map((r) => ({ id: r.Id, tags: (r.RepoTags ?? []).filter((t) => t !== '<none>:<none>'), labels: r.Labels ?? {}, exposedPorts: [], createdAt: r.Created * 1000 }));
+    } catch (err) {
+      throw this.wrap(err);
+    }
+  }
+
+  async removeImage(ref: string): Promise<void> {
+    const info = await this.inspectImage(ref);
+    if (!info) return;
+    if (info.labels[LABELS.managed] !== 'true') throw new PleacoError('forbidden', `image ${ref} is not managed by pleaco`);
+    try {
+      await this.docker.getImage(ref).remove({ force: false });
+    } catch (err) {
+      if (statusOf(err) === 404) return;
+      if (statusOf(err) === 409) throw new PleacoError('conflict', `image ${ref} is in use by a container`, { cause: err });
+      throw this.wrap(err);
+    }
+  }
+
+  async tagImage(id: string, ref: string): Promise<void> {
+    const i = ref.lastIndexOf(':');
+    try {
+      await this.docker.getImage(id).tag({ repo: ref.slice(0, i), tag: ref.slice(i + 1) });
+    } catch (err) {
+      throw this.wrap(err);
+    }
+  }
+
+  async loadImage(tar: NodeJS.ReadableStream): Promise<string> {
+    let text = '';
+    try {
+      const res = await this.docker.loadImage(tar, { quiet: true } as object);
+      for await (const chunk of res as AsyncIterable<Buffer>) text += chunk.toString('utf8');
+    } catch (err) {
+      throw this.wrap(err);
+    }
+    let loaded: string | null = null;
+    for (const raw of text.split('\n')) {
+      if (!raw.trim()) continue;
+      const ev = JSON.parse(raw) as { stream?: string; error?: string; errorDetail?: { message?: string } };
+      if (ev.error || ev.errorDetail) throw new PleacoError('build_failed', `docker load: ${ev.errorDetail?.message ?? ev.error}`);
+      const m = /Loaded image(?: ID)?: (\S+)/.exec(ev.stream ?? '');
+      if (m?.[1]) loaded = m[1];
+    }
+    if (!loaded) throw new PleacoError('build_failed', 'docker load did not report the loaded image');
+    return loaded;
+  }
+
+  buildImage(req: ImageBuildRequest): Promise<{ imageId: string }> {
+    return buildImage(this.docker, this.where, req);
+  }
+
+  runJob(spec: JobSpec): Promise<JobResult> {
+    return runJob(this.docker, this.where, spec);
+  }
+
+  readImageFiles<T>(image: string, labels: Record<string, string>, consume: (tar: NodeJS.ReadableStream) => Promise<T>): Promise<T> {
+    return readImageFiles(this.docker, this.where, { image, labels, consume });
+  }
+
+  async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    try {
+      const rows = await this.docker.listContainers({ all: true, filters: labelFilter(labels) });
+      return rows.filter((c) => c.Labels?.[LABELS.managed] === 'true').map((c) => ({ id: c.Id, imageId: c.ImageID, labels: c.Labels ?? {} }));
+    } catch (err) {
+      throw this.wrap(err);
+    }
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    const c = this.docker.getContainer(id);
+    try {
+      const info = await c.inspect();
+      if (info.Config?.Labels?.[LABELS.managed] !== 'true') throw new PleacoError('forbidden', `container ${id.slice(0, 12)} is not managed by pleaco`);
+      await c.remove({ force: true, v: true });
+    } catch (err) {
+      if (statusOf(err) === 404 || statusOf(err) === 409) return; // gone, or its removal is already under way
+      throw this.wrap(err);
+    }
+  }
+
+  async imagesInUse(): Promise<Set<string>> {
+    try {
+      return new Set((await this.docker.listContainers({ all: true })).map((c) => c.ImageID));
+    } catch (err) {
+      throw this.wrap(err);
+    }
+  }
+}

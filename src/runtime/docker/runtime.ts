@@ -1,0 +1,317 @@
+/**
+ * ContainerRuntime on Docker Engine (dockerode). Only this file and logs.ts speak Docker's API.
+ * Invariants: every container created carries the io.pleaco.* labels; every listing filters on
+ * io.pleaco.managed=true + this node + role=app; inspect/stop/remove refuse anything unlabelled.
+ * Env values travel in the create call's Env only (never Cmd, never logs).
+ */
+import { randomBytes } from 'node:crypto';
+import type Docker from 'dockerode';
+import { PleacoError } from '../../errors.js';
+import { LABELS, slotName } from '../../model/index.js';
+import { engineError, pingDocker } from './engine.js';
+import { dial, httpCheck, type ProbeOptions } from '../probe.js';
+import { byTime, decodeLogBuffer, jsonLines, pumpLogStream, tailLogs, type DockerEvent } from './logs.js';
+import type {
+  ContainerRuntime,
+  ContainerState,
+  FollowOptions,
+  LogLine,
+  ManagedContainer,
+  ManagedImage,
+  RuntimeEvent,
+  SlotSpec,
+  TailOptions,
+} from '../runtime.js';
+import type { EngineStatus } from '../engine.js';
+import type { AppLogLine } from '../../model/index.js';
+
+export interface DockerRuntimeOptions {
+  engine: Docker;
+  nodeId: string;
+  /** Host address ports are published on (config.runtime.bindHost). */
+  bindHost: string;
+  /** For error messages (config.docker.socketPath). */
+  socketPath?: string;
+  /** Run an init (docker-init) as PID 1 so SIGTERM reaches apps that do not handle it. Default true. */
+  init?: boolean;
+  logMaxSize?: string;
+  logMaxFile?: string;
+}
+
+/** `pleaco-<app>-<i>-r<release>`: readable in `docker ps`, unique per node by construction. */
+export function containerName(app: string, index: number, release: number): string {
+  return `pleaco-${app}-${index}-r${release}`;
+}
+
+function time(s: string | undefined): number | null {
+  if (!s || s.startsWith('0001-')) return null;
+  const t = Date.parse(s);
+  return Number.isFinite(t) ? t : null;
+}
+
+function status(err: unknown): number | undefined {
+  return (err as { statusCode?: number } | undefined)?.statusCode;
+}
+
+export class DockerRuntime implements ContainerRuntime {
+  readonly bindHost: string;
+  private readonly engine: Docker;
+  private readonly nodeId: string;
+  private readonly socketPath: string;
+
+  constructor(private readonly opts: DockerRuntimeOptions) {
+    this.engine = opts.engine;
+    this.nodeId = opts.nodeId;
+    this.bindHost = opts.bindHost;
+    this.socketPath = opts.socketPath ?? 'the Docker socket';
+  }
+
+  private labelFilter(): string[] {
+    return [`${LABELS.managed}=true`, `${LABELS.node}=${this.nodeId}`, `${LABELS.role}=app`];
+  }
+
+  private wrap(err: unknown): unknown {
+    return engineError(err, this.socketPath);
+  }
+
+  private isOurs(labels: Record<string, string> | undefined | null): boolean {
+    return labels?.[LABELS.managed] === 'true' && labels[LABELS.node] === this.nodeId && labels[LABELS.role] === 'app';
+  }
+
+  private toManaged(info: Docker.ContainerInspectInfo): ManagedContainer | null {
+    const labels = info.Config?.Labels ?? {};
+    if (!this.isOurs(labels)) return null;
+    const slot = labels[LABELS.slot] ?? '';
+    const index = Number(slot.slice(slot.lastIndexOf('#') + 1));
+    const release = Number(labels[LABELS.release]);
+    const app = labels[LABELS.app] ?? '';
+    if (!app || !Number.isInteger(index) || !Number.isInteger(release)) return null;
+    let hostPort: number | null = null;
+    let port: number | null = null;
+    for (const [key, bindings] of Object.entries(info.NetworkSettings?.Ports ?? {})) {
+      const b = bindings?.find((x) => x.HostIp === this.bindHost && x.HostPort) ?? bindings?.find((x) => x.HostPort);
+      if (b?.HostPort) {
+        hostPort = Number(b.HostPort);
+        port = parseInt(key, 10);
+      }
+    }
+    const nets = Object.values(info.NetworkSettings?.Networks ?? {});
+    const ip = (info.NetworkSettings as { IPAddress?: string } | undefined)?.IPAddress || nets.find((n) => n.IPAddress)?.IPAddress || null;
+    return {
+      id: info.Id,
+      name: info.Name.replace(/^\//, ''),
+      app,
+      index,
+      release,
+      node: labels[LABELS.node] ?? '',
+      image: info.Config.Image,
+      state: info.State.Status as ContainerState,
+      exitCode: info.State.Status === 'exited' || info.State.Status === 'dead' ? info.State.ExitCode : null,
+      startedAt: time(info.State.StartedAt),
+      finishedAt: time(info.State.FinishedAt),
+      hostPort,
+      port,
+      ip: info.State.Running ? ip : null,
+      oomKilled: Boolean(info.State.OOMKilled),
+    };
+  }
+
+  async list(): Promise<ManagedContainer[]> {
+    let rows: Docker.ContainerInfo[];
+    try {
+      rows = await this.engine.listContainers({ all: true, filters: { label: this.labelFilter() } });
+    } catch (err) {
+      throw this.wrap(err);
+    }
+    const out: ManagedContainer[] = [];
+    for (const r of rows) {
+      const c = await this.inspect(r.Id);
+      if (c) out.push(c);
+    }
+    return out;
+  }
+
+  async inspect(id: string): Promise<ManagedContainer | null> {
+    try {
+      return this.toManaged(await this.engine.getContainer(id).inspect());
+    } catch (err) {
+      if (status(err) === 404) return null;
+      throw this.wrap(err);
+    }
+  }
+
+  private createOptions(spec: SlotSpec, name: string): Docker.ContainerCreateOptions {
+    const portKey = `${spec.port}/tcp`;
+    const env = Object.entries(spec.env)
+      .filter(([k]) => k !== 'PORT')
+      .map(([k, v]) => `${k}=${v}`);
+    env.push(`PORT=${spec.port}`);
+    return {
+      name,
+      Image: spec.image,
+      Env: env,
+      Tty: false,
+      Labels: {
+        [LABELS.managed]: 'true',
+        [LABELS.app]: spec.app,
+        [LABELS.release]: String(spec.release),
+        [LABELS.slot]: slotName(spec.app, spec.index),
+        [LABELS.node]: this.nodeId,
+        [LABELS.role]: 'app',
+      },
+      ExposedPorts: { [portKey]: {} },
+      HostConfig: {
+        PortBindings: { [portKey]: [{ HostIp: this.bindHost, HostPort: '' }] },
+        RestartPolicy: { Name: 'no' },
+        LogConfig: { Type: 'json-file', Config: { 'max-size': this.opts.logMaxSize ?? '10m', 'max-file': this.opts.logMaxFile ?? '3' } },
+        Init: this.opts.init ?? true,
+        ...(spec.memoryBytes ? { Memory: spec.memoryBytes } : {}),
+      },
+    };
+  }
+
+  async create(spec: SlotSpec): Promise<ManagedContainer> {
+    const base = containerName(spec.app, spec.index, spec.release);
+    let container: Docker.Container | undefined;
+    for (let attempt = 0; !container; attempt++) {
+      // A name taken (a container we are still removing, or one that is not ours): add a short suffix.
+      const name = attempt === 0 ? base : `${base}-${randomBytes(3).toString('hex')}`;
+      try {
+        container = await this.engine.createContainer(this.createOptions(spec, name));
+      } catch (err) {
+        if (status(err) === 409 && attempt < 3) continue;
+        if (status(err) === 404) throw new PleacoError('not_found', `image ${spec.image} is not present on this node`, { cause: err });
+        throw this.wrap(err);
+      }
+    }
+    try {
+      await container.start();
+    } catch (err) {
+      await container.remove({ force: true }).catch(() => undefined);
+      throw this.wrap(err);
+    }
+    const c = await this.inspect(container.id);
+    if (!c) throw new PleacoError('internal', `container ${container.id} vanished right after it started`);
+    return c;
+  }
+
+  async stop(id: string, timeoutSec = 10): Promise<void> {
+    if (!(await this.inspect(id))) return;
+    try {
+      await this.engine.getContainer(id).stop({ t: timeoutSec });
+    } catch (err) {
+      if (status(err) === 304 || status(err) === 404) return;
+      throw this.wrap(err);
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    if (!(await this.inspect(id))) return;
+    try {
+      await this.engine.getContainer(id).remove({ force: true, v: true });
+    } catch (err) {
+      if (status(err) === 404) return;
+      if (status(err) === 409) return; // removal already in progress
+      throw this.wrap(err);
+    }
+  }
+
+  async logsTail(id: string, lines: number): Promise<string> {
+    if (!(await this.inspect(id))) return '';
+    try {
+      const buf = await this.engine.getContainer(id).logs({ stdout: true, stderr: true, tail: lines, timestamps: true, follow: false });
+      const all = byTime(decodeLogBuffer(buf, true));
+      return all.slice(-lines).map((l) => l.line).join('\n');
+    } catch (err) {
+      if (status(err) === 404) return '';
+      throw this.wrap(err);
+    }
+  }
+
+  async followLogs(id: string, opts: FollowOptions, onLine: (l: LogLine) => void): Promise<void> {
+    if (!(await this.inspect(id))) return;
+    const c = this.engine.getContainer(id);
+    const base = { stdout: true, stderr: true, tail: (opts.tail ?? 'all') as number, timestamps: true };
+    try {
+      if (!opts.follow) {
+        for (const l of byTime(decodeLogBuffer(await c.logs({ ...base, follow: false }), true))) onLine(l);
+        return;
+      }
+      await pumpLogStream(await c.logs({ ...base, follow: true }), true, onLine, opts.signal);
+    } catch (err) {
+      if (status(err) === 404) return;
+      throw this.wrap(err);
+    }
+  }
+
+  async listImages(labels: Record<string, string> = {}): Promise<ManagedImage[]> {
+    const filter = [`${LABELS.managed}=true`, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)];
+    try {
+      const rows = await this.engine.listImages({ filters: { label: filter } });
+      return rows.map((r) => ({ id: r.Id, tags: (r.RepoTags ?? []).filter((t) => t !== '<none>:<none>'), labels: r.Labels ?? {}, createdAt: r.Created * 1000 }));
+    } catch (err) {
+      throw this.wrap(err);
+    }
+  }
+
+  async removeImage(id: string): Promise<void> {
+    const img = this.engine.getImage(id);
+    try {
+      const info = await img.inspect();
+      if (info.Config?.Labels?.[LABELS.managed] !== 'true') throw new PleacoError('forbidden', `image ${id} is not managed by pleaco`);
+      await img.remove({ force: false });
+    } catch (err) {
+      if (status(err) === 404) return;
+      if (status(err) === 409) throw new PleacoError('conflict', `image ${id} is in use by a container`, { cause: err });
+      throw this.wrap(err);
+    }
+  }
+
+  ping(): Promise<EngineStatus> {
+    return pingDocker(this.engine);
+  }
+
+  async events(onEvent: (ev: RuntimeEvent) => void, signal: AbortSignal): Promise<void> {
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.engine.getEvents({ filters: { type: ['container'], label: this.labelFilter() } });
+    } catch (err) {
+      throw this.wrap(err);
+    }
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        signal.removeEventListener('abort', abort);
+        resolve();
+      };
+      const abort = (): void => {
+        (stream as unknown as { destroy?: () => void }).destroy?.();
+        done();
+      };
+      if (signal.aborted) return abort();
+      signal.addEventListener('abort', abort, { once: true });
+      stream.on('data', jsonLines((raw) => {
+        const ev = raw as DockerEvent;
+        const id = ev.Actor?.ID ?? ev.id;
+        const action = ev.Action ?? ev.status;
+        if (!id || !action) return;
+        const attrs = ev.Actor?.Attributes ?? {};
+        onEvent({ action, id, ...(attrs[LABELS.app] ? { app: attrs[LABELS.app] } : {}), ...(attrs[LABELS.slot] ? { slot: attrs[LABELS.slot] } : {}) });
+      }));
+      stream.on('end', done);
+      stream.on('close', done);
+      stream.on('error', done);
+    });
+  }
+
+  appLogs = (app: string, opts: TailOptions, onLine: (l: AppLogLine) => void): Promise<void> => tailLogs(this.engine, this.nodeId, app, opts, onLine);
+
+  probe(c: ManagedContainer, opts: ProbeOptions = {}): Promise<boolean> {
+    const timeoutMs = opts.timeoutMs ?? (opts.http ? 1000 : 500);
+    const direct = c.ip && c.port ? { host: c.ip, port: c.port } : null;
+    if (!direct && !c.hostPort) return Promise.resolve(false);
+    const host = this.bindHost === '0.0.0.0' ? '127.0.0.1' : this.bindHost === '::' ? '::1' : this.bindHost;
+    const to = direct ?? { host, port: c.hostPort! };
+    if (opts.http) return httpCheck(to.host, to.port, opts.http, timeoutMs);
+    return direct ? dial(direct.host, direct.port, timeoutMs, 0) : dial(host, c.hostPort!, timeoutMs, 150);
+  }
+}

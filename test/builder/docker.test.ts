@@ -1,0 +1,133 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { DockerBuilder } from '../../src/builder/docker.js';
+import { pleacoLabels } from '../../src/builder/builder.js';
+import { PleacoError } from '../../src/errors.js';
+import { DockerEngine } from '../../src/runtime/docker/index.js';
+import { RUN, docker, engine, tarOf, cleanupByLabel } from './_helpers.js';
+
+const app = `bt-${RUN}`;
+const builder = new DockerBuilder(engine);
+const base = { memoryBytes: 256 * 1024 ** 2, cpuShares: 512 };
+
+test.after(async () => {
+  await cleanupByLabel('io.pleaco.app', app);
+});
+
+test('builds a busybox Dockerfile from a tar; the image carries the labels', async () => {
+  const lines: string[] = [];
+  const labels = pleacoLabels({ app, build: 'b1' });
+  const { imageId } = await builder.build({
+    ...base,
+    context: await tarOf({ Dockerfile: 'FROM busybox:latest\nCOPY hello.txt /hello.txt\nRUN cat /hello.txt\nEXPOSE 8080\n', 'hello.txt': 'hello from the context\n' }),
+    tag: `pleaco/${app}:b1`,
+    labels,
+    onLog: (l) => lines.push(l),
+  });
+  assert.match(imageId, /^sha256:[0-9a-f]{64}$/);
+  const info = await docker.getImage(`pleaco/${app}:b1`).inspect();
+  assert.is(info.Id, imageId);
+  assert.equal({ ...info.Config.Labels }, { ...info.Config.Labels, ...labels });
+  assert.ok(lines.some((l) => /^Step 1\/\d+ : FROM busybox:latest$/.test(l)), lines.join('\n'));
+  assert.ok(lines.includes('hello from the context'), 'RUN output reaches onLog line by line');
+  assert.ok(lines.every((l) => !l.includes('\n')));
+});
+
+test('a failing RUN → build_failed with the message from docker', async () => {
+  const lines: string[] = [];
+  try {
+    await builder.build({ ...base, context: await tarOf({ Dockerfile: 'FROM busybox:latest\nRUN echo about to fail && exit 3\n' }), tag: `pleaco/${app}:b2`, labels: pleacoLabels({ app, build: 'b2' }), onLog: (l) => lines.push(l) });
+    assert.unreachable('should fail');
+  } catch (err) {
+    assert.instance(err, PleacoError);
+    assert.is((err as PleacoError).code, 'build_failed');
+    assert.is((err as PleacoError).message, "The command '/bin/sh -c echo about to fail && exit 3' returned a non-zero code: 3");
+    assert.ok(lines.includes('about to fail'));
+  }
+});
+
+test('a broken Dockerfile (unknown instruction) → build_failed', async () => {
+  try {
+    await builder.build({ ...base, context: await tarOf({ Dockerfile: 'FROM busybox:latest\nFROBNICATE now\n' }), tag: `pleaco/${app}:b3`, labels: pleacoLabels({ app, build: 'b3' }), onLog: () => undefined });
+    assert.unreachable('should fail');
+  } catch (err) {
+    assert.is((err as PleacoError).code, 'build_failed');
+    assert.match((err as PleacoError).message, /unknown instruction: FROBNICATE/i);
+  }
+});
+
+test('a missing base image is not pulled (no registry): build_failed quickly', async () => {
+  const t0 = Date.now();
+  try {
+    await builder.build({ ...base, context: await tarOf({ Dockerfile: 'FROM pleaco-no-such-image-anywhere:1\n' }), tag: `pleaco/${app}:b4`, labels: pleacoLabels({ app, build: 'b4' }), onLog: () => undefined });
+    assert.unreachable('should fail');
+  } catch (err) {
+    assert.is((err as PleacoError).code, 'build_failed');
+    assert.match((err as PleacoError).message, /^base image pleaco-no-such-image-anywhere:1 is not on this node and could not be pulled: /);
+  }
+  assert.ok(Date.now() - t0 < 30_000);
+});
+
+test('the memory limit applies to RUN steps: 200 MiB buffer fails under 64 MiB, passes under 512 MiB', async () => {
+  const dockerfile = 'FROM busybox:latest\nRUN dd if=/dev/zero of=/dev/null bs=200M count=1\n';
+  try {
+    await builder.build({ memoryBytes: 64 * 1024 ** 2, cpuShares: 512, context: await tarOf({ Dockerfile: dockerfile }), tag: `pleaco/${app}:m1`, labels: pleacoLabels({ app, build: 'm1' }), onLog: () => undefined });
+    assert.unreachable('should be killed');
+  } catch (err) {
+    assert.is((err as PleacoError).code, 'build_failed');
+    assert.match((err as PleacoError).message, /returned a non-zero code: 137/);
+  }
+  const ok = await builder.build({ memoryBytes: 512 * 1024 ** 2, cpuShares: 512, context: await tarOf({ Dockerfile: dockerfile }), tag: `pleaco/${app}:m2`, labels: pleacoLabels({ app, build: 'm2' }), onLog: () => undefined });
+  assert.match(ok.imageId, /^sha256:/);
+});
+
+test('abort stops the build with the signal reason', async () => {
+  const ac = new AbortController();
+  const p = builder.build({ ...base, context: await tarOf({ Dockerfile: 'FROM busybox:latest\nRUN sleep 30\n' }), tag: `pleaco/${app}:a1`, labels: pleacoLabels({ app, build: 'a1' }), onLog: () => undefined, signal: ac.signal });
+  setTimeout(() => ac.abort(new PleacoError('superseded', 'superseded')), 1500);
+  const t0 = Date.now();
+  try {
+    await p;
+    assert.unreachable('should abort');
+  } catch (err) {
+    assert.is((err as PleacoError).code, 'superseded');
+  }
+  assert.ok(Date.now() - t0 < 15_000);
+});
+
+test('engine unreachable → docker_unavailable; available() says why', async () => {
+  const down = new DockerBuilder(DockerEngine.connect('/nonexistent/docker.sock'));
+  const av = await down.available();
+  assert.is(av.ok, false);
+  assert.match(av.reason ?? '', /not reachable/);
+  try {
+    await down.build({ ...base, context: await tarOf({ Dockerfile: 'FROM busybox:latest\n' }), tag: `pleaco/${app}:x`, labels: pleacoLabels({ app }), onLog: () => undefined });
+    assert.unreachable('should fail');
+  } catch (err) {
+    assert.is((err as PleacoError).code, 'docker_unavailable');
+  }
+  assert.equal(await builder.available(), { ok: true });
+});
+
+test('a build context that fails midway → build_failed, no hang, nothing left behind', async () => {
+  const { PassThrough } = await import('node:stream');
+  const ctx = new PassThrough();
+  const tar = await tarOf({ Dockerfile: 'FROM busybox:latest\n', 'big.bin': 'x'.repeat(256 * 1024) });
+  let sent = 0;
+  tar.on('data', (c: Buffer) => {
+    if (sent < 64 * 1024) ctx.write(c);
+    else if (!ctx.destroyed) ctx.destroy(new Error('git archive failed: simulated'));
+    sent += c.length;
+  });
+  const t0 = Date.now();
+  try {
+    await builder.build({ ...base, context: ctx, tag: `pleaco/${app}:c1`, labels: pleacoLabels({ app, build: 'c1' }), onLog: () => undefined });
+    assert.unreachable('should fail');
+  } catch (err) {
+    assert.is((err as PleacoError).code, 'build_failed');
+    assert.is((err as PleacoError).message, 'could not read the build context: git archive failed: simulated');
+  }
+  assert.ok(Date.now() - t0 < 10_000);
+});
+
+test.run();
