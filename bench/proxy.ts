@@ -88,6 +88,7 @@ async function main(): Promise<void> {
   const tmp = tempDir('pleaco-bench-proxy-');
   const procs: ChildProcess[] = [];
   let ctl: ProxyController | undefined;
+  let last: string | null = null;
   try {
     const [pBack, pNginx, pPleaco, pDokku] = [await reservedPort(), await reservedPort(), await reservedPort(), await reservedPort()];
     const root = join(tmp.dir, 'www');
@@ -154,13 +155,15 @@ async function main(): Promise<void> {
     console.log(`per-round pleaco/nginx rps: ${paired.map((x) => fmt(x, 2)).join(' ')} (median ${fmt(median(paired), 2)})`);
     console.log(`proxy CPU per request pleaco vs nginx: ${fmt(median(pleaco.cpuUs), 1)} µs vs ${fmt(median(ngx.cpuUs), 1)} µs`);
     console.log(`p99 pleaco vs nginx: ${fmt(median(pleaco.p99), 2)} ms vs ${fmt(median(ngx.p99), 2)} ms`);
-    console.log(`proxy_vs_nginx_rps_ratio=${fmt(median(pleaco.rps) / median(ngx.rps), 2)}`);
+    last = `proxy_vs_nginx_rps_ratio=${fmt(median(pleaco.rps) / median(ngx.rps), 2)}`;
   } finally {
     await ctl?.close();
     for (const p of procs) p.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 300));
     tmp.cleanup();
   }
+  // The figure is the last line, after HAProxy's shutdown lines.
+  if (last) console.log(last);
 }
 
 main().catch((err: unknown) => {

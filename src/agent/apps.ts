@@ -7,6 +7,8 @@ import { PleacoError } from '../errors.js';
 import type { Store, WriteOp } from '../state/index.js';
 import { KeyedLock } from './lock.js';
 import {
+  currentRelease,
+  replicasOf,
   validateAppName,
   validateEnvKey,
   validateBranch,
@@ -162,8 +164,7 @@ export class AppService {
   }
 
   current(name: string): Release | null {
-    const cur = this.store.get<CurrentRelease>(keys.current(name));
-    return cur ? (this.store.get<Release>(keys.release(name, cur.release)) ?? null) : null;
+    return currentRelease(this.store, name) ?? null;
   }
 
   config(name: string): Record<string, string> {
@@ -175,7 +176,7 @@ export class AppService {
   }
 
   replicas(name: string): number {
-    return this.store.get<ScaleSpec>(keys.scale(name))?.replicas ?? 1;
+    return replicasOf(this.store, name);
   }
 
   /** Numbers a release, snapshots the config into it and makes it current — one step, under the app lock. */

@@ -7,7 +7,7 @@ import { PleacoError } from '../errors.js';
 import type { Store } from '../state/index.js';
 import type { AppService } from './apps.js';
 import { KeyedLock } from './lock.js';
-import { isAppName, DEFAULT_HEALTHCHECK, keys, normalizeHost, validateHealthcheck, type DomainRecord, type HealthCheck } from '../model/index.js';
+import { healthcheckOf, isAppName, keys, normalizeHost, validateHealthcheck, type DomainRecord, type HealthCheck } from '../model/index.js';
 
 
 function bad(message: string): PleacoError {
@@ -98,7 +98,7 @@ export class DomainService {
 
   healthcheck(app: string): HealthCheck {
     this.apps.get(app);
-    return { ...DEFAULT_HEALTHCHECK, ...(this.store.get<Partial<HealthCheck>>(keys.health(app)) ?? {}) };
+    return healthcheckOf(this.store, app);
   }
 
   /** Replaces the app's health check; fields left out take the defaults. */

@@ -28,7 +28,7 @@ export interface ApiDeps {
   apps: AppService;
   domains: DomainService;
   scan: ScanService;
-  /** This node's copy of the advisory database (main/scandb.ts); absent: the node keeps none. */
+  /** This node's copy of the advisory database (scan/replicator.ts); absent: the node keeps none. */
   scanDb?: ScanDbControl;
   /** Values with a TTL, in this agent's memory only (the proxy's metrics: `metrics/<node>/<app>`). */
   softState: SoftState;

@@ -2,7 +2,7 @@
  * What the builder hands the Poller (src/source): every app with its branch and the commit pleaco last built
  * or released for it (the worker queues a deploy of a new commit through the agent).
  */
-import { keys, type AppSpec, type Build, type CurrentRelease, type Release, type StateReader } from '../model/index.js';
+import { appSpecs, buildsOf, currentRelease, type StateReader } from '../model/index.js';
 import type { PolledApp } from '../source/index.js';
 
 /**
@@ -12,17 +12,14 @@ import type { PolledApp } from '../source/index.js';
  */
 export function pollTargets(state: StateReader): PolledApp[] {
   const out: PolledApp[] = [];
-  for (const { value: spec } of state.list<AppSpec>('apps/')) {
-    const builds = state.list<Build>(keys.buildPrefix(spec.name)).map((e) => e.value);
+  for (const spec of appSpecs(state)) {
+    const builds = buildsOf(state, spec.name);
     if (builds.some((b) => (b.status === 'queued' || b.status === 'running') && (b.ref === spec.branch || !b.commit))) continue;
     const forBranch = builds
       .filter((b) => b.commit && (b.ref === spec.branch || b.ref === `refs/heads/${spec.branch}` || b.ref === b.commit))
       .sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
     let lastCommit = forBranch[0]?.commit ?? null;
-    if (!lastCommit) {
-      const cur = state.get<CurrentRelease>(keys.current(spec.name));
-      lastCommit = cur ? (state.get<Release>(keys.release(spec.name, cur.release))?.commit ?? null) : null;
-    }
+    if (!lastCommit) lastCommit = currentRelease(state, spec.name)?.commit ?? null;
     out.push({ app: spec.name, repo: spec.repo, branch: spec.branch, ...(spec.pollIntervalMs !== undefined ? { intervalMs: spec.pollIntervalMs } : {}), lastCommit });
   }
   return out;

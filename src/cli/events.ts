@@ -26,7 +26,7 @@ const DONE_GRACE_MS = 1500;
 
 /** The builder writes its own narrative into the build log: `-----> Step` headers, output indented under them. */
 const HEADER = '-----> ';
-/** The builder's log line saying that no test gates the release (src/build/pipeline.ts). */
+/** The builder's log line saying that no test gates the release (src/builder/pipeline.ts). */
 const NOT_GATED = /not gated/i;
 
 /**

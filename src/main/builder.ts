@@ -27,7 +27,7 @@ runSubsystem({
     if (!ping.ok) log.warn('Docker Engine not reachable; builds fail with docker_unavailable until it is', { socket: config.docker.socketPath });
 
     const git = new GitMirror({ root: join(config.stateDir, 'git'), log: log.child({ subsystem: 'source' }) });
-    // The agent of this node installs the advisory database there (main/scandb.ts); the builder only reads it.
+    // The agent of this node installs the advisory database there (scan/replicator.ts); the builder only reads it.
     const advisories = new AdvisoryStore(scanDbRoot(config));
     const worker = new BuildWorker({ view, link, git, builder, engine, nodeId, config, log, advisories, version: readVersion() });
     await worker.start();

@@ -10,3 +10,4 @@ export * from './repo.js';
 export * from './redact.js';
 export * from './metrics.js';
 export * from './scan.js';
+export * from './read.js';

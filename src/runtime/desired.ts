@@ -4,8 +4,7 @@
  * 0..replicas-1 (`scale/<app>`, default 1), filtered by the placement hook, each with the app's health
  * check (`health/<app>`, defaults for fields never set) for the rollout to apply.
  */
-import type { StateReader } from '../model/index.js';
-import { DEFAULT_HEALTHCHECK, keys, type AppSpec, type CurrentRelease, type HealthCheck, type Release, type ScaleSpec } from '../model/index.js';
+import { currentRelease, healthcheckOf, replicasOf, type AppSpec, type StateReader } from '../model/index.js';
 import type { DesiredSlot } from './plan.js';
 
 export type { StateReader };
@@ -33,19 +32,16 @@ export function desiredSlots(state: StateReader, opts: DesiredOptions): DesiredS
   for (const { key } of state.list<AppSpec>('apps/')) {
     const app = key.slice('apps/'.length);
     if (!app || app.includes('/')) continue;
-    const current = state.get<CurrentRelease>(keys.current(app));
-    if (!current || !Number.isInteger(current.release)) continue;
-    const release = state.get<Release>(keys.release(app, current.release));
+    const release = currentRelease(state, app);
     if (!release) continue;
     const image = release.imageId ?? release.image;
     if (!image) {
-      opts.onSkip?.(app, `release ${current.release} has no image`);
+      opts.onSkip?.(app, `release ${release.number} has no image`);
       continue;
     }
-    const hc = { ...DEFAULT_HEALTHCHECK, ...(state.get<Partial<HealthCheck>>(keys.health(app)) ?? {}) };
+    const hc = healthcheckOf(state, app);
     const health = { path: hc.path, host: `${app}.${opts.domain ?? 'localhost'}`, rise: hc.rise, deadlineMs: hc.deadlineMs };
-    const scale = state.get<ScaleSpec>(keys.scale(app));
-    const replicas = scale && Number.isInteger(scale.replicas) && scale.replicas >= 0 ? scale.replicas : 1;
+    const replicas = replicasOf(state, app);
     for (let i = 0; i < replicas; i++) {
       if (!placement(app, i)) continue;
       const slot: DesiredSlot = {

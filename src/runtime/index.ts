@@ -12,7 +12,6 @@ export type {
   LogLine,
   LogStream,
   ManagedContainer,
-  ManagedImage,
   RuntimeEvent,
   SlotSpec,
   TailOptions,

@@ -76,7 +76,8 @@ export class Runner {
   private stopped = true;
   private dockerOk: boolean | null = null;
   private readonly loop: Reconciler;
-  private nodeTimer: NodeJS.Timeout | null = null;
+  /** Publishes this node's NodeStatus: at start, every nodeStatusMs, and when Docker's reachability changes. */
+  private readonly nodeLoop: Reconciler;
   private abort = new AbortController();
   private readonly startedAt: string;
   private readonly now: () => number;
@@ -99,6 +100,7 @@ export class Runner {
       now: this.now,
       onError: (err) => this.log.error('reconcile failed', { error: err }),
     });
+    this.nodeLoop = new Reconciler({ pass: () => this.writeNode(), tickMs: deps.nodeStatusMs ?? 10_000, now: this.now, onError: (err) => this.log.warn('cannot publish node status', { error: err }) });
   }
 
   private get slotPrefix(): string {
@@ -119,9 +121,8 @@ export class Runner {
       if (value.fallback) this.readyIds.add(value.fallback.containerId);
     }
     this.deps.view.on('change', this.onChange);
-    this.nodeTimer = setInterval(() => void this.writeNode(), this.deps.nodeStatusMs ?? 10_000);
     void this.eventsLoop();
-    await this.writeNode();
+    await this.nodeLoop.start();
     await this.loop.start();
   }
 
@@ -130,9 +131,7 @@ export class Runner {
     this.stopped = true;
     this.deps.view.off('change', this.onChange);
     this.abort.abort();
-    if (this.nodeTimer) clearInterval(this.nodeTimer);
-    this.nodeTimer = null;
-    await this.loop.stop();
+    await Promise.all([this.loop.stop(), this.nodeLoop.stop()]);
   }
 
   /** Schedules a reconcile (debounced; 0: at once). */
@@ -319,7 +318,7 @@ export class Runner {
     if (this.dockerOk === false) return;
     this.log.warn('Docker Engine unreachable; retrying', { error: err instanceof Error ? err.message : String(err) });
     this.dockerOk = false;
-    if (publish) void this.writeNode();
+    if (publish) this.nodeLoop.kick(0);
   }
 
   private dockerUp(publish = true): void {
@@ -330,11 +329,11 @@ export class Runner {
       this.log.info('Docker Engine reachable again');
       this.trigger(0);
     }
-    if (publish) void this.writeNode();
+    if (publish) this.nodeLoop.kick(0);
   }
 
   /** Publishes this node's NodeStatus (capacity, Docker reachability, version). */
-  async writeNode(): Promise<void> {
+  private async writeNode(): Promise<void> {
     const ping = await this.deps.runtime.ping();
     if (ping.ok) this.dockerUp(false);
     else this.dockerDown(new Error(ping.error), false);

@@ -1,6 +1,6 @@
 /**
- * The core's view of a container engine on this node. The reconcile loop (runner.ts) and the planner
- * (plan.ts) only know this interface; docker.ts implements it with dockerode. Every container the
+ * ContainerRuntime: a node's app containers, as the reconcile loop (runner.ts) and the planner (plan.ts) know
+ * them; docker/runtime.ts implements it with dockerode (images and job containers: ContainerEngine, engine.ts). Every container the
  * runtime creates carries the `io.pleaco.*` labels, and every listing filters on them: a container
  * without `io.pleaco.managed=true` is never seen, stopped or removed.
  */
@@ -46,13 +46,6 @@ export interface ManagedContainer {
   /** The container's address on its bridge network, when running. */
   ip: string | null;
   oomKilled: boolean;
-}
-
-export interface ManagedImage {
-  id: string;
-  tags: string[];
-  labels: Record<string, string>;
-  createdAt: number;
 }
 
 export type LogStream = 'stdout' | 'stderr';
@@ -106,10 +99,6 @@ export interface ContainerRuntime {
   logsTail(id: string, lines: number): Promise<string>;
   /** Streams a container's log lines; resolves when the log ends or the signal aborts. */
   followLogs(id: string, opts: FollowOptions, onLine: (l: LogLine) => void): Promise<void>;
-  /** Images carrying all the given labels (io.pleaco.managed=true is always added). */
-  listImages(labels?: Record<string, string>): Promise<ManagedImage[]>;
-  /** Removes a managed image; refuses images without the managed label. */
-  removeImage(id: string): Promise<void>;
   /** Engine reachability and version. */
   ping(): Promise<EngineStatus>;
   /**

@@ -7,9 +7,10 @@
  * - A commit that was already triggered is not triggered again while state still shows the old one
  *   (the build may take longer than an interval, or fail).
  */
+import { Reconciler } from '../link/index.js';
 import { createLogger, type Logger } from '../log.js';
-import { scrub } from './internal/git.js';
 import { redactRepoUrl } from '../model/index.js';
+import { scrub } from './internal/git.js';
 
 export interface PolledApp {
   app: string;
@@ -49,44 +50,56 @@ export class Poller {
   private readonly now: () => number;
   private readonly memory = new Map<string, Memory>();
   private readonly inFlight = new Map<string, Promise<void>>();
-  private timer: NodeJS.Timeout | null = null;
-  private running = false;
   private wasStarted = false;
   private nextDelay: number;
+  /** One pass starts the due checks (it does not wait for them: a slow remote never delays the others), then sleeps. */
+  private readonly loop: Reconciler;
 
   constructor(opts: PollerOptions) {
     this.opts = opts;
     this.log = opts.log ?? createLogger({ subsystem: 'poller' });
     this.now = opts.now ?? Date.now;
     this.nextDelay = Math.max(opts.minTickMs ?? 1000, opts.intervalMs);
+    this.loop = new Reconciler({
+      pass: async () => {
+        // The checks run on without the pass (each is tracked in inFlight and never rejects).
+        void (await this.startChecks());
+        this.loop.wakeAt(this.now() + this.nextDelay);
+      },
+      now: this.now,
+      onError: (err) => this.log.error('poller pass failed', { error: err }),
+    });
   }
 
   start(): void {
-    if (this.running) return;
+    if (this.loop.running) return;
     if (!(this.opts.intervalMs > 0)) {
       this.log.info('polling disabled (interval 0)');
       return;
     }
-    this.running = true;
-    this.schedule(0);
+    this.wasStarted = true;
+    void this.loop.start();
   }
 
   /** Stops ticking; resolves when the checks in flight have settled (they trigger nothing after stop). */
   async stop(): Promise<void> {
-    this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    await this.loop.stop();
     await Promise.allSettled([...this.inFlight.values()]);
   }
 
   /** Checks every due app that has no check in flight; resolves when those checks are done. Never rejects. */
   async tickOnce(): Promise<void> {
+    await Promise.allSettled(await this.startChecks());
+  }
+
+  /** Lists the apps and starts a check of every due one that has none in flight; resolves with those checks. */
+  private async startChecks(): Promise<Promise<void>[]> {
     let apps: PolledApp[];
     try {
       apps = await this.opts.list();
     } catch (err) {
       this.log.error('poller cannot list apps', { error: err instanceof Error ? err.message : String(err) });
-      return;
+      return [];
     }
     const now = this.now();
     const started: Promise<void>[] = [];
@@ -110,7 +123,7 @@ export class Poller {
     }
     for (const name of this.memory.keys()) if (!names.has(name) && !this.inFlight.has(name)) this.memory.delete(name);
     this.nextDelay = Math.max(this.opts.minTickMs ?? 1000, Number.isFinite(shortest) ? shortest : this.opts.intervalMs);
-    await Promise.allSettled(started);
+    return started;
   }
 
   private async check(a: PolledApp, mem: Memory): Promise<void> {
@@ -138,16 +151,6 @@ export class Poller {
 
   /** True after stop() when the poller had been started (tickOnce() alone never counts as stopped). */
   private stopped(): boolean {
-    return this.wasStarted && !this.running;
-  }
-
-  private schedule(delay: number): void {
-    this.wasStarted = true;
-    this.timer = setTimeout(() => {
-      if (!this.running) return;
-      void this.tickOnce();
-      this.schedule(this.nextDelay);
-    }, delay);
-    this.timer.unref();
+    return this.wasStarted && !this.loop.running;
   }
 }

@@ -1,4 +1,4 @@
-/** Canned records shaped like src/core/model.ts, for the fakeAgent's answers. */
+/** Canned records shaped like src/model/records.ts, for the fakeAgent's answers. */
 import type { Build, Release, SlotStatus } from '../../src/model/index.js';
 import { ago } from './_fake-agent.js';
 

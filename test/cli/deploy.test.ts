@@ -7,7 +7,7 @@ import { build, COMMIT, slot } from './_fixtures.js';
 const EVENTS = '/v1/apps/web/builds/b-7f3a2c/events';
 const running = (over = {}) => build({ status: 'running', node: 'node-a', ...over });
 
-// As the real builder writes its log (src/build/pipeline.ts): `-----> ` headers, output indented by 7. Log
+// As the real builder writes its log (src/builder/pipeline.ts): `-----> ` headers, output indented by 7. Log
 // lines are shipped in batches, so they lag the build record's stage changes, as on a real node.
 const FETCH_LOG = [
   { type: 'log', line: '-----> Fetching https://github.com/acme/web (ref main)' },

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { LABELS } from '../../src/model/index.js';
 import type { AppLogLine } from '../../src/model/index.js';
 import type { LogLine, ManagedContainer } from '../../src/runtime/index.js';
-import { DockerRuntime, containerName, decodeLogBuffer } from '../../src/runtime/docker/index.js';
+import { DockerEngine, DockerRuntime, containerName, decodeLogBuffer } from '../../src/runtime/docker/index.js';
 import { byTime, tailLogs } from '../../src/runtime/docker/logs.js';
 import { rejects, baseImage, buildImage, cleanup, docker, httpGet, uid, waitFor, webDockerfile, crashDockerfile, interleavedDockerfile } from './_fixtures.js';
 
@@ -50,6 +50,7 @@ let sleeper = '';
 let interleaved = '';
 let unlabelled = '';
 const rt = new DockerRuntime({ engine: docker, nodeId, bindHost: '127.0.0.1', socketPath: '/var/run/docker.sock' });
+const engine = new DockerEngine(docker);
 
 Adapter.before(async () => {
   const base = await baseImage();
@@ -161,23 +162,23 @@ Adapter('tailLogs: an app’s lines with slot and release; follow sees new lines
   await rt.remove(late.id);
 });
 
-Adapter('stop and remove, images by label; unlabelled images are refused', async () => {
+Adapter('stop and remove; images by label (the engine adapter); unlabelled images are refused', async () => {
   await rt.stop(c0.id, 2);
   assert.is((await rt.inspect(c0.id))?.state, 'exited');
   await rt.remove(c0.id);
   assert.is(await rt.inspect(c0.id), null);
   await rt.remove(c0.id); // idempotent
-  const imgs = await rt.listImages({ [LABELS.app]: app });
+  const imgs = await engine.listImages({ [LABELS.app]: app });
   assert.equal(imgs.map((i) => i.id).sort(), [web, crash, sleeper, interleaved].sort());
   const base = await baseImage();
   const baseInfo = await docker.getImage(base).inspect();
   if (baseInfo.Config.Labels?.[LABELS.managed] !== 'true') {
-    await rejects(() => rt.removeImage(base), (e: Error) => /not managed/.test(e.message));
+    await rejects(() => engine.removeImage(base), (e: Error) => /not managed/.test(e.message));
   }
-  await rejects(() => rt.removeImage(web), (e: { code?: string }) => e.code === 'conflict', 'an image in use stays');
+  await rejects(() => engine.removeImage(web), (e: { code?: string }) => e.code === 'conflict', 'an image in use stays');
   const spare = await buildImage(app, `FROM ${base}\nCMD ["echo", "spare"]\n`, `pleaco-test/${app}-spare:1`, { pin: false });
-  await rt.removeImage(spare);
-  assert.equal((await rt.listImages({ [LABELS.app]: app })).map((i) => i.id).sort(), [web, crash, sleeper, interleaved].sort());
+  await engine.removeImage(spare);
+  assert.equal((await engine.listImages({ [LABELS.app]: app })).map((i) => i.id).sort(), [web, crash, sleeper, interleaved].sort());
 });
 
 Adapter('ping reports the engine version; an absent engine is reported, not thrown', async () => {

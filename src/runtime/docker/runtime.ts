@@ -1,5 +1,5 @@
 /**
- * ContainerRuntime on Docker Engine (dockerode). Only this file and logs.ts speak Docker's API.
+ * ContainerRuntime on Docker Engine (dockerode); only runtime/docker/ speaks Docker's API.
  * Invariants: every container created carries the io.pleaco.* labels; every listing filters on
  * io.pleaco.managed=true + this node + role=app; inspect/stop/remove refuse anything unlabelled.
  * Env values travel in the create call's Env only (never Cmd, never logs).
@@ -17,7 +17,6 @@ import type {
   FollowOptions,
   LogLine,
   ManagedContainer,
-  ManagedImage,
   RuntimeEvent,
   SlotSpec,
   TailOptions,
@@ -240,29 +239,6 @@ export class DockerRuntime implements ContainerRuntime {
       await pumpLogStream(await c.logs({ ...base, follow: true }), true, onLine, opts.signal);
     } catch (err) {
       if (status(err) === 404) return;
-      throw this.wrap(err);
-    }
-  }
-
-  async listImages(labels: Record<string, string> = {}): Promise<ManagedImage[]> {
-    const filter = [`${LABELS.managed}=true`, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)];
-    try {
-      const rows = await this.engine.listImages({ filters: { label: filter } });
-      return rows.map((r) => ({ id: r.Id, tags: (r.RepoTags ?? []).filter((t) => t !== '<none>:<none>'), labels: r.Labels ?? {}, createdAt: r.Created * 1000 }));
-    } catch (err) {
-      throw this.wrap(err);
-    }
-  }
-
-  async removeImage(id: string): Promise<void> {
-    const img = this.engine.getImage(id);
-    try {
-      const info = await img.inspect();
-      if (info.Config?.Labels?.[LABELS.managed] !== 'true') throw new PleacoError('forbidden', `image ${id} is not managed by pleaco`);
-      await img.remove({ force: false });
-    } catch (err) {
-      if (status(err) === 404) return;
-      if (status(err) === 409) throw new PleacoError('conflict', `image ${id} is in use by a container`, { cause: err });
       throw this.wrap(err);
     }
   }
