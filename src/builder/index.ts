@@ -14,8 +14,7 @@ export {
   type PortSource,
 } from './appconfig.js';
 export { runTests, type TestRunOptions, type TestRunResult } from './tests.js';
-export { LogShipper, Masker } from './logship.js';
-export { runPipeline, type GitMirrorLike, type PipelineDeps } from './pipeline.js';
+export { LogShipper } from './logship.js';
+export { type GitMirrorLike, type PipelineDeps } from './pipeline.js';
 export { BuildWorker, BUILDER_PREFIXES, type BuildWorkerDeps, type BuilderLink } from './worker.js';
 export { pollTargets } from './poll.js';
-export { removeAppImages, removeLeftoverContainers } from './cleanup.js';

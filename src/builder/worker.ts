@@ -113,7 +113,7 @@ export class BuildWorker {
     await removeLeftoverContainers(this.d.engine, this.d.nodeId, this.d.log).catch((err: unknown) => this.d.log.warn('could not list leftover build containers', { error: err }));
     this.d.view.on('change', this.onChange);
     this.d.view.on('synced', this.onSynced);
-    void this.recovery.start();
+    void this.recovery.start(false); // recovered just now; next after a sync or recoverMs
     if (this.d.janitor !== false) void this.janitorLoop.start();
     void this.queue.start();
   }
@@ -216,7 +216,7 @@ export class BuildWorker {
       }
       this.d.log.warn('could not claim a build; retrying shortly', { app: n.build.app, build: n.build.id, error: err });
       this.claimPauseUntil = Date.now() + 2000;
-      this.queue.kick(2000);
+      this.queue.kick(2050);
       return 'later';
     }
   }

@@ -5,7 +5,10 @@
  *  - every `tickMs`, as a safety net for whatever no event announced;
  *  - at a time the pass asks for (`wakeAt`: a backoff ending, a deadline);
  * never two passes at once: a kick during a pass runs one more pass right after it. A pass that throws is
- * reported to `onError` and the loop goes on. `stop()` ends the timers and waits for the pass in flight.
+ * reported to `onError`; the next kick, tick or wake runs it again (a loop without a tick that must retry asks for
+ * it: `wakeAt` in its pass or its onError). Kicks before `start()` and after `stop()` are dropped: start() runs a
+ * first pass unless told not to, so attach the listeners that kick, then start. `stop()` ends the timers and waits
+ * for the pass in flight.
  */
 
 export interface ReconcilerOptions {

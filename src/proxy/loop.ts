@@ -13,6 +13,8 @@ import { proxyModel } from './fromstate.js';
 import type { HAProxyProcess } from './haproxy.js';
 
 const DEBOUNCE_MS = 50;
+/** Safety net: the model is applied again this often even without a change (a no-op when nothing differs). */
+const APPLY_TICK_MS = 30_000;
 const METRICS_EVERY_MS = 2000;
 const METRICS_TTL_MS = 10_000;
 const HEARTBEAT_MS = 30_000;
@@ -36,7 +38,7 @@ function relevant(key: string): boolean {
 }
 
 export class ProxyLoop {
-  readonly controller: ProxyController;
+  private readonly controller: ProxyController;
   private readonly apply: Reconciler;
   private readonly metrics: Reconciler;
   private readonly heartbeat: Reconciler;
@@ -45,7 +47,6 @@ export class ProxyLoop {
   private drainingWritten: string | null = null;
   private draining: string[] = [];
   private written: { ok: boolean; error?: string } | null = null;
-  private closed = false;
   private readonly onChange = (e: StateChange): void => {
     if (relevant(e.key)) this.apply.kick();
   };
@@ -57,7 +58,7 @@ export class ProxyLoop {
     // another rise × interval; HAProxy's own checks take a failing one out after `fall` failures.
     this.controller = new ProxyController({ proc: o.proc, paths: o.paths, logger: o.log.child({ component: 'proxy' }), admitNewServers: 'at-once', onDrainingChange: (ids) => this.publishDraining(ids) });
     const onError = (what: string) => (err: unknown) => o.log.warn(what, { error: err });
-    this.apply = new Reconciler({ pass: () => this.applyNow(), debounceMs: DEBOUNCE_MS, onError: (err) => o.log.error('proxy apply failed', { error: err }) });
+    this.apply = new Reconciler({ pass: () => this.applyNow(), debounceMs: DEBOUNCE_MS, tickMs: APPLY_TICK_MS, onError: (err) => o.log.error('proxy apply failed', { error: err }) });
     this.metrics = new Reconciler({ pass: () => this.postMetrics(), tickMs: METRICS_EVERY_MS, onError: (err) => o.log.debug('cannot post metrics', { error: err }) });
     this.heartbeat = new Reconciler({ pass: () => (this.written ? this.writeStatus(this.written.ok, this.written.error, true) : Promise.resolve()), tickMs: HEARTBEAT_MS, onError: onError('cannot record the proxy status') });
     this.drainingRefresh = new Reconciler({ pass: async () => void (this.draining.length > 0 && this.publishDraining(this.draining, true)), tickMs: DRAINING_REFRESH_MS, onError: onError('cannot record the draining servers') });
@@ -72,24 +73,28 @@ export class ProxyLoop {
    * process); then the loops run.
    */
   async start(): Promise<{ apps: number }> {
+    // Listening before the first apply: a change that arrives while HAProxy starts is applied right after it.
+    await this.apply.start(false);
+    this.o.view.on('change', this.onChange);
+    this.o.view.on('synced', this.onSynced);
     const model = this.model();
     const first = await this.controller.apply(model);
     if (!first.ok) {
+      this.o.view.off('change', this.onChange);
+      this.o.view.off('synced', this.onSynced);
+      await this.apply.stop();
       await this.controller.close().catch(() => undefined);
       throw first.error;
     }
     await this.writeStatus(true);
     this.publishDraining(this.controller.drainingIds()); // a restarted proxy drains nothing: clear an old record
-    this.o.view.on('change', this.onChange);
-    this.o.view.on('synced', this.onSynced);
     this.o.proc.on('exit', () => void this.writeStatus(false, 'haproxy exited; restarting'));
     this.o.proc.on('restarted', () => void this.writeStatus(true));
-    await Promise.all([this.apply.start(false), this.metrics.start(false), this.heartbeat.start(false), this.drainingRefresh.start(false)]);
+    await Promise.all([this.metrics.start(false), this.heartbeat.start(false), this.drainingRefresh.start(false)]);
     return { apps: model.apps.length };
   }
 
   async stop(): Promise<void> {
-    this.closed = true;
     this.o.view.off('change', this.onChange);
     this.o.view.off('synced', this.onSynced);
     await Promise.all([this.apply.stop(), this.metrics.stop(), this.heartbeat.stop(), this.drainingRefresh.stop()]);
@@ -142,7 +147,7 @@ export class ProxyLoop {
 
   /** HAProxy's per-backend stats as AppMetrics soft state (TTL 10 s). */
   private async postMetrics(): Promise<void> {
-    if (this.closed || !this.o.proc.running) return;
+    if (!this.o.proc.running) return;
     const at = new Date().toISOString();
     const entries: SoftEntry[] = (await this.controller.stats()).map((s) => {
       const value: AppMetrics = { app: s.app, node: this.o.nodeId, at, reqRate: s.reqRate, reqTotal: s.reqTotal, inFlight: s.inFlight, queue: s.queue, codes: { ...s.codes }, avgResponseMs: s.avgResponseMs, avgTotalMs: s.avgTotalMs };

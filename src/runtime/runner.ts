@@ -33,9 +33,9 @@ const PROXY_DRAINING_RE = /^obs\/[^/]+\/proxy-draining$/;
 export const PROXY_DRAINING_FRESH_MS = 10_000;
 
 /** Container ids listed by any fresh `obs/<node>/proxy-draining` record. */
-export function drainingIds(mirror: StateReader, now: number, freshMs = PROXY_DRAINING_FRESH_MS): Set<string> {
+export function drainingIds(state: StateReader, now: number, freshMs = PROXY_DRAINING_FRESH_MS): Set<string> {
   const out = new Set<string>();
-  for (const { key, value } of mirror.list<ProxyDraining>('obs/')) {
+  for (const { key, value } of state.list<ProxyDraining>('obs/')) {
     if (!PROXY_DRAINING_RE.test(key) || !value || !Array.isArray(value.ids)) continue;
     const at = Date.parse(value.at);
     if (!Number.isFinite(at) || Math.abs(now - at) > freshMs) continue;
@@ -165,7 +165,7 @@ export class Runner {
         await this.publish(out.statuses);
         const work = out.actions.filter((a) => a.kind !== 'wait');
         if (work.length === 0) {
-          if (out.wakeAt !== null) this.loop.wakeAt(Math.max(out.wakeAt, now + 20));
+          if (out.wakeAt !== null) this.loop.wakeAt(Math.max(out.wakeAt, this.now() + 20));
           return;
         }
         for (const a of work) await this.execute(a);

@@ -125,6 +125,7 @@ export class ScanDbReplicator {
     try {
       let offset = 0;
       for (;;) {
+        if (!this.loop.running) throw new PleacoError('interrupted', 'the agent is stopping');
         const res = await cluster.ask(peer, 'scan-db', { digest, offset, length: CHUNK });
         if (res.found !== true || typeof res.size !== 'number' || typeof res.data !== 'string') throw new PleacoError('not_found', `${peer} does not hold ${digest}`);
         const data = Buffer.from(res.data, 'base64');

@@ -62,9 +62,12 @@ export class Poller {
     this.nextDelay = Math.max(opts.minTickMs ?? 1000, opts.intervalMs);
     this.loop = new Reconciler({
       pass: async () => {
-        // The checks run on without the pass (each is tracked in inFlight and never rejects).
-        void (await this.startChecks());
-        this.loop.wakeAt(this.now() + this.nextDelay);
+        try {
+          // The checks run on without the pass (each is tracked in inFlight and never rejects).
+          void (await this.startChecks());
+        } finally {
+          this.loop.wakeAt(this.now() + this.nextDelay);
+        }
       },
       now: this.now,
       onError: (err) => this.log.error('poller pass failed', { error: err }),
@@ -117,7 +120,9 @@ export class Poller {
         this.memory.set(a.app, mem);
       }
       if (mem.failures === 0 && now - mem.lastCheck < interval) continue;
-      const p = this.check(a, mem).finally(() => this.inFlight.delete(a.app));
+      const p = this.check(a, mem)
+        .catch((err: unknown) => this.log.error('poll check failed', { app: a.app, error: err instanceof Error ? err.message : String(err) }))
+        .finally(() => this.inFlight.delete(a.app));
       this.inFlight.set(a.app, p);
       started.push(p);
     }
@@ -127,8 +132,9 @@ export class Poller {
   }
 
   private async check(a: PolledApp, mem: Memory): Promise<void> {
-    const repo = redactRepoUrl(a.repo);
+    let repo = '(unreadable)';
     try {
+      repo = redactRepoUrl(a.repo);
       const head = await this.opts.lsRemote(a.repo, a.branch);
       mem.lastCheck = this.now();
       if (mem.failures > 0) this.log.info('poll recovered', { app: a.app, repo, afterFailures: mem.failures });

@@ -1,4 +1,4 @@
-/** Routes for the subsystems on this node (builder, runner): the watch stream, writes, build claims and logs, releases. */
+/** Routes for the subsystems on this node (builder, runner, proxy), as link/contract.ts declares them: the watch stream, writes, build claims and logs, releases. */
 import { parseClaim, parseFailureReport, parseReleaseInput, parseWriteOps, ROUTES } from '../../link/index.js';
 import type { Entry } from '../../state/index.js';
 import type { ApiDeps } from '../deps.js';

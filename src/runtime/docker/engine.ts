@@ -16,7 +16,7 @@ export function connectDocker(socketPath: string): Docker {
 }
 
 /** Where a dockerode client points, for messages. */
-export function whereOf(docker: Docker): string {
+function whereOf(docker: Docker): string {
   return String((docker.modem as { socketPath?: string } | undefined)?.socketPath ?? 'the Docker socket');
 }
 

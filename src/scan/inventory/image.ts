@@ -8,7 +8,7 @@
  */
 import { extract, type Extract } from 'tar-stream';
 import { PleacoError } from '../../errors.js';
-import type { ContainerEngine } from '../../runtime/index.js';
+import { engineUnavailable, isEngineDown, type ContainerEngine } from '../../runtime/index.js';
 import type { Inventory } from '../../model/index.js';
 import { GoBuildInfoScanner, OS_RELEASE_PATHS, fileKind, inventoryFromFiles, type GoBinary, type ImageFile } from './parsers.js';
 
@@ -104,7 +104,7 @@ async function takeEntry(entry: Entry, f: TarFindings, keptBytes: { n: number },
 }
 
 /** Walks the exported filesystem; an abort destroys the export (the engine stops sending) and rejects `interrupted`. */
-async function walkTar(src: NodeJS.ReadableStream & { destroy?(err?: Error): void }, image: string, o: InventoryOptions, stats: { bytes: number }): Promise<TarFindings> {
+async function walkTar(src: NodeJS.ReadableStream & { destroy?(err?: Error): void }, image: string, where: string, o: InventoryOptions, stats: { bytes: number }): Promise<TarFindings> {
   const say = o.onProgress ?? (() => undefined);
   const tar = extract();
   const onAbort = (): void => {
@@ -127,6 +127,7 @@ async function walkTar(src: NodeJS.ReadableStream & { destroy?(err?: Error): voi
     src.destroy?.(); // stop the Engine sending the rest
     if (o.signal?.aborted) throw aborted(image);
     if (err instanceof PleacoError && err.code !== 'internal') throw err;
+    if (isEngineDown(err)) throw engineUnavailable(where, err);
     throw new PleacoError('internal', `reading the filesystem of ${image} failed: ${(err as Error).message}`, { cause: err });
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
@@ -144,9 +145,12 @@ export async function inventoryImage(engine: ContainerEngine, image: string, o: 
   const labels = { 'io.pleaco.managed': 'true', 'io.pleaco.role': 'scan', ...o.labels };
   const stats = { bytes: 0 };
   const found = await engine.readImageFiles(info.id, labels, async (src) => {
-    if (o.signal?.aborted) throw aborted(image);
+    if (o.signal?.aborted) {
+      (src as { destroy?: () => void }).destroy?.();
+      throw aborted(image);
+    }
     say(`inventory: reading the image's filesystem (${info.id.slice(7, 19)})`);
-    return walkTar(src, image, o, stats);
+    return walkTar(src, image, engine.where, o, stats);
   });
   const inventory = inventoryFromFiles(found.kept, found.goBinaries, found.links);
   const ms = Date.now() - t0;
