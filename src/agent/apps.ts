@@ -9,6 +9,8 @@ import { KeyedLock } from './lock.js';
 import {
   currentRelease,
   replicasOf,
+  applyResourceChange,
+  describeResources,
   validateAppName,
   validateEnvKey,
   validateBranch,
@@ -23,6 +25,7 @@ import {
   type ReleaseFailure,
   type ScaleSpec,
   type ReleaseInput,
+  type Resources,
   type FailureReport,
 } from '../model/index.js';
 
@@ -182,7 +185,11 @@ export class AppService {
   /** Numbers a release, snapshots the config into it and makes it current — one step, under the app lock. */
   private async addRelease(name: string, fields: Omit<Release, 'app' | 'number' | 'config' | 'createdAt'>, config?: Record<string, string>): Promise<Release> {
     const last = this.store.list<Release>(keys.releasePrefix(name)).reduce((m, e) => Math.max(m, e.value.number), 0);
+    // The limits travel with the release like its config: a rollback's fields carry the old release's own.
+    const resources = 'resources' in fields ? fields.resources : this.get(name).resources;
     const release: Release = { ...fields, app: name, number: last + 1, config: config ?? this.config(name), createdAt: this.now().toISOString() };
+    if (resources && Object.keys(resources).length > 0) release.resources = resources;
+    else delete release.resources;
     await this.store.batch([
       { key: keys.release(name, release.number), value: release },
       { key: keys.current(name), value: { release: release.number } satisfies CurrentRelease },
@@ -281,6 +288,25 @@ export class AppService {
       const { app: _a, number: _n, createdAt: _c, config: _cfg, from: _f, failure: _x, ...rest } = cur;
       const changed = [...Object.keys(set), ...unset.map(String)].join(', ');
       return this.addRelease(name, { ...rest, kind: 'config', description: `Config change: ${changed}` });
+    });
+  }
+
+  /**
+   * Changes the app's container limits (a field null: back to the node's default). When the app has a release, a
+   * new one carries them, so the runner rolls them out one replica at a time.
+   */
+  setResources(name: string, input: unknown): Promise<{ resources: Resources; release: Release | null }> {
+    this.get(name);
+    return this.lock.run(name, async () => {
+      const app = this.get(name);
+      const resources = applyResourceChange(app.resources, input);
+      const { resources: _old, ...rest } = app;
+      await this.store.put(keys.app(name), Object.keys(resources).length ? { ...rest, resources } : rest);
+      const cur = this.current(name);
+      if (!cur) return { resources, release: null };
+      const { app: _a, number: _n, createdAt: _c, config: _cfg, from: _f, failure: _x, resources: _r, ...fields } = cur;
+      const release = await this.addRelease(name, { ...fields, kind: 'config', description: `Resources: ${describeResources(resources)}`, resources });
+      return { resources, release };
     });
   }
 

@@ -1,6 +1,6 @@
 /** How records are shown to API clients: secrets and config values only where asked for, URLs redacted. */
 import { type DomainView } from '../agent/index.js';
-import { keys, type AppSpec, type Release, type SlotStatus, type Build, type ProxyStatus } from '../model/index.js';
+import { effectiveResources, keys, type AppSpec, type Build, type ProxyStatus, type Release, type ResourceDefaults, type Resources, type SlotStatus } from '../model/index.js';
 import type { Store } from '../state/index.js';
 import { redactUrl } from '../log.js';
 
@@ -64,8 +64,14 @@ export function appSummary(app: AppSpec, release: Release | null, replicas: numb
   };
 }
 
-export function appInfo(app: AppSpec, release: Release | null, replicas: number, slots: SlotStatus[], lastBuild: Build | null, configKeys: string[], routing: { domains: DomainView[]; proxy: ProxyStatus | null }) {
+/** An app's limits: what was set, the node's defaults, and what the current release's containers run with. */
+export function resourcesView(set: Resources | undefined, release: Release | null, defaults: ResourceDefaults) {
+  return { resources: set ?? {}, defaults, effective: effectiveResources(release ? release.resources : set, defaults) };
+}
+
+export function appInfo(app: AppSpec, release: Release | null, replicas: number, slots: SlotStatus[], lastBuild: Build | null, configKeys: string[], routing: { domains: DomainView[]; proxy: ProxyStatus | null }, resources: ReturnType<typeof resourcesView>) {
   return {
+    resources,
     ...appSummary(app, release, replicas, slots, routing.proxy),
     createdAt: app.createdAt,
     webhook: { path: '/v1/hooks/github', secret: app.webhookSecret, events: ['push'], contentType: 'application/json' },

@@ -19,6 +19,8 @@ export interface KanikoOptions {
   image: string;
   /** Labels the executor container with io.pleaco.node, so a crashed builder's leftovers are found. */
   nodeId?: string;
+  /** Most processes and threads in the executor container. */
+  pids?: number;
   /** Where temp dirs are made; must be a path the Engine can bind-mount (same host). */
   workDir?: string;
 }
@@ -104,6 +106,7 @@ export class KanikoBuilder implements Builder {
       mounts: [{ source: ctx, target: '/workspace', readOnly: true }, { source: out, target: '/out' }],
       memoryBytes: req.memoryBytes,
       cpuShares: req.cpuShares,
+      ...(this.opts.pids ? { pids: this.opts.pids } : {}),
       ...(req.signal ? { signal: req.signal } : {}),
       onLine: (line) => {
         lines.push(line);

@@ -190,6 +190,7 @@ async function testStage(s: Stage, imageId: string, port: number, command: strin
     labels: pleacoLabels({ app: build.app, build: build.id, role: 'test', node: d.nodeId }),
     memoryBytes: d.config.build.memoryBytes,
     cpuShares: d.config.build.cpuShares,
+    pids: d.config.build.pidsLimit,
     onLog: s.out,
     signal: run.signal,
   });

@@ -16,6 +16,8 @@ export interface TestRunOptions {
   labels: Record<string, string>;
   memoryBytes: number;
   cpuShares?: number;
+  /** Most processes and threads in the test container. */
+  pids?: number;
   onLog: (line: string) => void;
   signal?: AbortSignal;
   /** Characters of output kept in the result (default 64 KiB). */
@@ -44,6 +46,7 @@ export async function runTests(engine: ContainerEngine, o: TestRunOptions): Prom
     labels: o.labels,
     memoryBytes: o.memoryBytes,
     ...(o.cpuShares ? { cpuShares: o.cpuShares } : {}),
+    ...(o.pids ? { pids: o.pids } : {}),
     timeoutMs: o.timeoutMs,
     ...(o.signal ? { signal: o.signal } : {}),
     onLine,

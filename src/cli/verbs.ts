@@ -13,6 +13,7 @@ import { token, version } from './commands/meta.js';
 import { nodes } from './commands/nodes.js';
 import { ps, psScale } from './commands/ps.js';
 import { releases, rollback } from './commands/releases.js';
+import { resources, resourcesSet } from './commands/resources.js';
 import { scan, scanDb, scanDbUpdate, scanPolicy, scanSbom } from './commands/scan.js';
 import type { Verb } from './context.js';
 import { helpText, unknownVerb, verbHelp } from './help.js';
@@ -71,6 +72,22 @@ export const VERBS: Verb[] = [
     name: 'ps:scale', group: 'Processes', args: ['NAME=N...'],
     summary: 'Set the number of replicas of one or more apps (0 to 100)',
     example: 'pleaco ps:scale web=3 api=1', run: psScale,
+  },
+  { name: 'resources', group: 'Processes', args: ['NAME'], json: true, summary: "Show an app's container limits (memory, CPUs, processes)", example: 'pleaco resources web', run: resources },
+  {
+    name: 'resources:set', group: 'Processes', args: ['NAME'],
+    flags: {
+      memory: { type: 'string', value: 'SIZE', help: 'memory limit like 512m or 1g, no swap on top (or default)' },
+      cpus: { type: 'string', value: 'N', help: 'CPU quota like 1 or 0.5 (or default)' },
+      pids: { type: 'string', value: 'N', help: 'most processes and threads (or default)' },
+    },
+    summary: "Set an app's container limits",
+    details: [
+      'Flags left out keep their value; `default` goes back to the node\'s default (PLEACO_APP_MEMORY, PLEACO_APP_CPUS,',
+      'PLEACO_APP_PIDS). When the app has a release, a new release carries the limits and rolls out one replica at a',
+      'time; a rollback restores the limits of the release it goes back to. A replica killed for memory says so in ps.',
+    ],
+    example: 'pleaco resources:set web --memory 512m --cpus 1', run: resourcesSet,
   },
   { name: 'domains', group: 'Routing', args: ['NAME'], json: true, summary: 'List the host names routed to an app', example: 'pleaco domains web', run: domains },
   {

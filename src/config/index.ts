@@ -19,9 +19,11 @@ export interface Config {
   api: { host: string; port: number; bodyLimitBytes: number };
   docker: { socketPath: string };
   source: { allowLocal: boolean; pollIntervalMs: number };
-  build: { backend: BuildBackend; kanikoImage: string; memoryBytes: number; testTimeoutMs: number; cpuShares: number };
+  build: { backend: BuildBackend; kanikoImage: string; memoryBytes: number; testTimeoutMs: number; cpuShares: number; pidsLimit: number };
   /** rolloutStableMs: how long a new container serves before the old one it replaced is removed. */
   runtime: { bindHost: string; backoffBaseMs: number; backoffMaxMs: number; stableAfterMs: number; rolloutStableMs: number; defaultPort: number };
+  /** Default limits of an app's containers (`resources:set` overrides them per app); null: no limit. */
+  app: { memoryBytes: number | null; cpus: number | null; pids: number };
   store: { tombstoneTtlMs: number; compactAfterEntries: number };
   /**
    * The HTTP front door (pleaco-proxy): every app answers at `http://<app>.<domain>:<port>`; bindHost is the IP
@@ -51,8 +53,10 @@ export const DEFAULTS: Config = {
     memoryBytes: 2 * 1024 ** 3,
     testTimeoutMs: 300_000,
     cpuShares: 512,
+    pidsLimit: 4096,
   },
   runtime: { bindHost: '127.0.0.1', backoffBaseMs: 1000, backoffMaxMs: 60_000, stableAfterMs: 30_000, rolloutStableMs: 3000, defaultPort: 5000 },
+  app: { memoryBytes: 512 * 1024 ** 2, cpus: null, pids: 1024 },
   store: { tombstoneTtlMs: 7 * 24 * 3600_000, compactAfterEntries: 5000 },
   proxy: { port: 8080, domain: 'localhost', bindHost: '127.0.0.1' },
   cluster: { port: 7946, bindHost: '127.0.0.1', advertise: null, join: [], keyFile: null, antiEntropyMs: 30_000 },
@@ -129,6 +133,25 @@ function loadProxy(cfg: Config, env: Env): void {
 
 const ADDR_RE = /^(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):(\d{1,5})$/;
 
+/**
+ * Container limits: PLEACO_APP_MEMORY (a size, or `none`), PLEACO_APP_CPUS (a number, or `none`), PLEACO_APP_PIDS,
+ * PLEACO_BUILD_PIDS (test and kaniko containers).
+ */
+function loadLimits(cfg: Config, env: Env): void {
+  const a = cfg.app;
+  if (env.PLEACO_APP_MEMORY === 'none') a.memoryBytes = null;
+  else a.memoryBytes = parseBytes('PLEACO_APP_MEMORY', env.PLEACO_APP_MEMORY) ?? a.memoryBytes;
+  if (env.PLEACO_APP_CPUS === 'none') a.cpus = null;
+  else if (env.PLEACO_APP_CPUS !== undefined && env.PLEACO_APP_CPUS !== '') {
+    const cpus = Number(env.PLEACO_APP_CPUS);
+    if (!Number.isFinite(cpus) || cpus < 0.01 || cpus > 1024) throw bad(`PLEACO_APP_CPUS must be a number of CPUs like 1 or 0.5, or none; got ${JSON.stringify(env.PLEACO_APP_CPUS)}`);
+    a.cpus = cpus;
+  }
+  a.pids = int('PLEACO_APP_PIDS', env.PLEACO_APP_PIDS, 16, 4_194_304) ?? a.pids;
+  cfg.build.pidsLimit = int('PLEACO_BUILD_PIDS', env.PLEACO_BUILD_PIDS, 16, 4_194_304) ?? cfg.build.pidsLimit;
+  if (a.memoryBytes !== null && a.memoryBytes < 16 * 1024 ** 2) throw bad('the app memory limit must be at least 16m (or none)');
+}
+
 /** PLEACO_CLUSTER_PORT (a port, 0 for any free one — the bound port is announced —, or `off`), PLEACO_CLUSTER_BIND, PLEACO_CLUSTER_ADVERTISE, PLEACO_JOIN, PLEACO_CLUSTER_KEY_FILE. */
 function loadCluster(cfg: Config, env: Env): void {
   const c = cfg.cluster;
@@ -159,6 +182,7 @@ export function loadConfig(env: Env = {}): Config {
     source: merge(DEFAULTS.source, file.source),
     build: merge(DEFAULTS.build, file.build),
     runtime: merge(DEFAULTS.runtime, file.runtime),
+    app: merge(DEFAULTS.app, file.app),
     store: merge(DEFAULTS.store, file.store),
     proxy: merge(DEFAULTS.proxy, file.proxy),
     cluster: merge(DEFAULTS.cluster, file.cluster),
@@ -179,6 +203,7 @@ export function loadConfig(env: Env = {}): Config {
   const tt = int('PLEACO_TEST_TIMEOUT', env.PLEACO_TEST_TIMEOUT, 1, 86_400);
   if (tt !== undefined) cfg.build.testTimeoutMs = tt * 1000;
   cfg.runtime.bindHost = env.PLEACO_BIND_HOST ?? cfg.runtime.bindHost;
+  loadLimits(cfg, env);
   loadProxy(cfg, env);
   loadCluster(cfg, env);
   const level = env.PLEACO_LOG_LEVEL ?? cfg.logLevel;

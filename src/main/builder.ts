@@ -19,7 +19,7 @@ runSubsystem({
     const engine = DockerEngine.connect(config.docker.socketPath);
     const builder: Builder =
       config.build.backend === 'kaniko'
-        ? new KanikoBuilder(engine, { image: config.build.kanikoImage, nodeId, workDir: join(config.stateDir, 'tmp') })
+        ? new KanikoBuilder(engine, { image: config.build.kanikoImage, nodeId, pids: config.build.pidsLimit, workDir: join(config.stateDir, 'tmp') })
         : new DockerBuilder(engine);
     const ready = await builder.available();
     if (!ready.ok) log.warn('build backend not available yet; builds fail until it is', { backend: builder.name, reason: ready.reason });

@@ -25,6 +25,7 @@
  *   metrics/<node>/<app>       AppMetrics       (posted by the proxy of <node> every ~2 s)
  */
 
+import type { Resources } from './resources.js';
 import type { ScanSummary } from './scan.js';
 
 
@@ -40,6 +41,8 @@ export interface AppSpec {
   testCommand?: string;
   /** Poll interval override in ms; 0 disables polling for this app. */
   pollIntervalMs?: number;
+  /** Container limits set with `resources:set` (absent fields: the node's defaults). */
+  resources?: Resources;
 }
 
 export interface ScaleSpec {
@@ -109,6 +112,8 @@ export interface Release {
   scan?: ScanSummary;
   /** Set when the release's replicas never got healthy in its rollout (the release itself stays as it was). */
   failure?: ReleaseFailure;
+  /** The app's container limits when the release was made (absent: the node's defaults). */
+  resources?: Resources;
 }
 
 /** What a builder hands the agent to make a tested, scanned build the new current release. */
@@ -162,6 +167,8 @@ export interface SlotStatus {
   /** When the slot entered its current state (ISO). */
   since: string;
   lastExitCode?: number;
+  /** The last crash was the kernel killing it for memory (its limit: `resources`). */
+  oomKilled?: boolean;
   /** Last lines of the container log when it crashed. */
   lastLog?: string;
   nextRetryAt?: string;
@@ -191,6 +198,7 @@ export interface PendingSlot {
   since: string;
   restarts: number;
   lastExitCode?: number;
+  oomKilled?: boolean;
   lastLog?: string;
   nextRetryAt?: string;
 }

@@ -4,7 +4,7 @@
  * 0..replicas-1 (`scale/<app>`, default 1), filtered by the placement hook, each with the app's health
  * check (`health/<app>`, defaults for fields never set) for the rollout to apply.
  */
-import { currentRelease, healthcheckOf, replicasOf, type AppSpec, type StateReader } from '../model/index.js';
+import { currentRelease, effectiveResources, healthcheckOf, replicasOf, type AppSpec, type ResourceDefaults, type StateReader } from '../model/index.js';
 import type { DesiredSlot } from './plan.js';
 
 export type { StateReader };
@@ -18,8 +18,8 @@ export interface DesiredOptions {
   placement?: Placement;
   /** config.runtime.defaultPort, for releases without a port. */
   defaultPort: number;
-  /** Optional memory limit for every app container. */
-  memoryBytes?: number;
+  /** The node's default container limits (config.app); a release's own resources win. Absent: none. */
+  limits?: ResourceDefaults;
   /** The cluster domain (config.proxy.domain): health checks are sent with `Host: <app>.<domain>`. */
   domain?: string;
   /** Told about apps whose current release cannot run (no image), once per call. */
@@ -54,7 +54,7 @@ export function desiredSlots(state: StateReader, opts: DesiredOptions): DesiredS
         env: { ...(release.config ?? {}), PLEACO_APP: app, PLEACO_RELEASE: `v${release.number}`, ...(release.commit ? { PLEACO_COMMIT: release.commit } : {}) },
         health,
       };
-      if (opts.memoryBytes) slot.memoryBytes = opts.memoryBytes;
+      Object.assign(slot, effectiveResources(release.resources, opts.limits));
       out.push(slot);
     }
   }

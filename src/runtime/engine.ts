@@ -44,6 +44,8 @@ export interface JobSpec {
   labels: Record<string, string>;
   memoryBytes: number;
   cpuShares?: number;
+  /** Most processes and threads. */
+  pids?: number;
   mounts?: Array<{ source: string; target: string; readOnly?: boolean }>;
   /** Killed after this long (`timedOut`). */
   timeoutMs?: number;

@@ -66,8 +66,9 @@ export function baseStatus(c: ObservedContainer, state: SlotState, restarts: num
   };
 }
 
-export function withMemory<T extends { lastExitCode?: number; lastLog?: string; nextRetryAt?: string }>(st: T, mem: SlotMemory, state: SlotState): T {
+export function withMemory<T extends { lastExitCode?: number; oomKilled?: boolean; lastLog?: string; nextRetryAt?: string }>(st: T, mem: SlotMemory, state: SlotState): T {
   if (mem.lastExitCode !== undefined) st.lastExitCode = mem.lastExitCode;
+  if (mem.lastOom) st.oomKilled = true;
   if (mem.lastLog !== undefined) st.lastLog = mem.lastLog;
   if ((state === 'crashed' || state === 'backoff') && mem.nextRetryAt !== undefined) st.nextRetryAt = iso(mem.nextRetryAt);
   return st;
@@ -102,6 +103,7 @@ export function recordFailure(mem: SlotMemory | undefined, release: number, mess
   m.failures += 1;
   m.lastLog = message;
   delete m.lastExitCode;
+  delete m.lastOom;
   delete m.lastCrashId;
   m.nextRetryAt = now + backoffDelay(m.failures, cfg);
   return m;
@@ -117,6 +119,7 @@ export function memoryFromStatus(st: RunnerSlotStatus): SlotMemory {
     if (src.nextRetryAt) m.nextRetryAt = Date.parse(src.nextRetryAt);
   }
   if (src.lastExitCode !== undefined) m.lastExitCode = src.lastExitCode;
+  if (src.oomKilled) m.lastOom = true;
   if (src.lastLog !== undefined) m.lastLog = src.lastLog;
   return m;
 }

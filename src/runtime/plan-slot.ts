@@ -158,6 +158,8 @@ export class SlotPlan {
       this.mem = { ...this.mem, failures, lastCrashId: primary.id, nextRetryAt: (primary.finishedAt ?? p.now) + backoffDelay(failures, p.cfg) };
       if (primary.exitCode !== null) this.mem.lastExitCode = primary.exitCode;
       else delete this.mem.lastExitCode;
+      if (primary.oomKilled) this.mem.lastOom = true;
+      else delete this.mem.lastOom;
       if (primary.log !== undefined) this.mem.lastLog = primary.log;
       state = 'crashed';
     }

@@ -37,6 +37,8 @@ export interface SlotMemory {
   /** The container whose crash has been counted. */
   lastCrashId?: string;
   lastExitCode?: number;
+  /** The last crash was the kernel's OOM killer (the memory limit). */
+  lastOom?: boolean;
   lastLog?: string;
   nextRetryAt?: number;
   /** Replaced containers whose removal waits for a proxy's drain: container id → since when (ms). */

@@ -14,7 +14,7 @@ import type { WriteOp } from '../state/index.js';
 import { desiredSlots, everywhere, type Placement } from './desired.js';
 import { isEngineDown } from './engine.js';
 import { memoryFromStatus, plan, recordFailure, type Action, type DesiredSlot, type ObservedContainer, type PlanConfig, type RunnerSlotStatus, type SlotHealth, type SlotMemory } from './plan.js';
-import type { ContainerRuntime } from './runtime.js';
+import { OOM_NOTE, type ContainerRuntime } from './runtime.js';
 
 /** What the runner writes through: its node's observed state, and a failed release (AgentLink satisfies it). */
 export interface RunnerLink {
@@ -56,8 +56,6 @@ export interface RunnerDeps {
   tickMs?: number;
   debounceMs?: number;
   nodeStatusMs?: number;
-  /** Optional memory limit for every app container (none by default). */
-  memoryBytes?: number;
   /** Grace period for `docker stop` before SIGKILL. */
   stopTimeoutSec?: number;
   now?: () => number;
@@ -151,7 +149,7 @@ export class Runner {
           placement: this.deps.placement ?? everywhere,
           defaultPort: this.deps.config.runtime.defaultPort,
           domain: this.deps.config.proxy.domain,
-          ...(this.deps.memoryBytes ? { memoryBytes: this.deps.memoryBytes } : {}),
+          limits: this.deps.config.app,
           onSkip: (app, reason) => this.log.debug('app not runnable', { app, reason }),
         });
         const actual = await this.observe(desired);
@@ -198,7 +196,9 @@ export class Runner {
           const mem = this.memory.get(`${c.app}#${c.index}`);
           if (mem?.lastCrashId === c.id) return;
           const text = await this.deps.runtime.logsTail(c.id, LOG_LINES).catch(() => '');
-          c.log = text.length > LOG_CHARS ? text.slice(-LOG_CHARS) : text;
+          const log = c.oomKilled ? `${text}${text ? '\n' : ''}${OOM_NOTE}` : text;
+          c.log = log.length > LOG_CHARS ? log.slice(-LOG_CHARS) : log;
+          if (c.oomKilled) this.log.warn('container killed: out of memory', { slot: `${c.app}#${c.index}`, release: c.release });
         }
       }),
     );

@@ -22,8 +22,12 @@ export interface SlotSpec {
   port: number;
   /** The release's config. Values are secrets: passed via the API's Env only, never logged. */
   env: Record<string, string>;
-  /** Optional memory limit in bytes (none by default). */
+  /** Memory limit in bytes, no swap on top (none when absent). */
   memoryBytes?: number;
+  /** CPU quota in CPUs (none when absent). */
+  cpus?: number;
+  /** Most processes and threads (none when absent). */
+  pids?: number;
 }
 
 /** A managed container as inspected. Times are epoch ms (null when Docker reports none). */
@@ -47,6 +51,9 @@ export interface ManagedContainer {
   ip: string | null;
   oomKilled: boolean;
 }
+
+/** Said after the last log lines of a container the kernel killed for memory (in its slot record and in `pleaco logs`). */
+export const OOM_NOTE = 'pleaco: the container was killed: out of memory (see pleaco resources NAME; raise the limit with resources:set)';
 
 export type LogStream = 'stdout' | 'stderr';
 

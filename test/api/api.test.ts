@@ -131,6 +131,31 @@ api('releases: numbered, config snapshotted, config changes and rollbacks make n
   assert.not.ok(a.logLines.some((l) => l.includes('s3cr3t-value')), 'config values never reach the log');
 });
 
+api('resources: limits set per app roll out as a release, over the node defaults; a rollback restores them', async ({ a }) => {
+  await a.client.request('POST', '/v1/apps', { body: { name: 'lim', repo: 'https://git.example.invalid/l.git' } });
+  type View = { resources: Record<string, number>; defaults: Record<string, number | null>; effective: Record<string, number>; release: { number: number; kind: string; description: string } | null };
+  const before = await a.client.request<View>('GET', '/v1/apps/lim/resources');
+  assert.equal(before.defaults, { memoryBytes: 512 * 1024 ** 2, cpus: null, pids: 1024 });
+  assert.equal(before.effective, { memoryBytes: 512 * 1024 ** 2, pids: 1024 }, 'no release yet: the defaults');
+  const noRelease = await a.client.request<View>('PUT', '/v1/apps/lim/resources', { body: { cpus: 0.5 } });
+  assert.is(noRelease.release, null);
+  await a.client.request('POST', '/v1/internal/apps/lim/releases', { body: { build: 'b-1', commit: 'aaaaaaa', image: 'pleaco/lim:1', imageId: 'sha256:1', test: null, port: 5000 } });
+  assert.equal(a.apps.release('lim', 1).resources, { cpus: 0.5 }, 'a deploy carries the limits set before it');
+  const set = await a.client.request<View>('PUT', '/v1/apps/lim/resources', { body: { memoryBytes: '1g', pids: 64 } });
+  assert.equal(set.resources, { cpus: 0.5, memoryBytes: 1024 ** 3, pids: 64 });
+  assert.equal(set.effective, { cpus: 0.5, memoryBytes: 1024 ** 3, pids: 64 });
+  assert.equal([set.release?.number, set.release?.kind, set.release?.description], [2, 'config', 'Resources: memory 1 GiB, 0.5 CPUs, 64 processes']);
+  const reset = await a.client.request<View>('PUT', '/v1/apps/lim/resources', { body: { memoryBytes: null } });
+  assert.equal(reset.effective, { cpus: 0.5, memoryBytes: 512 * 1024 ** 2, pids: 64 }, 'null: back to the default');
+  await a.client.request('POST', '/v1/apps/lim/rollback', { body: { release: 2 } });
+  assert.equal((await a.client.request<View>('GET', '/v1/apps/lim/resources')).effective, { cpus: 0.5, memoryBytes: 1024 ** 3, pids: 64 }, 'the rollback runs with v2\'s limits');
+  for (const bad of [{ memoryBytes: '5k' }, { cpus: 0 }, { pids: 1.5 }, { swap: 1 }, {}, { memoryBytes: 'lots' }]) {
+    assert.is(await code(a.client.request('PUT', '/v1/apps/lim/resources', { body: bad })), 'bad_request', JSON.stringify(bad));
+  }
+  const info = await a.client.request<{ app: { resources: View } }>('GET', '/v1/apps/lim');
+  assert.equal(info.app.resources.effective, { cpus: 0.5, memoryBytes: 1024 ** 3, pids: 64 });
+});
+
 api('an app destroyed while config and deploy requests race leaves nothing behind for a new app of that name', async ({ a }) => {
   await a.client.request('POST', '/v1/apps', { body: { name: 'race', repo: 'https://git.example.invalid/old.git' } });
   await a.client.request('PATCH', '/v1/apps/race/config', { body: { set: { DB_PASSWORD: 'old-app-secret' } } });

@@ -110,6 +110,13 @@ test('abort kills the run, removes the container, rejects with the reason', asyn
   assert.is(await testContainers('a1'), 0);
 });
 
+test('the test container runs with no-new-privileges and a process limit', async () => {
+  const lines: string[] = [];
+  const r = await run('np', 'grep NoNewPrivs /proc/self/status; cat /sys/fs/cgroup/pids/pids.max', { pids: 256 }, lines);
+  assert.is(r.exitCode, 0, lines.join('\n'));
+  assert.equal(lines.map((l) => l.replace(/\s+/g, ' ')), ['NoNewPrivs: 1', '256']);
+});
+
 test('engine unreachable → docker_unavailable', async () => {
   try {
     await runTests(DockerEngine.connect('/nonexistent/docker.sock'), { image, command: 'true', env: {}, timeoutMs: 1000, labels: pleacoLabels({ app, role: 'test' }), memoryBytes: mem, onLog: () => undefined });

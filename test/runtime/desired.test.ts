@@ -1,7 +1,7 @@
 /** Desired slots from state, with plain data. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { keys } from '../../src/model/index.js';
+import { keys, type Release } from '../../src/model/index.js';
 import { desiredSlots } from '../../src/runtime/desired.js';
 import { MemoryStateView } from './_memory-state.js';
 import { seedApp } from './_fixtures.js';
@@ -66,8 +66,17 @@ test('the image id is preferred over the tag; a release without image is reporte
 test('the placement hook decides which slots run here; memory limits pass through', () => {
   const s = new MemoryStateView();
   seedApp(s, 'web', { release: 1, image: 'img', replicas: 4 });
-  const here = desiredSlots(s, { ...opts, placement: (_app, i) => i % 2 === 1, memoryBytes: 256 * 1024 ** 2 });
+  const here = desiredSlots(s, { ...opts, placement: (_app, i) => i % 2 === 1, limits: { memoryBytes: 256 * 1024 ** 2, cpus: null, pids: null } });
   assert.equal(here.map((d) => [d.index, d.memoryBytes]), [[1, 268435456], [3, 268435456]]);
+});
+
+test('a release\'s own limits win over the node defaults, field by field', () => {
+  const s = new MemoryStateView();
+  seedApp(s, 'web', { release: 1, image: 'img' });
+  const rel = s.get<Release>(keys.release('web', 1))!;
+  s.set(keys.release('web', 1), { ...rel, resources: { cpus: 1.5, pids: 64 } });
+  const [slot] = desiredSlots(s, { ...opts, limits: { memoryBytes: 512 * 1024 ** 2, cpus: null, pids: 1024 } });
+  assert.equal([slot!.memoryBytes, slot!.cpus, slot!.pids], [512 * 1024 ** 2, 1.5, 64]);
 });
 
 test.run();

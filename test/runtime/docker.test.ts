@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LABELS } from '../../src/model/index.js';
 import type { AppLogLine } from '../../src/model/index.js';
-import type { LogLine, ManagedContainer } from '../../src/runtime/index.js';
+import { OOM_NOTE, type LogLine, type ManagedContainer } from '../../src/runtime/index.js';
 import { DockerEngine, DockerRuntime, containerName, decodeLogBuffer } from '../../src/runtime/docker/index.js';
 import { byTime, tailLogs } from '../../src/runtime/docker/logs.js';
 import { rejects, baseImage, buildImage, cleanup, docker, httpGet, uid, waitFor, webDockerfile, crashDockerfile, interleavedDockerfile } from './_fixtures.js';
@@ -179,6 +179,31 @@ Adapter('stop and remove; images by label (the engine adapter); unlabelled image
   const spare = await buildImage(app, `FROM ${base}\nCMD ["echo", "spare"]\n`, `pleaco-test/${app}-spare:1`, { pin: false });
   await engine.removeImage(spare);
   assert.equal((await engine.listImages({ [LABELS.app]: app })).map((i) => i.id).sort(), [web, crash, sleeper, interleaved].sort());
+});
+
+Adapter('limits: memory without swap, CPU quota, process limit and no-new-privileges on every app container; an OOM kill is reported', async () => {
+  const c = await rt.create({ app, index: 7, release: 1, image: sleeper, port: 8080, env: {}, memoryBytes: 64 * 1024 ** 2, cpus: 0.5, pids: 128 });
+  const hc = (await docker.getContainer(c.id).inspect()).HostConfig;
+  assert.equal([hc.Memory, hc.MemorySwap, hc.NanoCpus, hc.PidsLimit], [64 * 1024 ** 2, 64 * 1024 ** 2, 500_000_000, 128]);
+  assert.ok(hc.SecurityOpt?.includes('no-new-privileges'), `SecurityOpt ${JSON.stringify(hc.SecurityOpt)}`);
+  await rt.remove(c.id);
+  // No limits asked for: still no-new-privileges.
+  const bare = await rt.create({ app, index: 8, release: 1, image: sleeper, port: 8080, env: {} });
+  assert.ok((await docker.getContainer(bare.id).inspect()).HostConfig.SecurityOpt?.includes('no-new-privileges'));
+  await rt.remove(bare.id);
+  // A container over its memory limit is killed by the kernel: the adapter sees it, `pleaco logs` says it.
+  const base = await baseImage();
+  const hog = await buildImage(app, `FROM ${base}\nCMD ["sh", "-c", "echo filling; a=$(dd if=/dev/zero bs=1M count=96 2>/dev/null | tr '\\\\000' x); echo survived"]\n`, `pleaco-test/${app}-hog:1`);
+  const h = await rt.create({ app, index: 9, release: 1, image: hog, port: 8080, env: {}, memoryBytes: 32 * 1024 ** 2 });
+  const dead = await waitFor('the hog killed', async () => {
+    const x = await rt.inspect(h.id);
+    return x && x.state !== 'running' ? x : null;
+  }, 20_000);
+  assert.is(dead.oomKilled, true);
+  const lines: AppLogLine[] = [];
+  await tailLogs(docker, nodeId, app, { tail: 10 }, (l) => void (l.slot === `${app}#9` && lines.push(l)));
+  assert.equal(lines.map((l) => l.line), ['filling', OOM_NOTE]);
+  await rt.remove(h.id);
 });
 
 Adapter('ping reports the engine version; an absent engine is reported, not thrown', async () => {

@@ -122,6 +122,16 @@ test('a container is starting until it has run DEFAULT_READY_AFTER_MS and its po
   assert.is(run([spec('web', 0, 1)], [slow]).wakeAt, T0 + 2000, 'a long-silent port is polled less often');
 });
 
+test('an OOM kill is recorded on the slot (ps says so), kept across a runner restart, cleared by a crash that is not one', () => {
+  const oom = ctr('web', 0, 1, 'exited', { id: 'o1', exitCode: 137, oomKilled: true, finishedAt: T0 - 100, startedAt: T0 - 600 });
+  const st = run([spec('web', 0, 1)], [oom]).statuses.get('web#0')!;
+  assert.equal([st.state, st.lastExitCode, st.oomKilled], ['crashed', 137, true]);
+  assert.is(memoryFromStatus(st).lastOom, true);
+  const plain = ctr('web', 0, 1, 'exited', { id: 'o2', exitCode: 1, finishedAt: T0 - 50, startedAt: T0 - 400 });
+  const again = run([spec('web', 0, 1)], [plain], { memory: new Map([['web#0', memoryFromStatus(st)]]) }).statuses.get('web#0')!;
+  assert.equal([again.lastExitCode, again.oomKilled], [1, undefined]);
+});
+
 test('a crash: crashed with exit code and log, then backoff, then restart after the delay', () => {
   const dead = ctr('web', 0, 1, 'exited', { id: 'd1', exitCode: 3, finishedAt: T0 - 100, startedAt: T0 - 600, log: 'boom\nbye' });
   const d = [spec('web', 0, 1)];

@@ -2,9 +2,13 @@ import { PleacoError } from '../../errors.js';
 import type { ApiDeps } from '../deps.js';
 import { jsonBody } from '../http.js';
 import type { RouteDef } from '../registry.js';
-import { appInfo, appSummary, proxyStatus, releaseView, slotsOf } from '../views.js';
+import { appInfo, appSummary, proxyStatus, releaseView, resourcesView, slotsOf } from '../views.js';
 
 const NAME = { type: 'string', pattern: '^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$' };
+const RESOURCES = {
+  type: 'object',
+  properties: { memoryBytes: { type: ['integer', 'string', 'null'] }, cpus: { type: ['number', 'null'] }, pids: { type: ['integer', 'null'] } },
+};
 
 export function appRoutes(d: ApiDeps): RouteDef[] {
   const { apps, store } = d;
@@ -13,7 +17,9 @@ export function appRoutes(d: ApiDeps): RouteDef[] {
     const app = apps.get(name);
     const builds = apps.builds(name);
     const routing = { domains: d.domains.list(name), proxy: proxyStatus(store, d.nodeId) };
-    return appInfo(app, apps.current(name), apps.replicas(name), slotsOf(store, name), builds[0] ?? null, Object.keys(apps.config(name)).sort(), routing);
+    const release = apps.current(name);
+    const resources = resourcesView(app.resources, release, d.config.app);
+    return appInfo(app, release, apps.replicas(name), slotsOf(store, name), builds[0] ?? null, Object.keys(apps.config(name)).sort(), routing, resources);
   };
   const parseRelease = (v: unknown): number | undefined => {
     if (v === undefined || v === null) return undefined;
@@ -71,6 +77,23 @@ export function appRoutes(d: ApiDeps): RouteDef[] {
         const name = ctx.params.name!;
         apps.get(name);
         ctx.body = { replicas: apps.replicas(name), release: apps.current(name)?.number ?? null, processes: slotsOf(store, name) };
+      },
+    },
+    {
+      method: 'GET', path: '/v1/apps/:name/resources', tag: 'processes', summary: "The app's container limits: what was set, the node's defaults, what its containers run with",
+      handler: async (ctx) => {
+        const app = apps.get(ctx.params.name);
+        ctx.body = resourcesView(app.resources, apps.current(app.name), d.config.app);
+      },
+    },
+    {
+      method: 'PUT', path: '/v1/apps/:name/resources', tag: 'processes', summary: "Change the app's container limits (null: back to the default); a new release rolls them out",
+      body: RESOURCES,
+      handler: async (ctx) => {
+        const b = await jsonBody(ctx, limit);
+        const { resources, release } = await apps.setResources(ctx.params.name, b);
+        d.log.info('resources changed', { app: ctx.params.name, ...resources, release: release?.number });
+        ctx.body = { ...resourcesView(resources, release, d.config.app), release: release ? releaseView(release) : null };
       },
     },
     {

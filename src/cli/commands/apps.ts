@@ -1,5 +1,5 @@
 /** apps, apps:create, apps:info, apps:destroy. */
-import type { Build, Release, SlotStatus } from '../../model/index.js';
+import { describeResources, type Build, type Release, type Resources, type SlotStatus } from '../../model/index.js';
 import { CliError, UsageError } from '../args.js';
 import { appPath, EXIT, str, type Command, type Ctx } from '../context.js';
 import { header, json, keyValues, paint, relativeTime, shortSha, table } from '../format.js';
@@ -24,6 +24,8 @@ export interface AppInfo extends AppSummary {
   configKeys: string[];
   /** Host names routed to the app, its implicit `<app>.<domain>` first. */
   domains?: { host: string; implicit: boolean }[];
+  /** Its container limits: set, the node's defaults, and what the current release runs with. */
+  resources?: { resources: Resources; effective: Resources };
 }
 
 export const apps: Command = async (ctx) => {
@@ -84,6 +86,7 @@ export const appsInfo: Command = async (ctx) => {
     ['Replicas', `${a.replicas} (${a.running} running)`],
     ['Last build', buildLine(a.lastBuild, now) ?? 'none'],
     ['Config', a.configKeys.length ? a.configKeys.join(', ') : '(none)'],
+    ['Limits', a.resources ? `${describeResources(a.resources.effective).replace(/^defaults$/, 'none')}${Object.keys(a.resources.resources).length ? '' : ' (node defaults)'}` : null],
     ['Webhook', `${a.webhook.path} (secret in --json)`],
     ['Created', `${a.createdAt} (${relativeTime(a.createdAt, now)})`],
   ])) {

@@ -19,7 +19,7 @@ function slotOwnState(s: SlotStatus, now: number): string {
     case 'crashed':
     case 'backoff':
     case 'failed': {
-      const exit = s.lastExitCode === undefined ? '' : ` (exit ${s.lastExitCode})`;
+      const exit = s.oomKilled ? ' (out of memory)' : s.lastExitCode === undefined ? '' : ` (exit ${s.lastExitCode})`;
       const retry = s.nextRetryAt ? `, retry ${relativeTime(s.nextRetryAt, now)}` : '';
       return `${s.state}${exit}${retry}`;
     }

@@ -31,6 +31,8 @@ function createOptions(spec: JobSpec): Docker.ContainerCreateOptions {
       MemorySwap: spec.memoryBytes,
       ...(spec.cpuShares ? { CpuShares: spec.cpuShares } : {}),
       ...(spec.mounts?.length ? { Binds: spec.mounts.map((m) => `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`) } : {}),
+      ...(spec.pids ? { PidsLimit: spec.pids } : {}),
+      SecurityOpt: ['no-new-privileges'],
       PublishAllPorts: false,
       PortBindings: {},
       AutoRemove: false,

@@ -4,7 +4,7 @@
  */
 import type Docker from 'dockerode';
 import { LABELS, type AppLogLine } from '../../model/index.js';
-import type { LogLine, LogStream, TailOptions } from '../runtime.js';
+import { OOM_NOTE, type LogLine, type LogStream, type TailOptions } from '../runtime.js';
 
 /**
  * Incremental decoder of Docker's stream framing (8-byte header: stream byte, 3 zero bytes, uint32 BE size).
@@ -151,14 +151,16 @@ interface Source {
   id: string;
   slot: string;
   release: number;
+  /** Stopped (its log may end with an OOM kill). */
+  exited: boolean;
 }
 
 function filters(nodeId: string, app: string): { label: string[] } {
   return { label: [`${LABELS.managed}=true`, `${LABELS.node}=${nodeId}`, `${LABELS.role}=app`, `${LABELS.app}=${app}`] };
 }
 
-function sourceOf(id: string, labels: Record<string, string> | undefined): Source {
-  return { id, slot: labels?.[LABELS.slot] ?? '?', release: Number(labels?.[LABELS.release] ?? 0) };
+function sourceOf(id: string, labels: Record<string, string> | undefined, state?: string): Source {
+  return { id, slot: labels?.[LABELS.slot] ?? '?', release: Number(labels?.[LABELS.release] ?? 0), exited: state === 'exited' || state === 'dead' };
 }
 
 /**
@@ -175,13 +177,18 @@ export async function tailLogs(
 ): Promise<void> {
   const tail = opts.tail ?? 100;
   const list = await engine.listContainers({ all: true, filters: filters(nodeId, app) });
-  const sources = list.map((c) => sourceOf(c.Id, c.Labels)).sort((a, b) => (a.slot < b.slot ? -1 : a.slot > b.slot ? 1 : a.release - b.release));
+  const sources = list.map((c) => sourceOf(c.Id, c.Labels, c.State)).sort((a, b) => (a.slot < b.slot ? -1 : a.slot > b.slot ? 1 : a.release - b.release));
   if (!opts.follow) {
     const backlog: (AppLogLine & { time: string })[] = [];
     for (const s of sources) {
       try {
-        const buf = await engine.getContainer(s.id).logs({ stdout: true, stderr: true, tail, timestamps: true, follow: false });
+        const c = engine.getContainer(s.id);
+        const buf = await c.logs({ stdout: true, stderr: true, tail, timestamps: true, follow: false });
         for (const l of decodeLogBuffer(buf, true)) backlog.push({ slot: s.slot, release: s.release, stream: l.stream, line: l.line, time: l.time ?? '' });
+        if (s.exited) {
+          const st = (await c.inspect()).State;
+          if (st?.OOMKilled) backlog.push({ slot: s.slot, release: s.release, stream: 'stderr', line: OOM_NOTE, time: st.FinishedAt ?? '' });
+        }
       } catch {
         /* removed meanwhile */
       }
@@ -206,11 +213,14 @@ export async function tailLogs(
   };
   for (const s of sources) follow(s, tail);
   try {
-    const events = await engine.getEvents({ filters: { type: ['container'], event: ['start'], ...filters(nodeId, app) } });
+    const events = await engine.getEvents({ filters: { type: ['container'], event: ['start', 'oom'], ...filters(nodeId, app) } });
     events.on('data', jsonLines((raw) => {
       const ev = raw as DockerEvent;
       const id = ev.Actor?.ID ?? ev.id;
-      if (id) follow(sourceOf(id, ev.Actor?.Attributes), 'all');
+      if (!id) return;
+      const s = sourceOf(id, ev.Actor?.Attributes);
+      if ((ev.Action ?? ev.status) === 'oom') onLine({ slot: s.slot, release: s.release, stream: 'stderr', line: OOM_NOTE });
+      else follow(s, 'all');
     }));
     await new Promise<void>((resolve) => {
       const stop = (): void => {

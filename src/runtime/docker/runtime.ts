@@ -164,7 +164,12 @@ export class DockerRuntime implements ContainerRuntime {
         RestartPolicy: { Name: 'no' },
         LogConfig: { Type: 'json-file', Config: { 'max-size': this.opts.logMaxSize ?? '10m', 'max-file': this.opts.logMaxFile ?? '3' } },
         Init: this.opts.init ?? true,
-        ...(spec.memoryBytes ? { Memory: spec.memoryBytes } : {}),
+        // Limits (resources:set over the node's defaults); no swap on top of the memory limit; no process may gain
+        // privileges it was not started with (setuid binaries).
+        ...(spec.memoryBytes ? { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes } : {}),
+        ...(spec.cpus ? { NanoCpus: Math.round(spec.cpus * 1e9) } : {}),
+        ...(spec.pids ? { PidsLimit: spec.pids } : {}),
+        SecurityOpt: ['no-new-privileges'],
       },
     };
   }
