@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'not_found'
   | 'conflict'
   | 'payload_too_large'
+  | 'insufficient_storage'
   | 'unsupported_media_type'
   | 'unavailable'
   | 'docker_unavailable'
@@ -43,6 +44,8 @@ const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   payload_too_large: 413,
+  /** A disk pleaco writes to (the state dir, Docker's data root) is below its minimum free space. */
+  insufficient_storage: 507,
   unsupported_media_type: 415,
   unavailable: 503,
   docker_unavailable: 503,
@@ -65,7 +68,7 @@ const STATUS: Record<ErrorCode, number> = {
 
 export interface PleacoErrorOptions {
   status?: number;
-  /** Whether the message may be shown to an API client. Defaults to status < 500, or true for 503. */
+  /** Whether the message may be shown to an API client. Defaults to status < 500, or true for 503 and 507 (they say what to do). */
   expose?: boolean;
   cause?: unknown;
   details?: Record<string, unknown>;
@@ -82,7 +85,7 @@ export class PleacoError extends Error {
     this.name = 'PleacoError';
     this.code = code;
     this.status = opts.status ?? STATUS[code];
-    this.expose = opts.expose ?? (this.status < 500 || this.status === 503);
+    this.expose = opts.expose ?? (this.status < 500 || this.status === 503 || this.status === 507);
     this.details = opts.details;
   }
 

@@ -45,6 +45,8 @@ export interface PipelineDeps {
   version?: string;
   /** The app's config vars (env/<app>/*), read when the test runs. */
   env(app: string): Record<string, string>;
+  /** Makes room on the disks a build writes to, or refuses the build (`insufficient_storage`). */
+  ensureDisk?: () => Promise<void>;
 }
 
 export interface PipelineRun {
@@ -92,6 +94,7 @@ export async function runPipeline(build: Build, spec: AppSpec, d: PipelineDeps, 
     const down = /not reachable/.test(ready.reason ?? '');
     throw new PleacoError(down ? 'docker_unavailable' : 'unavailable', `cannot build with ${d.builder.name}: ${ready.reason ?? 'unavailable'}`);
   }
+  await d.ensureDisk?.();
   const fetched = await fetchStage(s);
   run.signal.throwIfAborted();
   const { image, imageId } = await buildStage(s, fetched.commit);

@@ -8,17 +8,19 @@
  * No build stays 'running' on this node without being worked on: the final record is written until it
  * succeeds (or the worker stops), and builds 'running' here that this process is not running (a claim
  * whose answer never arrived) are recovered at start, after every re-sync with the agent and every 30 s
- * (recovery.ts). Three loops, each a Reconciler: the queue, the recovery, the image janitor.
+ * (recovery.ts). Three loops, each a Reconciler: the queue, the recovery, and the image collection (images.ts: old
+ * releases' and failed builds' images, deleted apps' images and mirrors; before each build, the disk watch).
  */
 import type { Config } from '../config/index.js';
 import { PleacoError, toPleacoError } from '../errors.js';
 import { Reconciler, type AgentLink, type StateChange, type StateView } from '../link/index.js';
 import type { Logger } from '../log.js';
 import { keys, type AppSpec, type Build } from '../model/index.js';
-import type { ContainerEngine } from '../runtime/index.js';
+import { diskFull, lowDisks, type ContainerEngine } from '../runtime/index.js';
 import type { PolledApp } from '../source/index.js';
 import type { Builder } from './builder.js';
 import { appsWithImages, removeAppImages, removeLeftoverContainers } from './cleanup.js';
+import { collectImages } from './images.js';
 import { LogShipper } from './logship.js';
 import { runPipeline, type GitMirrorLike, type PipelineDeps } from './pipeline.js';
 import { pollTargets } from './poll.js';
@@ -63,8 +65,9 @@ export interface BuildWorkerDeps extends Pick<PipelineDeps, 'advisories' | 'vers
   /** Interval of the recovery of builds 'running' on this node that nobody runs (default 30 s; also after each sync). */
   recoverMs?: number;
   /**
-   * Every minute, remove builder-made images of apps that are not in state (deleted while the builder was
-   * down, or still in use when deleted). Default true; tests that share an Engine turn it off.
+   * Every minute and after each build, remove the images this node's builder made that no kept release or build
+   * needs (images.ts), and those of apps that are not in state (deleted while the builder was down, or still in use
+   * when deleted). Default true; tests that share an Engine turn it off.
    */
   janitor?: boolean;
 }
@@ -228,6 +231,7 @@ export class BuildWorker {
     entry.done = this.runOne(build, spec, ac).finally(() => {
       this.running.delete(build.app);
       this.kick();
+      this.janitorLoop.kick(0); // a new release may retire an old one's image
     });
   }
 
@@ -251,7 +255,7 @@ export class BuildWorker {
     let final: WorkerBuild;
     try {
       await update({});
-      const release = await runPipeline(rec, spec, { ...this.d, env: (a) => this.env(a) }, { update, ship, signal: ac.signal });
+      const release = await runPipeline(rec, spec, { ...this.d, env: (a) => this.env(a), ensureDisk: () => this.ensureDisk(log) }, { update, ship, signal: ac.signal });
       final = { ...rec, status: 'succeeded', stage: 'done', release: release.number, finishedAt: new Date().toISOString() };
       log.info('build succeeded', { release: release.number, commit: rec.commit });
     } catch (raw) {
@@ -324,14 +328,33 @@ export class BuildWorker {
     }
   }
 
-  /** At start and every minute: images of apps deleted while the builder was down, or still in use then. */
+  /**
+   * At start, every minute and after each build, while no build runs (the classic builder reuses cached layers
+   * across builds): apps deleted while the builder was down lose their mirror and images; then old images go.
+   */
   private async janitor(): Promise<void> {
     if (!this.d.view.synced || this.running.size > 0 || this.stopping) return;
     try {
       for (const app of await appsWithImages(this.d.engine, this.d.nodeId)) if (!this.d.view.get(keys.app(app)) && !this.running.has(app)) await this.appDeleted(app);
+      if (this.running.size === 0) await collectImages(this.d.engine, this.d.view, { nodeId: this.d.nodeId, keep: this.d.config.build.keepImages, mode: 'normal', log: this.d.log });
     } catch (err) {
-      this.d.log.debug('janitor could not list images', { error: err });
+      this.d.log.debug('image collection failed', { error: err });
     }
+  }
+
+  /**
+   * Before a build: when the state dir or the engine's data root is below PLEACO_MIN_FREE_DISK, remove every image
+   * but the current releases' and the running builds', then refuse the build (`insufficient_storage`) if that was
+   * not enough.
+   */
+  private async ensureDisk(log: Logger): Promise<void> {
+    const min = this.d.config.disk.minFreeBytes;
+    const paths = [this.d.config.stateDir, await this.d.engine.dataRoot().catch(() => null)];
+    if ((await lowDisks(paths, min)).length === 0) return;
+    log.warn('disk low before a build: removing old images', { minFreeBytes: min });
+    await collectImages(this.d.engine, this.d.view, { nodeId: this.d.nodeId, keep: this.d.config.build.keepImages, mode: 'emergency', log });
+    const low = await lowDisks(paths, min);
+    if (low.length) throw diskFull(low, min, 'the build was refused', true);
   }
 
   /** For the Poller (see poll.ts). */

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
-import { isDnsName } from '../model/index.js';
+import { isDnsName, parseSize } from '../model/index.js';
 import { PleacoError } from '../errors.js';
 import type { Level } from '../log.js';
 
@@ -19,7 +19,9 @@ export interface Config {
   api: { host: string; port: number; bodyLimitBytes: number };
   docker: { socketPath: string };
   source: { allowLocal: boolean; pollIntervalMs: number };
-  build: { backend: BuildBackend; kanikoImage: string; memoryBytes: number; testTimeoutMs: number; cpuShares: number; pidsLimit: number };
+  build: { backend: BuildBackend; kanikoImage: string; memoryBytes: number; testTimeoutMs: number; cpuShares: number; pidsLimit: number; keepImages: number };
+  /** Builds are refused while the state dir or Docker's data root has less free space than this (old images go first). */
+  disk: { minFreeBytes: number };
   /** rolloutStableMs: how long a new container serves before the old one it replaced is removed. */
   runtime: { bindHost: string; backoffBaseMs: number; backoffMaxMs: number; stableAfterMs: number; rolloutStableMs: number; defaultPort: number };
   /** Default limits of an app's containers (`resources:set` overrides them per app); null: no limit. */
@@ -54,7 +56,9 @@ export const DEFAULTS: Config = {
     testTimeoutMs: 300_000,
     cpuShares: 512,
     pidsLimit: 4096,
+    keepImages: 5,
   },
+  disk: { minFreeBytes: 2 * 1024 ** 3 },
   runtime: { bindHost: '127.0.0.1', backoffBaseMs: 1000, backoffMaxMs: 60_000, stableAfterMs: 30_000, rolloutStableMs: 3000, defaultPort: 5000 },
   app: { memoryBytes: 512 * 1024 ** 2, cpus: null, pids: 1024 },
   store: { tombstoneTtlMs: 7 * 24 * 3600_000, compactAfterEntries: 5000 },
@@ -84,13 +88,12 @@ function bool(name: string, raw: string | undefined): boolean | undefined {
   throw bad(`${name} must be true or false, got ${JSON.stringify(raw)}`);
 }
 
-/** Parses sizes like `512m`, `2g`, `1048576`. */
+/** Parses sizes like `512m`, `2g`, `1048576` (the model's one size parser). */
 export function parseBytes(name: string, raw: string | undefined): number | undefined {
   if (raw === undefined || raw === '') return undefined;
-  const m = /^(\d+)([kmg]?)b?$/i.exec(raw.trim());
-  if (!m) throw bad(`${name} must be a size like 512m or 2g, got ${JSON.stringify(raw)}`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? '').toLowerCase() as '' | 'k' | 'm' | 'g'];
-  return Number(m[1]) * mult;
+  const n = parseSize(raw);
+  if (n === null) throw bad(`${name} must be a size like 512m or 2g, got ${JSON.stringify(raw)}`);
+  return n;
 }
 
 function merge<T extends object>(base: T, over: Partial<T> | undefined): T {
@@ -135,7 +138,8 @@ const ADDR_RE = /^(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):(\d{1,5})$/;
 
 /**
  * Container limits: PLEACO_APP_MEMORY (a size, or `none`), PLEACO_APP_CPUS (a number, or `none`), PLEACO_APP_PIDS,
- * PLEACO_BUILD_PIDS (test and kaniko containers).
+ * PLEACO_BUILD_PIDS (test and kaniko containers); what the builder keeps: PLEACO_KEEP_IMAGES (images of the last N
+ * releases per app), PLEACO_MIN_FREE_DISK (below it, builds are refused).
  */
 function loadLimits(cfg: Config, env: Env): void {
   const a = cfg.app;
@@ -149,6 +153,8 @@ function loadLimits(cfg: Config, env: Env): void {
   }
   a.pids = int('PLEACO_APP_PIDS', env.PLEACO_APP_PIDS, 16, 4_194_304) ?? a.pids;
   cfg.build.pidsLimit = int('PLEACO_BUILD_PIDS', env.PLEACO_BUILD_PIDS, 16, 4_194_304) ?? cfg.build.pidsLimit;
+  cfg.build.keepImages = int('PLEACO_KEEP_IMAGES', env.PLEACO_KEEP_IMAGES, 1, 1000) ?? cfg.build.keepImages;
+  cfg.disk.minFreeBytes = parseBytes('PLEACO_MIN_FREE_DISK', env.PLEACO_MIN_FREE_DISK) ?? cfg.disk.minFreeBytes;
   if (a.memoryBytes !== null && a.memoryBytes < 16 * 1024 ** 2) throw bad('the app memory limit must be at least 16m (or none)');
 }
 
@@ -183,6 +189,7 @@ export function loadConfig(env: Env = {}): Config {
     build: merge(DEFAULTS.build, file.build),
     runtime: merge(DEFAULTS.runtime, file.runtime),
     app: merge(DEFAULTS.app, file.app),
+    disk: merge(DEFAULTS.disk, file.disk),
     store: merge(DEFAULTS.store, file.store),
     proxy: merge(DEFAULTS.proxy, file.proxy),
     cluster: merge(DEFAULTS.cluster, file.cluster),

@@ -97,6 +97,10 @@ export interface ContainerEngine {
   removeContainer(id: string): Promise<void>;
   /** Ids of the images any container (managed or not, running or not) is made from: those must stay. */
   imagesInUse(): Promise<Set<string>>;
+  /** Removes dangling (untagged, childless) managed images carrying every given label; how many and bytes freed. */
+  pruneDangling(labels: Record<string, string>): Promise<{ removed: number; bytes: number }>;
+  /** Where the engine keeps images and containers (Docker's data root), for the disk watch; null when unknown. */
+  dataRoot(): Promise<string | null>;
 }
 
 const DOWN = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EACCES']);

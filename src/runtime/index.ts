@@ -35,3 +35,4 @@ export {
 } from './plan.js';
 export { desiredSlots, everywhere, type Placement } from './desired.js';
 export { Runner, runnerPrefixes, type RunnerDeps, type RunnerLink } from './runner.js';
+export { diskFull, diskSpace, lowDisks, type DiskSpace } from './disk.js';

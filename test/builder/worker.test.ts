@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BuildWorker, DockerBuilder } from '../../src/builder/index.js';
 import { PleacoError } from '../../src/errors.js';
-import { loadConfig } from '../../src/config/index.js';
+import { loadConfig, type Config } from '../../src/config/index.js';
 import { keys, type AppSpec, type Build } from '../../src/model/index.js';
 import { createLogger, setLogSink } from '../../src/log.js';
 import type { LinkTransport } from '../../src/link/index.js';
@@ -45,7 +45,7 @@ function repo(name: string, files: Record<string, string>): { url: string; commi
 async function setup(
   files: Record<string, string>,
   spec: Partial<AppSpec> = {},
-  opts: { engine?: DockerEngine; buildTimeoutMs?: number; wrap?: TransportWrap; recoverMs?: number } = {},
+  opts: { engine?: DockerEngine; buildTimeoutMs?: number; wrap?: TransportWrap; recoverMs?: number; config?: Config; janitor?: boolean } = {},
 ) {
   const name = `w${apps.length}-${RUN}`.toLowerCase().slice(0, 40);
   apps.push(name);
@@ -61,10 +61,10 @@ async function setup(
     builder: new DockerBuilder(eng),
     engine: eng,
     nodeId,
-    config,
+    config: opts.config ?? config,
     log,
     tickMs: 200,
-    janitor: false,
+    janitor: opts.janitor ?? false,
     ...(opts.buildTimeoutMs ? { buildTimeoutMs: opts.buildTimeoutMs } : {}),
     ...(opts.recoverMs ? { recoverMs: opts.recoverMs } : {}),
   });
@@ -76,10 +76,10 @@ async function setup(
   return { name, repo: r, agent, worker, stages };
 }
 
-async function until<T>(fn: () => T | undefined | null | false, ms = 60_000): Promise<T> {
+async function until<T>(fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, ms = 60_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
-    const v = fn();
+    const v = await fn();
     if (v) return v;
     if (Date.now() > end) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, 50));
@@ -351,6 +351,34 @@ test('poll targets and trigger; an app deleted loses its mirror and unused image
   for (let i = 0; i < 100 && (await docker.listImages({ filters })).length > 0; i++) await new Promise((res) => setTimeout(res, 100));
   assert.is((await docker.listImages({ filters })).length, 0);
   await worker.stop();
+});
+
+test('old images go: after a new release only the images of the kept releases stay (PLEACO_KEEP_IMAGES 1)', async () => {
+  const { name, agent, worker, repo: r } = await setup({ Dockerfile: DOCKERFILE }, {}, { config: { ...config, build: { ...config.build, keepImages: 1 } }, janitor: true });
+  await worker.start();
+  const images = async (): Promise<string[]> => (await docker.listImages({ filters: JSON.stringify({ label: ['io.pleaco.managed=true', `io.pleaco.app=${name}`, 'io.pleaco.build'] }) })).map((i) => i.Id).sort();
+  const first = await finished(agent, name, (await agent.enqueue(name, 'main')).id);
+  assert.is(first.status, 'succeeded', JSON.stringify(first.error));
+  r.commit({ 'v2.txt': 'two\n' });
+  const second = await finished(agent, name, (await agent.enqueue(name, 'main')).id);
+  assert.is(second.status, 'succeeded', JSON.stringify(second.error));
+  // keep 1: the current release (v2) is the last one; v1's image is collected once the worker is idle.
+  const left = await until(async () => {
+    const ids = await images();
+    return ids.length === 1 ? ids : null;
+  }, 20_000).catch(async () => images());
+  assert.equal(left, [second.imageId!], 'only the current release\'s image is left');
+  await worker.stop();
+});
+
+test('a disk below PLEACO_MIN_FREE_DISK: old images go first, then the build is refused with insufficient_storage', async () => {
+  const { name, agent, worker } = await setup({ Dockerfile: DOCKERFILE }, {}, { config: { ...config, disk: { minFreeBytes: 2 ** 60 } } });
+  await worker.start();
+  const d = await finished(agent, name, (await agent.enqueue(name, 'main')).id);
+  await worker.stop();
+  assert.is(d.error?.code, 'insufficient_storage');
+  assert.match(d.error!.message, /^the build was refused: .+ has [\d.]+ \w+ free of [\d.]+ \w+, below the [\d.]+ \w+ pleaco keeps free \(PLEACO_MIN_FREE_DISK\) even after removing old images/);
+  assert.ok(agent.log(name, d.id).some((l) => l.includes('insufficient') || l.includes('the build was refused')), agent.log(name, d.id).join('\n'));
 });
 
 test('Docker Engine down: the build fails with docker_unavailable and the worker keeps going', async () => {

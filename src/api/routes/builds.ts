@@ -1,5 +1,6 @@
 import { PleacoError } from '../../errors.js';
 import type { Build } from '../../model/index.js';
+import { diskFull, lowDisks } from '../../runtime/index.js';
 import type { ApiDeps } from '../deps.js';
 import { streamDeploy } from '../deploystream.js';
 import { jsonBody } from '../http.js';
@@ -20,6 +21,9 @@ export function buildRoutes(d: ApiDeps): RouteDef[] {
         if (!TRIGGERS.includes(trigger)) throw new PleacoError('bad_request', `trigger must be one of ${TRIGGERS.join(', ')}`);
         const engine = await d.engine.ping();
         if (!engine.ok) throw new PleacoError('docker_unavailable', `cannot deploy: ${engine.error} at ${d.config.docker.socketPath}`);
+        const min = d.config.disk.minFreeBytes;
+        const low = await lowDisks([d.config.stateDir, await d.engine.dataRoot().catch(() => null)], min);
+        if (low.length) throw diskFull(low, min, 'the deploy was refused');
         const res = await d.apps.enqueue(ctx.params.name, b.ref, trigger);
         d.log.info('build queued', { app: ctx.params.name, build: res.build.id, ref: res.build.ref, trigger, replaced: res.replaced });
         ctx.status = 202;

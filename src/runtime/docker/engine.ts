@@ -47,6 +47,7 @@ function labelFilter(labels: Record<string, string | true>): string {
 
 export class DockerEngine implements ContainerEngine {
   readonly where: string;
+  private root: Promise<string | null> | undefined;
 
   constructor(readonly docker: Docker) {
     this.where = whereOf(docker);
@@ -159,6 +160,27 @@ export class DockerEngine implements ContainerEngine {
       if (statusOf(err) === 404 || statusOf(err) === 409) return; // gone, or its removal is already under way
       throw this.wrap(err);
     }
+  }
+
+  async pruneDangling(labels: Record<string, string>): Promise<{ removed: number; bytes: number }> {
+    const label = [`${LABELS.managed}=true`, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)];
+    try {
+      const r = await this.docker.pruneImages({ filters: JSON.stringify({ dangling: ['true'], label }) });
+      return { removed: (r.ImagesDeleted ?? []).filter((d) => d.Deleted).length, bytes: r.SpaceReclaimed ?? 0 };
+    } catch (err) {
+      throw this.wrap(err);
+    }
+  }
+
+  async dataRoot(): Promise<string | null> {
+    this.root ??= this.docker.info().then(
+      (i: { DockerRootDir?: string }) => i.DockerRootDir ?? null,
+      (err: unknown) => {
+        this.root = undefined; // ask again next time
+        throw this.wrap(err);
+      },
+    );
+    return this.root;
   }
 
   async imagesInUse(): Promise<Set<string>> {
