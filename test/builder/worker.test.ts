@@ -18,7 +18,7 @@ import { RUN, docker, engine, cleanupByLabel } from './_helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'pleaco-worker-test-'));
 writeFileSync(join(tmp, 'config.json'), '{}');
-const config = loadConfig({ PLEACO_STATE_DIR: tmp, PLEACO_ALLOW_LOCAL_REPOS: 'true', PLEACO_BUILD_MEMORY: '256m', PLEACO_TEST_TIMEOUT: '20', PLEACO_CONFIG: join(tmp, 'config.json') });
+const config = loadConfig({ PLEACO_STATE_DIR: tmp, PLEACO_ALLOW_LOCAL_REPOS: 'true', PLEACO_BUILD_MEMORY: '256m', PLEACO_TEST_TIMEOUT: '20', PLEACO_MIN_FREE_DISK: '512m', PLEACO_CONFIG: join(tmp, 'config.json') });
 const logLines: string[] = [];
 const restoreLog = setLogSink((l) => logLines.push(l));
 const log = createLogger({ proc: 'builder-test' });
