@@ -54,7 +54,8 @@ export const DEFAULTS: Config = {
     kanikoImage: 'ghcr.io/chainguard-dev/kaniko/executor:latest',
     memoryBytes: 2 * 1024 ** 3,
     testTimeoutMs: 300_000,
-    cpuShares: 512,
+    // Build, test and kaniko containers weigh 1/8 of an app container (1024) when the CPU is contended.
+    cpuShares: 128,
     pidsLimit: 4096,
     keepImages: 5,
   },

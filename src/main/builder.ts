@@ -14,6 +14,7 @@ import { runSubsystem } from './subsystem.js';
 
 runSubsystem({
   proc: 'builder',
+  nice: 10,
   prefixes: () => BUILDER_PREFIXES,
   start: async ({ config, nodeId, view, link, log }) => {
     const engine = DockerEngine.connect(config.docker.socketPath);

@@ -23,6 +23,7 @@ function checkHaproxy(): void {
 
 runSubsystem({
   proc: 'proxy',
+  nice: -5,
   prefixes: () => PROXY_PREFIXES,
   stopNote: 'proxy stopping; haproxy stops with it',
   start: async ({ config, nodeId, view, link, log }) => {

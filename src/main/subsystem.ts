@@ -4,6 +4,7 @@
  * writes), start, and stop cleanly on SIGTERM/SIGINT (exit 0, forced after a bound). A failure to start logs and
  * exits 1 so the supervisor restarts it.
  */
+import { setPriority } from 'node:os';
 import { loadConfig, type Config } from '../config/index.js';
 import { AgentLink, StateMirror, type StateView } from '../link/index.js';
 import { createLogger, setLogLevel, type Logger } from '../log.js';
@@ -19,6 +20,11 @@ export interface SubsystemContext {
 
 export interface SubsystemSpec {
   proc: 'builder' | 'runner' | 'proxy';
+  /**
+   * CPU niceness the process (and what it spawns) runs at: the proxy above the rest (it serves), the builder below
+   * (a deploy must not slow what is serving). Raising priority needs root; without it the process stays at 0.
+   */
+  nice?: number;
   /** State key prefixes the subsystem watches. */
   prefixes(nodeId: string): string[];
   /** Starts the work; resolves with the function that stops it. */
@@ -47,6 +53,13 @@ export function runSubsystem(spec: SubsystemSpec): void {
   process.on('SIGINT', () => void stop('SIGINT'));
 
   const main = async (): Promise<void> => {
+    if (spec.nice !== undefined) {
+      try {
+        setPriority(spec.nice);
+      } catch (err) {
+        log.info('cannot change the CPU priority; staying at the default', { nice: spec.nice, error: (err as Error).message });
+      }
+    }
     const config = loadConfig(process.env);
     setLogLevel(config.logLevel);
     // The agent owns the token and the node id: wait for it (token file + socket) before reading either.

@@ -163,6 +163,12 @@ export interface SlotStatus {
   /** Host address the container's port is published on. */
   host: string;
   hostPort: number | null;
+  /**
+   * The container's own address on its bridge and the app's port there: the proxy of the same node connects to it
+   * directly (no userland proxy hop); other nodes use host:hostPort.
+   */
+  ip?: string;
+  port?: number;
   restarts: number;
   /** When the slot entered its current state (ISO). */
   since: string;

@@ -60,9 +60,11 @@ function serversByApp(state: StateReader, node: string | undefined): Map<string,
     if (!m || !s || typeof s !== 'object') continue;
     const app = m[2]!;
     if (s.state !== 'running' || typeof s.hostPort !== 'number') continue;
-    const addr = addressOf(s, node);
+    // On its own node a replica is reached at its bridge address (one hop less than the published port).
+    const local = node !== undefined && s.node === node && typeof s.ip === 'string' && isIP(s.ip) !== 0 && typeof s.port === 'number';
+    const addr = local ? s.ip! : addressOf(s, node);
     if (addr === null) continue;
-    const server: ProxyServer = { id: s.containerId, addr, port: s.hostPort, state: 'ready' };
+    const server: ProxyServer = { id: s.containerId, addr, port: local ? s.port! : s.hostPort, state: 'ready' };
     try {
       validateServer(app, server);
     } catch {

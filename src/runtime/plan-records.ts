@@ -61,6 +61,7 @@ export function baseStatus(c: ObservedContainer, state: SlotState, restarts: num
     state,
     host: cfg.host,
     hostPort: live ? c.hostPort : null,
+    ...(live && c.ip && c.port ? { ip: c.ip, port: c.port } : {}),
     restarts,
     since: '',
   };

@@ -89,4 +89,14 @@ t('the same container seen twice is one server', () => {
   validateModel(m);
 });
 
+t('a replica on this node is reached at its bridge address; one on another node at that node\'s published port', () => {
+  const m = proxyModel(view({
+    'apps/web': app('web'),
+    'obs/n1/slots/web#0': slot('web', 0, { ip: '172.17.0.5', port: 5000 }),
+    'obs/n2/slots/web#1': slot('web', 1, { node: 'n2', host: '10.0.0.2', ip: '172.17.0.9', port: 5000 }),
+    'obs/n1/slots/web#2': slot('web', 2),
+  }), OPTS);
+  assert.equal(m.apps[0]!.servers.map((s) => `${s.id} ${s.addr}:${s.port}`), ['cweb0 172.17.0.5:5000', 'cweb1 10.0.0.2:30001', 'cweb2 127.0.0.1:30002']);
+});
+
 t.run();
