@@ -1,9 +1,10 @@
 /**
- * A diagnosis aid for make bench-rollout (not a benchmark): while the app is redeployed, 8 keep-alive clients
- * request it through the proxy and every response slower than 500 ms is printed with the time since start, next
- * to the deploy stages' times, so a slow request can be matched with what the node was doing.
+ * A diagnosis aid for make bench-rollout (not a benchmark): the same wrk load while the app is redeployed, plus a
+ * probe process (probe.ts) that prints every response slower than 1 s; both next to the deploy stages' and the
+ * rollout's timestamps, so a slow request can be matched with what the node was doing.
+ * Usage: node dist/bench/rollout-slow.js   (DEPLOYS=5)
  */
-import { Agent, request } from 'node:http';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,26 +14,11 @@ import { tempDir } from '../test/helpers/tmp.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/hello', import.meta.url));
 const APP = 'slow';
-const t0 = Date.now();
 const at = (): string => new Date().toISOString();
-
-function get(port: number, agent: Agent): Promise<{ status: number; ms: number }> {
-  const start = Date.now();
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', headers: { host: `${APP}.localhost` }, agent, timeout: 15_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: Date.now() - start }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve({ status: 0, ms: Date.now() - start }));
-    req.end();
-  });
-}
 
 async function main(): Promise<void> {
   const tmp = tempDir('pleaco-rollout-slow-');
   const node = await startNode();
-  let stop = false;
   try {
     const repo = new TestRepo(tmp.dir, 'hello');
     repo.commitTree(EXAMPLE, 'example');
@@ -49,12 +35,8 @@ async function main(): Promise<void> {
       });
     };
     await deploy();
-    const { spawn } = await import('node:child_process');
     const wrk = spawn('wrk', ['-t2', '-c20', '-d120s', '-H', `Host: ${APP}.localhost`, `http://127.0.0.1:${node.proxyPort}/`], { stdio: ['ignore', 'inherit', 'inherit'] });
-    const probe = spawn(process.execPath, ['/tmp/probe.mjs', String(node.proxyPort), `${APP}.localhost`, '4'], { stdio: ['ignore', 'inherit', 'inherit'] });
-    const stats = { n: 0, slow: 0, failed: 0 };
-    const loops: Promise<void>[] = [];
-    void get; void Agent;
+    const probe = spawn(process.execPath, [fileURLToPath(new URL('./probe.js', import.meta.url)), String(node.proxyPort), `${APP}.localhost`, '4'], { stdio: ['ignore', 'inherit', 'inherit'] });
     const page = join(repo.work, 'www', 'index.html');
     const original = readFileSync(page, 'utf8');
     for (let i = 1; i <= Number(process.env.DEPLOYS ?? 5); i++) {
@@ -65,14 +47,10 @@ async function main(): Promise<void> {
       await deploy();
     }
     await new Promise((r) => setTimeout(r, 3000));
-    stop = true;
     probe.kill('SIGTERM');
     wrk.kill('SIGINT');
     await new Promise((r) => setTimeout(r, 1500));
-    await Promise.all(loops);
-    console.log(`requests=${stats.n} slow_or_failed=${stats.slow} failed=${stats.failed}`);
   } finally {
-    stop = true;
     await node.destroy();
     tmp.cleanup();
   }
