@@ -7,8 +7,8 @@
 import type { Config } from '../config/index.js';
 import { PleacoError } from '../errors.js';
 import type { AgentLink, StateView } from '../link/index.js';
-import { redactRepoUrl, validateRepoUrl, type AppSpec, type Build, type Release, type TestResult } from '../model/index.js';
-import type { ContainerEngine } from '../runtime/index.js';
+import { LABELS, redactRepoUrl, validateRepoUrl, type AppSpec, type Build, type Release, type TestResult } from '../model/index.js';
+import type { ContainerEngine, ImageInfo } from '../runtime/index.js';
 import { scanImage, type AdvisoryStore, type ScanOutcome } from '../scan/index.js';
 import { readAppConfig, resolvePort, resolveTestCommand, type AppConfig } from './appconfig.js';
 import { pleacoLabels, type Builder } from './builder.js';
@@ -97,9 +97,9 @@ export async function runPipeline(build: Build, spec: AppSpec, d: PipelineDeps, 
   await d.ensureDisk?.();
   const fetched = await fetchStage(s);
   run.signal.throwIfAborted();
-  const { image, imageId } = await buildStage(s, fetched.commit);
+  const { image, imageId, labels } = await buildStage(s, fetched.commit);
   run.signal.throwIfAborted();
-  const exposed = (await d.engine.inspectImage(imageId))?.exposedPorts ?? [];
+  const exposed = (await checkLabels(s, image, imageId, labels)).exposedPorts;
   const { port, source } = resolvePort(spec, fetched.appConfig, Object.fromEntries(exposed.map((p) => [p, {}])), d.config.runtime.defaultPort);
   const test = await testStage(s, imageId, port, resolveTestCommand(spec, fetched.appConfig));
   run.signal.throwIfAborted();
@@ -141,7 +141,7 @@ async function fetchStage(s: Stage): Promise<Fetched> {
 }
 
 /** Builds the image of `commit` with the node's builder, within the build deadline. */
-async function buildStage(s: Stage, commit: string): Promise<{ image: string; imageId: string }> {
+async function buildStage(s: Stage, commit: string): Promise<{ image: string; imageId: string; labels: Record<string, string> }> {
   const { build, d, run } = s;
   const { app, id } = build;
   if (!TAG_RE.test(id)) throw new PleacoError('internal', `build id ${JSON.stringify(id)} is not usable as an image tag`);
@@ -152,14 +152,15 @@ async function buildStage(s: Stage, commit: string): Promise<{ image: string; im
   // A build that hangs (a RUN waiting forever) must not hold the only build slot forever.
   const buildTimeoutMs = d.buildTimeoutMs ?? 30 * 60_000;
   const deadline = AbortSignal.timeout(buildTimeoutMs);
+  // The node label scopes the janitor to this node's images; io.pleaco.base is cleared because
+  // an app image would otherwise inherit it from the locally built base image it is FROM.
+  const labels = { ...pleacoLabels({ app, build: id, node: d.nodeId }), 'io.pleaco.commit': commit, 'io.pleaco.base': '' };
   let imageId: string;
   try {
     ({ imageId } = await d.builder.build({
       context: d.git.archive(app, commit),
       tag: image,
-      // The node label scopes the janitor to this node's images; io.pleaco.base is cleared because
-      // an app image would otherwise inherit it from the locally built base image it is FROM.
-      labels: { ...pleacoLabels({ app, build: id, node: d.nodeId }), 'io.pleaco.commit': commit, 'io.pleaco.base': '' },
+      labels,
       memoryBytes: d.config.build.memoryBytes,
       cpuShares: d.config.build.cpuShares,
       onLog: s.out,
@@ -171,7 +172,24 @@ async function buildStage(s: Stage, commit: string): Promise<{ image: string; im
   }
   s.durations.build = Date.now() - t;
   s.out(`image ${image} (${imageId.slice(0, 19)}) built in ${secs(s.durations.build)}`);
-  return { image, imageId };
+  return { image, imageId, labels };
+}
+
+/**
+ * Every image carries the labels the build asked for (the janitor, the runner's adoption and the scan all go by
+ * them): checked on the image itself after every build, whichever builder made it. An image without them is never
+ * tested, scanned or released; it is removed when it still carries io.pleaco.managed (else it is not ours to touch).
+ */
+async function checkLabels(s: Stage, image: string, imageId: string, labels: Record<string, string>): Promise<ImageInfo> {
+  const { d } = s;
+  const info = await d.engine.inspectImage(imageId);
+  if (!info) throw new PleacoError('build_failed', `the built image ${image} is not on this node`);
+  const missing = Object.entries(labels).filter(([k, v]) => info.labels[k] !== v).map(([k]) => k);
+  if (missing.length === 0) return info;
+  const managed = info.labels[LABELS.managed] === 'true';
+  if (managed) await d.engine.removeImage(imageId).catch((err: unknown) => s.out(`could not remove ${image}: ${(err as Error).message}`));
+  const which = missing.length === 1 ? `label ${missing[0]}` : `labels ${missing.join(', ')}`;
+  throw new PleacoError('build_failed', `the image built by ${d.builder.name} lacks the ${which}${managed ? '' : ` (${image} is left on the node: remove it by hand)`}`);
 }
 
 /** Runs the app's test command in the image; a failure or timeout throws (the record keeps the output's tail). */

@@ -15,6 +15,39 @@ export function labelLine(labels: Record<string, string>): string {
   return 'LABEL ' + Object.entries(labels).map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ');
 }
 
+/** The Dockerfile's escape character: `\\`, or what an `# escape=` parser directive at its top says. */
+function escapeOf(lines: string[]): string {
+  for (const [i, raw] of lines.entries()) {
+    const line = i === 0 ? raw.replace(/^\uFEFF/, '') : raw;
+    // Parser directives come first, as `# key=value` comments; the first other line ends them.
+    const m = /^#\s*([A-Za-z][A-Za-z0-9]*)\s*=\s*(.+?)\s*$/.exec(line);
+    if (!m) break;
+    if (m[1]!.toLowerCase() === 'escape' && (m[2] === '`' || m[2] === '\\')) return m[2];
+  }
+  return '\\';
+}
+
+/**
+ * Ends a line continuation left open at the end of the Dockerfile, so that a line appended after it is an instruction
+ * of its own instead of the rest of the last one: the escape character that ends the last instruction line (blank
+ * and comment lines after it do not count, as in Docker's parser) is removed, with the blanks after it. At the end of
+ * the file Docker ends the instruction there anyway, so the build means what it meant.
+ */
+export function closeContinuation(text: string): string {
+  const lines = text.split('\n');
+  const escape = escapeOf(lines);
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const cr = lines[i]!.endsWith('\r') ? '\r' : '';
+    const line = cr ? lines[i]!.slice(0, -1) : lines[i]!;
+    if (line.trim() === '' || /^\s*#/.test(line)) continue;
+    const open = new RegExp(`${escape === '`' ? '`' : '\\\\'}[ \\t]*$`).exec(line);
+    if (!open) return text;
+    lines[i] = line.slice(0, open.index) + cr;
+    return lines.join('\n');
+  }
+  return text;
+}
+
 function octal(buf: Buffer, off: number, len: number): number {
   if ((buf[off]! & 0x80) !== 0) {
     // GNU base-256 encoding for big sizes
@@ -120,7 +153,7 @@ export class DockerfileLabeler extends Transform {
   private finish(): void {
     this.ended = true;
     if (this.dockerfile) {
-      const text = this.dockerfile.toString('utf8');
+      const text = closeContinuation(this.dockerfile.toString('utf8'));
       const body = Buffer.from(`${text}${text.endsWith('\n') ? '' : '\n'}${labelLine(this.labels)}\n`);
       this.push(fileHeader(LABELLED_DOCKERFILE, body.length));
       this.push(body);

@@ -4,15 +4,22 @@
  * through the master CLI (`reload`: the master re-execs, the new worker takes the listeners over, the old one
  * finishes its requests), and if HAProxy dies it is started again from the last good config, with backoff.
  *
+ * HAProxy does not outlive pleaco-proxy: it is started through util-linux's `setpriv --pdeathsig SIGKILL` (when
+ * installed), so the kernel kills the master when the process that started it dies, even by SIGKILL, and its workers
+ * leave with it. SIGKILL because a catchable signal is lost when it arrives while the master re-execs for a reload
+ * (seen with 2.6). Whatever is still left (setpriv missing, or the parent died before the signal was armed) is ended
+ * by the next start in the same dir, before it starts its own (reap.ts).
+ *
  * Events: 'exit' {code, signal}, 'restarted' {pid, attempt}, 'restart-failed' {attempt, error}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PleacoError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
+import { endHAProxies, haproxiesOf, isHAProxyOf } from './reap.js';
 import { RuntimeApi, socketCommand } from './runtime.js';
 
 export interface ConfigBundle {
@@ -37,8 +44,15 @@ export interface HAProxyOptions {
   reloadTimeoutMs?: number;
   restartMinMs?: number;
   restartMaxMs?: number;
+  /**
+   * The `setpriv` that arms HAProxy's parent-death signal (default /usr/bin/setpriv when it exists); null: HAProxy is
+   * started directly and a leftover one is only ended by the next start.
+   */
+  setpriv?: string | null;
   logger?: Logger;
 }
+
+const SETPRIV = '/usr/bin/setpriv';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -60,6 +74,7 @@ export class HAProxyProcess extends EventEmitter {
   readonly masterSocket: string;
   readonly runtime: RuntimeApi;
   private readonly bin: string;
+  private readonly setpriv: string | null;
   private readonly log: Logger;
   private child: ChildProcess | undefined;
   private lastGood: ConfigBundle | undefined;
@@ -78,6 +93,7 @@ export class HAProxyProcess extends EventEmitter {
     this.configPath = join(opts.dir, 'haproxy.cfg');
     this.masterSocket = join(opts.dir, 'master.sock');
     this.bin = opts.bin ?? '/usr/sbin/haproxy';
+    this.setpriv = opts.setpriv === undefined ? (existsSync(SETPRIV) ? SETPRIV : null) : opts.setpriv;
     this.runtime = new RuntimeApi(opts.statsSocket);
     this.log = opts.logger ?? createLogger({ component: 'haproxy' });
   }
@@ -128,7 +144,7 @@ export class HAProxyProcess extends EventEmitter {
     this.stopping = false;
     const result = await this.write(bundle);
     if (!result.ok) throw new PleacoError('invalid_config', `haproxy rejected the config: ${result.message}`, { details: { haproxy: result.message } });
-    this.reapStale();
+    await this.endLeftovers();
     await this.spawnAndWait();
     this.supervising = true;
   }
@@ -228,24 +244,28 @@ export class HAProxyProcess extends EventEmitter {
     });
   }
 
-  /** A master left behind by an earlier run of this process dir (same config path) is ended by its pid. */
-  private reapStale(): void {
-    const pidFile = join(this.dir, 'haproxy.pid');
+  /**
+   * Ends every HAProxy of this dir but our own running child: a master (and its workers) left by an earlier
+   * pleaco-proxy, found by the pid file and by the command lines of all processes, checked in reap.ts.
+   */
+  private async endLeftovers(): Promise<void> {
+    let hint = NaN;
     try {
-      const pid = Number(readFileSync(pidFile, 'utf8').trim());
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (pid > 1 && cmdline.includes(this.configPath) && cmdline.includes('haproxy')) {
-        this.log.warn('ending a haproxy left over from an earlier run', { pid });
-        process.kill(pid, 'SIGTERM');
-      }
+      hint = Number(readFileSync(join(this.dir, 'haproxy.pid'), 'utf8').trim());
     } catch {
-      /* no pid file or no such process */
+      /* no pid file */
     }
+    const pids = haproxiesOf(this.configPath, this.bin, [hint]).filter((p) => p !== this.pid);
+    if (pids.length === 0) return;
+    this.log.warn('ending a haproxy left over from an earlier run', { pids });
+    const left = await endHAProxies(pids, { configPath: this.configPath, bin: this.bin });
+    if (left.length > 0) throw new PleacoError('unavailable', `a haproxy left over from an earlier run does not end (pids ${left.join(', ')})`);
   }
 
   private async spawnAndWait(): Promise<void> {
     const args = ['-W', '-db', '-S', `${this.masterSocket},mode,600`, '-p', join(this.dir, 'haproxy.pid'), '-f', this.configPath];
-    const child = spawn(this.bin, args, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    // setpriv arms the parent-death signal and execs HAProxy (same pid); the master keeps it across its reload re-execs.
+    const child = this.setpriv ? spawn(this.setpriv, ['--pdeathsig', 'SIGKILL', '--', this.bin, ...args], { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(this.bin, args, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.worker = undefined;
     const startedAt = Date.now();
@@ -289,14 +309,18 @@ export class HAProxyProcess extends EventEmitter {
     this.log.error('haproxy exited unexpectedly', { code, signal, uptimeMs, last: this.tail.slice(-3) });
     this.emit('exit', { code, signal });
     // Workers leave with their master; make sure no orphan keeps serving an old config.
-    if (worker !== undefined) {
+    if (worker !== undefined && isHAProxyOf(worker, this.configPath, this.bin)) {
       try {
-        if (readFileSync(`/proc/${worker}/cmdline`, 'utf8').includes('haproxy')) process.kill(worker, 'SIGTERM');
+        process.kill(worker, 'SIGTERM');
       } catch {
         /* already gone */
       }
     }
     if (uptimeMs > 30_000) this.attempt = 0;
+    this.scheduleRestart();
+  }
+
+  private scheduleRestart(): void {
     const delay = Math.min(this.opts.restartMaxMs ?? 5000, (this.opts.restartMinMs ?? 200) * 2 ** this.attempt);
     this.attempt++;
     const attempt = this.attempt;
@@ -305,16 +329,20 @@ export class HAProxyProcess extends EventEmitter {
 
   private async restart(attempt: number): Promise<void> {
     if (this.stopping || !this.lastGood) return;
+    const dead = this.child;
     try {
       this.writeFiles(this.lastGood.files);
       writeAtomic(this.configPath, this.lastGood.config);
+      await this.endLeftovers(); // a worker of the master that died, still finishing its requests
       await this.spawnAndWait();
       this.log.info('haproxy restarted with the last good config', { attempt, worker: this.worker });
       this.emit('restarted', { pid: this.worker, attempt });
     } catch (err) {
       this.log.error('haproxy restart failed', { attempt, error: err });
       this.emit('restart-failed', { attempt, error: err });
-      // The exit handler schedules the next attempt; a start that timed out was killed and exits too.
+      // A start that failed or timed out was killed: its exit handler schedules the next attempt. A failure before
+      // anything was started (a leftover that would not end) schedules it here.
+      if (this.child === dead && !this.stopping) this.scheduleRestart();
     }
   }
 }

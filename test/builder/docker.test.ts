@@ -10,8 +10,12 @@ const app = `bt-${RUN}`;
 const builder = new DockerBuilder(engine);
 const base = { memoryBytes: 256 * 1024 ** 2, cpuShares: 512 };
 
+/** Tags built here; removed by tag too (an image that lost its labels is not found by them). */
+const tags: string[] = [];
+
 test.after(async () => {
   await cleanupByLabel('io.pleaco.app', app);
+  for (const t of tags) await docker.getImage(t).remove({ force: true }).catch(() => undefined);
 });
 
 test('builds a busybox Dockerfile from a tar; the image carries the labels', async () => {
@@ -31,6 +35,27 @@ test('builds a busybox Dockerfile from a tar; the image carries the labels', asy
   assert.ok(lines.some((l) => /^Step 1\/\d+ : FROM busybox:latest$/.test(l)), lines.join('\n'));
   assert.ok(lines.includes('hello from the context'), 'RUN output reaches onLog line by line');
   assert.ok(lines.every((l) => !l.includes('\n')));
+});
+
+test('a Dockerfile ending in a line continuation still gets every label: the LABEL line is not swallowed', async () => {
+  const cases = [
+    'FROM busybox:latest\nRUN echo dangling-N-$((20+22)) \\',
+    'FROM busybox:latest\nRUN echo dangling-N-$((20+22)) \\  \n\n',
+    'FROM busybox:latest\nRUN echo dangling-N-$((20+22)) \\\n# a comment after it\n   \n',
+    '# escape=`\nFROM busybox:latest\nRUN echo dangling-N-$((20+22)) `\n',
+    'FROM busybox:latest\r\nRUN echo dangling-N-$((20+22)) \\\r\n',
+  ];
+  for (const [i, dockerfile] of cases.entries()) {
+    const tag = `pleaco/${app}:dangling${i}`;
+    tags.push(tag);
+    const labels = pleacoLabels({ app, build: `dangling${i}` });
+    const lines: string[] = [];
+    // A case number in the RUN keeps the layer cache from replaying an earlier case's step without running it.
+    await builder.build({ ...base, context: await tarOf({ Dockerfile: dockerfile.replace('-N-', `-${i}-`) }), tag, labels, onLog: (l) => lines.push(l) });
+    const info = await docker.getImage(tag).inspect();
+    assert.equal({ ...info.Config.Labels }, { ...info.Config.Labels, ...labels }, `case ${i}: ${JSON.stringify(dockerfile)}`);
+    assert.ok(lines.includes(`dangling-${i}-42`), `case ${i}: the RUN ran as written (${lines.filter((l) => l.includes('dangling')).join(' | ')})`);
+  }
 });
 
 test('a failing RUN → build_failed with the message from docker', async () => {

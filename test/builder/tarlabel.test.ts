@@ -72,6 +72,28 @@ test('a tar made by tar(1) with ./ names works too; no Dockerfile means nothing 
   }
 });
 
+test('a dangling line continuation at the end is closed before the LABEL line (the escape directive is honoured)', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const cases: [string, string][] = [
+      ['FROM busybox:latest\nRUN echo hi \\', 'FROM busybox:latest\nRUN echo hi \n'],
+      ['FROM busybox:latest\nRUN echo hi \\ \t\n\n# note \\\n', 'FROM busybox:latest\nRUN echo hi \n\n# note \\\n'],
+      ['# escape=`\nFROM busybox:latest\nRUN echo a\\b `\n', '# escape=`\nFROM busybox:latest\nRUN echo a\\b \n'],
+      ['# escape=`\nFROM busybox:latest\nRUN echo a\\\n', '# escape=`\nFROM busybox:latest\nRUN echo a\\\n'],
+      ['FROM busybox:latest\r\nRUN echo hi \\\r\n', 'FROM busybox:latest\r\nRUN echo hi \r\n'],
+      ['FROM busybox:latest\nRUN echo hi \\\n  && echo there\n', 'FROM busybox:latest\nRUN echo hi \\\n  && echo there\n'],
+    ];
+    for (const [dockerfile, expected] of cases) {
+      mkdirSync(join(dir, 'ctx'), { recursive: true });
+      writeFileSync(join(dir, 'ctx', 'Dockerfile'), dockerfile);
+      const { out } = await through(execFileSync('tar', ['-c', '-C', join(dir, 'ctx'), '.']), { a: 'b' });
+      assert.is(tarCat(dir, out, LABELLED_DOCKERFILE), `${expected}LABEL "a"="b"\n`, JSON.stringify(dockerfile));
+    }
+  } finally {
+    cleanup();
+  }
+});
+
 test('label values are quoted so they cannot add instructions', () => {
   assert.is(labelLine({ 'io.pleaco.app': 'web', x: 'a"\nRUN evil' }), 'LABEL "io.pleaco.app"="web" "x"="a\\"\\nRUN evil"');
 });

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BuildWorker, DockerBuilder } from '../../src/builder/index.js';
+import { BuildWorker, DockerBuilder, type Builder } from '../../src/builder/index.js';
 import { PleacoError } from '../../src/errors.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { keys, type AppSpec, type Build } from '../../src/model/index.js';
@@ -45,7 +45,7 @@ function repo(name: string, files: Record<string, string>): { url: string; commi
 async function setup(
   files: Record<string, string>,
   spec: Partial<AppSpec> = {},
-  opts: { engine?: DockerEngine; buildTimeoutMs?: number; wrap?: TransportWrap; recoverMs?: number; config?: Config; janitor?: boolean } = {},
+  opts: { engine?: DockerEngine; builder?: Builder; buildTimeoutMs?: number; wrap?: TransportWrap; recoverMs?: number; config?: Config; janitor?: boolean } = {},
 ) {
   const name = `w${apps.length}-${RUN}`.toLowerCase().slice(0, 40);
   apps.push(name);
@@ -58,7 +58,7 @@ async function setup(
     view: agent.view,
     link: agent.link,
     git,
-    builder: new DockerBuilder(eng),
+    builder: opts.builder ?? new DockerBuilder(eng),
     engine: eng,
     nodeId,
     config: opts.config ?? config,
@@ -390,6 +390,24 @@ test('Docker Engine down: the build fails with docker_unavailable and the worker
   const b2 = await agent.enqueue(name, 'main');
   assert.is((await finished(agent, name, b2.id)).error?.code, 'docker_unavailable');
   await worker.stop();
+});
+
+test('an image that comes out of the builder without its labels fails the build with build_failed naming them; nothing is released', async () => {
+  // A builder that loses labels (as a Dockerfile ending in a line continuation once made the Engine builder do):
+  // the real Docker build with only io.pleaco.managed and a label of this test run.
+  const real = new DockerBuilder(engine);
+  const losing: Builder = { name: 'docker', available: () => real.available(), build: (req) => real.build({ ...req, labels: { 'io.pleaco.managed': 'true', 'io.pleaco.test-run': RUN } }) };
+  const { name, agent, worker } = await setup({ Dockerfile: DOCKERFILE }, {}, { builder: losing });
+  const b = await agent.enqueue(name, 'main');
+  await worker.start();
+  const d = await finished(agent, name, b.id);
+  await worker.stop();
+  await docker.getImage(`pleaco/${name}:${b.id}`).remove({ force: true }).catch(() => undefined);
+  assert.is(d.status, 'failed');
+  assert.is(d.error?.code, 'build_failed');
+  assert.match(d.error?.message ?? '', /io\.pleaco\.app/);
+  assert.match(d.error?.message ?? '', /io\.pleaco\.build/);
+  assert.is(agent.releases(name).length, 0, 'nothing released');
 });
 
 test('a build that hangs fails at its deadline; a hanging test fails with test_timeout', async () => {

@@ -2,6 +2,8 @@
  * kill -9 of any process mid-deploy loses nothing acknowledged, and no build or deploy stays in
  * progress forever: the supervisor restarts the process (as systemd would) and it reconciles.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { webApp } from '../helpers/apps.js';
@@ -87,6 +89,15 @@ crash('kill -9 of the runner: a restarted runner adopts the containers without r
   await new Promise((r) => setTimeout(r, 4000)); // the supervisor restarts it after 1 s
   const after = (await node.client.request<{ processes: { containerId: string; state: string }[] }>('GET', `/v1/apps/${APP}/ps`)).processes;
   assert.equal(after.map((p) => p.containerId), before.map((p) => p.containerId));
+});
+
+crash('kill -9 of pleaco-proxy as the node stops (no restart follows): its HAProxy does not outlive it', async ({ node }) => {
+  const master = Number(readFileSync(join(node.stateDir, 'proxy', 'haproxy.pid'), 'utf8').trim());
+  assert.match(readFileSync(`/proc/${master}/cmdline`, 'utf8'), 'haproxy');
+  assert.ok(node.kill('proxy', 'SIGKILL'));
+  // The supervisor would restart it after 1 s, and the new pleaco-proxy would end the old HAProxy: stopping the node
+  // now leaves nobody to do that. stop() fails when any process of the node's state dir is still there after it.
+  await node.stop();
 });
 
 crash.run();

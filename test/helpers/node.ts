@@ -17,6 +17,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { connectToAgent } from '../../src/main/node.js';
 import { Supervisor } from '../../src/main/supervisor.js';
 import { reservedPort } from './net.js';
+import { assertNoProcessesIn } from './procs.js';
 import { tempDir } from './tmp.js';
 
 const MAIN = fileURLToPath(new URL('../../src/main/', import.meta.url));
@@ -35,6 +36,7 @@ export interface TestNode {
   lines: string[];
   /** Signals one of the node's processes; the supervisor restarts it like systemd would. */
   kill(proc: 'agent' | 'builder' | 'runner' | 'proxy', sig: NodeJS.Signals): boolean;
+  /** Stops the node's processes; throws (after killing them) when any process of its state dir outlives them. */
   stop(): Promise<void>;
   /** Removes containers and images the node made (by its labels) and the state dir. */
   destroy(): Promise<void>;
@@ -56,20 +58,24 @@ export async function startNode(env: Record<string, string> = {}): Promise<TestN
   sup.start({ name: 'runner', script: join(MAIN, 'runner.js') });
   sup.start({ name: 'proxy', script: join(MAIN, 'proxy.js') });
   let stopped = false;
+  let leftover: unknown = null;
+  // A stopped node leaves no process behind: its HAProxy (run as `haproxy … -f <state dir>/proxy/haproxy.cfg`) included.
   const stop = async () => {
     if (stopped) return;
     stopped = true;
     await sup.stop();
+    await assertNoProcessesIn(tmp.dir, 'the stopped test node');
   };
   return {
     client, stateDir: tmp.dir, proxyPort: config.proxy.port, lines, stop,
     kill: (proc, sig) => sup.signal(proc, sig),
     destroy: async () => {
-      await stop();
+      await stop().catch((err: unknown) => void (leftover = err));
       const nodeId = execFileSync('cat', [join(tmp.dir, 'node-id')]).toString().trim();
       const ids = execFileSync('docker', ['ps', '-aq', '--filter', 'label=io.pleaco.managed=true', '--filter', `label=io.pleaco.node=${nodeId}`]).toString().split('\n').filter(Boolean);
       if (ids.length) execFileSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore' });
       tmp.cleanup();
+      if (leftover) throw leftover;
     },
   };
 }

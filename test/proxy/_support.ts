@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { HAProxyProcess, ProxyController, type ProxyApp, type ProxyControllerOptions, type ProxyModel } from '../../src/proxy/index.js';
 import { setLogSink } from '../../src/log.js';
 import { reservedPort } from '../helpers/net.js';
+import { assertNoProcessesIn } from '../helpers/procs.js';
 import { tempDir } from '../helpers/tmp.js';
 
 export interface Backend {
@@ -90,13 +91,17 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-/** A controller over a real HAProxy in a temp dir; close() stops it (by its own pid) and removes the dir. */
+/**
+ * A controller over a real HAProxy in a temp dir; close() stops it (by its own pid), checks that no process of the dir
+ * is left (HAProxy master or worker) and removes the dir.
+ */
 export async function rig(opts: { drainMs?: number; render?: ProxyControllerOptions['render'] } = {}): Promise<Rig> {
   const tmp = tempDir('pleaco-proxy-');
   const port = await reservedPort();
   const logs: string[] = [];
   const restore = setLogSink((l) => logs.push(l));
   const { proc, ctl } = makeController({ dir: tmp.dir, drainMs: opts.drainMs, render: opts.render });
+  let closed = false;
   return {
     dir: tmp.dir,
     port,
@@ -105,9 +110,15 @@ export async function rig(opts: { drainMs?: number; render?: ProxyControllerOpti
     logs,
     model: (apps) => ({ port, bindHost: '127.0.0.1', apps }),
     close: async () => {
+      if (closed) return;
+      closed = true;
       await ctl.close();
       restore();
-      tmp.cleanup();
+      try {
+        await assertNoProcessesIn(tmp.dir, 'the proxy rig');
+      } finally {
+        tmp.cleanup();
+      }
     },
   };
 }
