@@ -6,6 +6,9 @@ import { PleacoError } from '../errors.js';
 import type { ContainerEngine } from '../runtime/index.js';
 import type { BuildRequest, Builder } from './builder.js';
 import { DockerfileLabeler, LABELLED_DOCKERFILE } from './tarlabel.js';
+import { LABELS } from '../model/index.js';
+
+const STAGE_LABELS: string[] = [LABELS.managed, LABELS.app, LABELS.node];
 
 export class DockerBuilder implements Builder {
   readonly name = 'docker' as const;
@@ -27,7 +30,9 @@ export class DockerBuilder implements Builder {
     const onContextError = (err: Error): void => ac.abort(new PleacoError('build_failed', `could not read the build context: ${err.message}`, { cause: err }));
     req.context.on('error', onContextError);
     try {
-      const context = req.context.pipe(new DockerfileLabeler(req.labels));
+      // Every step's image carries the stable labels (managed, app, node), so a failed build's layers can be found.
+      const stable = Object.fromEntries(Object.entries(req.labels).filter(([k]) => STAGE_LABELS.includes(k)));
+      const context = req.context.pipe(new DockerfileLabeler(req.labels, stable));
       req.context.on('error', (err: Error) => context.destroy(err));
       return await this.engine.buildImage({
         context,

@@ -3,14 +3,17 @@
  * io.pleaco.node=<this node>): nothing without them is touched. Kept: the images of every app's current release and
  * of its last `keep` releases (rollback targets), and of its queued and running builds; in a disk emergency only the
  * current releases' and the running builds'. Everything else the builder made goes — old releases, failed and
- * superseded builds, apps that were deleted — and so do dangling layers carrying pleaco's labels. Images a container
- * still uses stay (the engine refuses them anyway).
+ * superseded builds, apps that were deleted — and so do dangling layers carrying pleaco's labels (every build step's
+ * image carries them: tarlabel.ts labelStages) once they are a day old, the cache of a failed build's next attempt.
+ * Images a container still uses stay (the engine refuses them anyway).
  */
 import type { Logger } from '../log.js';
 import { LABELS, appSpecs, buildsOf, currentRelease, keys, type Release, type StateReader } from '../model/index.js';
 import type { ContainerEngine, ImageInfo } from '../runtime/index.js';
 
 export type GcMode = 'normal' | 'emergency';
+
+const DANGLING_AGE_MS = 24 * 3600_000;
 
 /** The image ids and tags that must stay. */
 export function imagesToKeep(state: StateReader, keep: number, mode: GcMode): Set<string> {
@@ -65,7 +68,8 @@ export async function collectImages(engine: ContainerEngine, state: StateReader,
       o.log.warn('could not remove an old image', { image: img.id.slice(0, 19), app: img.labels[LABELS.app], error: err });
     }
   }
-  result.dangling = (await engine.pruneDangling({ [LABELS.node]: o.nodeId })).removed;
+  // A failed build's layers are the cache of the next attempt (the fix): kept a day, unless the disk is short.
+  result.dangling = (await engine.pruneDangling({ [LABELS.node]: o.nodeId }, o.mode === 'emergency' ? 0 : DANGLING_AGE_MS)).removed;
   if (result.removed || result.dangling) o.log.info('removed old images', { ...result, mode: o.mode });
   return result;
 }

@@ -48,6 +48,34 @@ export function closeContinuation(text: string): string {
   return text;
 }
 
+/**
+ * Labels every stage's image from its first layer: a LABEL line with `labels` after each FROM instruction (a FROM
+ * that spans continuation lines included). Each build step's image then carries pleaco's labels too, so the dangling
+ * layers a failed build leaves can be found by label and removed without touching anyone else's. The labels must be
+ * the same from build to build (managed, app, node — not the build id), or every build would miss the layer cache.
+ */
+export function labelStages(text: string, labels: Record<string, string>): string {
+  if (Object.keys(labels).length === 0) return text;
+  const lines = text.split('\n');
+  const escape = escapeOf(lines);
+  const continues = new RegExp(`${escape === '`' ? '`' : '\\\\'}[ \\t]*\\r?$`);
+  const out: string[] = [];
+  let inFrom = false;
+  let continued = false;
+  for (const line of lines) {
+    const blank = line.trim() === '' || /^\s*#/.test(line);
+    if (!continued && !blank) inFrom = /^\s*from\s/i.test(line);
+    out.push(line);
+    if (blank) continue; // a comment or blank line neither starts nor ends an instruction
+    continued = continues.test(line);
+    if (inFrom && !continued) {
+      out.push(labelLine(labels));
+      inFrom = false;
+    }
+  }
+  return out.join('\n');
+}
+
 function octal(buf: Buffer, off: number, len: number): number {
   if ((buf[off]! & 0x80) !== 0) {
     // GNU base-256 encoding for big sizes
@@ -96,7 +124,11 @@ export class DockerfileLabeler extends Transform {
   private dockerfile: Buffer | null = null;
   private ended = false;
 
-  constructor(private readonly labels: Record<string, string>) {
+  /** `stageLabels`: the stable labels every step's image carries (labelStages); `labels`: the final image's. */
+  constructor(
+    private readonly labels: Record<string, string>,
+    private readonly stageLabels: Record<string, string> = {},
+  ) {
     super();
   }
 
@@ -153,7 +185,7 @@ export class DockerfileLabeler extends Transform {
   private finish(): void {
     this.ended = true;
     if (this.dockerfile) {
-      const text = closeContinuation(this.dockerfile.toString('utf8'));
+      const text = labelStages(closeContinuation(this.dockerfile.toString('utf8')), this.stageLabels);
       const body = Buffer.from(`${text}${text.endsWith('\n') ? '' : '\n'}${labelLine(this.labels)}\n`);
       this.push(fileHeader(LABELLED_DOCKERFILE, body.length));
       this.push(body);

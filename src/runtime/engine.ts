@@ -97,8 +97,11 @@ export interface ContainerEngine {
   removeContainer(id: string): Promise<void>;
   /** Ids of the images any container (managed or not, running or not) is made from: those must stay. */
   imagesInUse(): Promise<Set<string>>;
-  /** Removes dangling (untagged, childless) managed images carrying every given label; how many and bytes freed. */
-  pruneDangling(labels: Record<string, string>): Promise<{ removed: number; bytes: number }>;
+  /**
+   * Removes dangling (untagged, childless) managed images carrying every given label and older than `olderThanMs`
+   * (0: any age); how many and the bytes freed.
+   */
+  pruneDangling(labels: Record<string, string>, olderThanMs?: number): Promise<{ removed: number; bytes: number }>;
   /** Where the engine keeps images and containers (Docker's data root), for the disk watch; null when unknown. */
   dataRoot(): Promise<string | null>;
 }

@@ -58,6 +58,35 @@ test('a Dockerfile ending in a line continuation still gets every label: the LAB
   }
 });
 
+test('every step\'s image carries the stable labels: the cache still works, a failed build\'s layers are pruned by label, others\' are not', async () => {
+  const node = `node-${RUN}-dangling`;
+  const dockerfile = 'FROM busybox:latest\nRUN echo one > /one\nRUN echo two > /two\nRUN exit 7\n';
+  const attempt = async (build: string, text: string, lines: string[] = []) =>
+    builder.build({ ...base, context: await tarOf({ Dockerfile: text }), tag: `pleaco/${app}:${build}`, labels: pleacoLabels({ app, build, node }), onLog: (l) => lines.push(l) });
+  const dangling = async (label?: string): Promise<Set<string>> => new Set((await docker.listImages({ filters: JSON.stringify({ dangling: ['true'], ...(label ? { label: [label] } : {}) }) })).map((i) => i.Id));
+  assert.is(((await attempt('d1', dockerfile).then(() => null, (e: unknown) => e)) as PleacoError).code, 'build_failed');
+  assert.ok((await dangling(`io.pleaco.node=${node}`)).size >= 1, 'the failed build left layers carrying pleaco\'s labels');
+  // The next attempt of the same app reuses them: the stable labels do not change from build to build.
+  const lines: string[] = [];
+  await attempt('d2', dockerfile.replace('exit 7', 'true'), lines);
+  assert.ok(lines.filter((l) => l.includes('Using cache')).length >= 2, lines.join('\n'));
+  await docker.getImage(`pleaco/${app}:d2`).remove();
+  // A failed build again, and someone else's failed build (no pleaco labels) beside it.
+  await attempt('d3', dockerfile.replace('two', 'three')).catch(() => undefined);
+  const earlier = await dangling();
+  const theirs = await docker.buildImage((await tarOf({ Dockerfile: `FROM busybox:latest\nRUN echo ${RUN} > /t\nRUN exit 3\n` })) as NodeJS.ReadableStream, { rm: true, forcerm: true });
+  await new Promise((r) => docker.modem.followProgress(theirs, r));
+  const unlabelled = [...(await dangling())].filter((id) => !earlier.has(id));
+  assert.ok(unlabelled.length >= 1, 'the unlabelled failed build left a dangling layer');
+  assert.ok((await dangling(`io.pleaco.node=${node}`)).size >= 1);
+  const pruned = await engine.pruneDangling({ 'io.pleaco.node': node });
+  assert.ok(pruned.removed >= 1, JSON.stringify(pruned));
+  assert.is((await dangling(`io.pleaco.node=${node}`)).size, 0);
+  const left = await dangling();
+  assert.ok(unlabelled.every((id) => left.has(id)), 'dangling images without pleaco\'s labels are untouched');
+  for (const id of unlabelled) await docker.getImage(id).remove().catch(() => undefined); // this test's own
+});
+
 test('a failing RUN → build_failed with the message from docker', async () => {
   const lines: string[] = [];
   try {

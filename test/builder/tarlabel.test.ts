@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { DockerfileLabeler, LABELLED_DOCKERFILE, labelLine } from '../../src/builder/tarlabel.js';
+import { DockerfileLabeler, LABELLED_DOCKERFILE, labelLine, labelStages } from '../../src/builder/tarlabel.js';
 import { TestRepo } from '../helpers/gitrepo.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -96,6 +96,16 @@ test('a dangling line continuation at the end is closed before the LABEL line (t
 
 test('label values are quoted so they cannot add instructions', () => {
   assert.is(labelLine({ 'io.pleaco.app': 'web', x: 'a"\nRUN evil' }), 'LABEL "io.pleaco.app"="web" "x"="a\\"\\nRUN evil"');
+});
+
+test('labelStages: a LABEL after every FROM, also one spanning continuation lines or under another escape', () => {
+  const L = { 'io.pleaco.managed': 'true', 'io.pleaco.app': 'web' };
+  const line = labelLine(L);
+  assert.is(labelStages('FROM busybox AS b\nRUN true\nfrom b\nCMD x\n', L), `FROM busybox AS b\n${line}\nRUN true\nfrom b\n${line}\nCMD x\n`);
+  assert.is(labelStages('FROM \\\n  # a comment\n  busybox\nRUN true', L), `FROM \\\n  # a comment\n  busybox\n${line}\nRUN true`);
+  assert.is(labelStages('# escape=`\nFROM `\n busybox\nRUN x', L), `# escape=\`\nFROM \`\n busybox\n${line}\nRUN x`);
+  assert.is(labelStages('RUN echo FROM here\n', L), 'RUN echo FROM here\n', 'only instructions count');
+  assert.is(labelStages('FROM busybox\n', {}), 'FROM busybox\n');
 });
 
 test.run();

@@ -162,10 +162,11 @@ export class DockerEngine implements ContainerEngine {
     }
   }
 
-  async pruneDangling(labels: Record<string, string>): Promise<{ removed: number; bytes: number }> {
+  async pruneDangling(labels: Record<string, string>, olderThanMs = 0): Promise<{ removed: number; bytes: number }> {
     const label = [`${LABELS.managed}=true`, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)];
+    const until = olderThanMs > 0 ? { until: [`${Math.round(olderThanMs / 1000)}s`] } : {};
     try {
-      const r = await this.docker.pruneImages({ filters: JSON.stringify({ dangling: ['true'], label }) });
+      const r = await this.docker.pruneImages({ filters: JSON.stringify({ dangling: ['true'], label, ...until }) });
       return { removed: (r.ImagesDeleted ?? []).filter((d) => d.Deleted).length, bytes: r.SpaceReclaimed ?? 0 };
     } catch (err) {
       throw this.wrap(err);
