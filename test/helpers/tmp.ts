@@ -6,5 +6,6 @@ import { join } from 'node:path';
 export function tempDir(prefix = 'pleaco-test-'): { dir: string; cleanup: () => void } {
   mkdirSync(tmpdir(), { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  // Retries: a store closed just before may still be ending a background compaction in the dir.
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 }) };
 }
