@@ -43,16 +43,22 @@ export function buildsToPrune(builds: readonly Build[], releases: readonly Relea
   return newest.filter((b) => !kept.has(b.id)).map((b) => b.id);
 }
 
-/** Groups `<prefix><app>/<rest>` entries by app. */
-function byApp<T>(store: Store, prefix: string): Map<string, T[]> {
-  const out = new Map<string, T[]>();
-  for (const e of store.list<T>(prefix)) {
-    const app = e.key.slice(prefix.length).split('/')[0]!;
-    let list = out.get(app);
-    if (!list) out.set(app, (list = []));
+/** Entries held under `builds/` and `releases/`, by app: one walk over the store, yielding to the event loop as it goes. */
+async function history(store: Store): Promise<{ builds: Map<string, Build[]>; releases: Map<string, Release[]> }> {
+  const builds = new Map<string, Build[]>();
+  const releases = new Map<string, Release[]>();
+  let n = 0;
+  for (const e of store.allEntriesIter()) {
+    if (++n % 5000 === 0) await yieldToLoop(); // a Map iterator survives writes in between
+    if (e.value === null) continue;
+    const into = e.key.startsWith('builds/') ? (builds as Map<string, unknown[]>) : e.key.startsWith('releases/') ? (releases as Map<string, unknown[]>) : null;
+    if (!into) continue;
+    const app = e.key.split('/')[1]!;
+    let list = into.get(app);
+    if (!list) into.set(app, (list = []));
     list.push(e.value);
   }
-  return out;
+  return { builds, releases };
 }
 
 export class BuildRetention {
@@ -62,8 +68,7 @@ export class BuildRetention {
   async prune(): Promise<RetentionResult> {
     const res: RetentionResult = { builds: 0, keys: 0, logs: 0 };
     const { store } = this.o;
-    const builds = byApp<Build>(store, 'builds/');
-    const releases = byApp<Release>(store, 'releases/');
+    const { builds, releases } = await history(store);
     for (const [app, list] of builds) {
       if (list.length <= this.o.keepBuilds) continue;
       const current = store.get<CurrentRelease>(keys.current(app))?.release ?? null;

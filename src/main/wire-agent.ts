@@ -36,6 +36,8 @@ export interface Agent {
   /** This node's cluster member; null when the cluster port is off. */
   cluster: { node: ClusterNode; replica: Replica } | null;
   servers: ApiServers;
+  /** Runs a build-retention pass now (or right after the one in flight); resolves when it is done. */
+  pruneBuilds(): Promise<void>;
   /** Stops serving, leaves the cluster, closes the store. */
   close(): Promise<void>;
 }
@@ -55,8 +57,9 @@ function scanDbRecord(store: Store, scan: ScanService): ConstructorParameters<ty
   };
 }
 
-/** How often build retention runs without a new build to trigger it. */
+/** How often build retention runs without a new build to trigger it, and its first pass after start. */
 const RETENTION_TICK_MS = 10 * 60_000;
+const RETENTION_FIRST_MS = 60_000;
 
 /**
  * Build retention as a Reconciler: kicked (debounced) by every newly queued build, here or from a peer, and
@@ -77,7 +80,7 @@ function startRetention(store: Store, buildLogs: BuildLogs, keepBuilds: number, 
     if (e.key.startsWith('builds/') && (e.value as Build | null)?.status === 'queued') loop.kick();
   });
   void loop.start(false);
-  loop.kick();
+  loop.kick(RETENTION_FIRST_MS); // not during start-up: a minute after it
   return loop;
 }
 
@@ -124,6 +127,7 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
   const retention = startRetention(store, buildLogs, config.retention.keepBuilds, log.child({ component: 'retention' }));
   return {
     store, apps, domains, scan, softState, scanDb, cluster, servers,
+    pruneBuilds: () => retention.run(),
     close: async () => {
       await servers.close();
       await retention.stop();

@@ -324,6 +324,11 @@ export class Store extends EventEmitter {
     );
   }
 
+  /** Entries in the log since the last snapshot (compaction starts at compactAfterEntries). */
+  get logLength(): number {
+    return this.wal.logLength;
+  }
+
   /** Resolves when no compaction is running (one in flight is waited for; a failed one is not an error here). */
   async whenIdle(): Promise<void> {
     await this.wal.compaction?.catch(() => undefined);

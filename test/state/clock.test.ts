@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Store, type Entry } from '../../src/state/index.js';
+import type { Entry } from '../../src/state/index.js';
 import { TestCluster } from './sync-harness.js';
 
 // The poison of issue #11: a stamp at the very end of the valid range (wall 2^47, counter 2^40).
