@@ -16,6 +16,9 @@ import { readMeta, Wal, writeMeta, type SyncMeta } from './wal.js';
 export { KEY_RE, isValidKey } from './validate.js';
 export { SoftState } from './soft.js';
 
+/** Pause after a failed compaction before the next attempt. */
+const COMPACT_RETRY_MS = 30_000;
+
 export interface StoreOptions {
   dir: string;
   nodeId: string;
@@ -64,7 +67,9 @@ export class Store extends EventEmitter {
   readonly remoteStats = { applied: 0, stale: 0, rejected: 0 };
   /** What the load found stamped beyond the drift bound: others' entries dropped, ours re-stamped, the persisted clock not followed. */
   private readonly clockOnLoad = { dropped: 0, restamped: 0, hlcRefused: false };
-  /** Compactions over this process's life; a failed one is retried at the next trigger. */
+  /** After a failed compaction, the next one waits until then (ms). */
+  private compactNotBefore = 0;
+  /** Compactions over this process's life; a failed one is retried at the next trigger after COMPACT_RETRY_MS. */
   readonly compactions = { ok: 0, failed: 0, lastError: null as string | null };
 
   private constructor(private readonly opts: StoreOptions) {
@@ -299,7 +304,7 @@ export class Store extends EventEmitter {
   }
 
   private maybeCompact(): void {
-    if (!this.closed && this.unapplied === 0 && !this.wal.compaction && this.wal.logLength >= this.opts.compactAfterEntries) {
+    if (!this.closed && this.unapplied === 0 && !this.wal.compaction && this.wal.logLength >= this.opts.compactAfterEntries && Date.now() >= this.compactNotBefore) {
       this.reapNow();
       this.compact();
     }
@@ -317,6 +322,7 @@ export class Store extends EventEmitter {
         this.compactions.ok++;
       },
       (err: unknown) => {
+        this.compactNotBefore = Date.now() + COMPACT_RETRY_MS; // a full disk is not retried at every write
         this.compactions.failed++;
         this.compactions.lastError = err instanceof Error ? err.message : String(err);
         this.emit('compactionFailed', err);

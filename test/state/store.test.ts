@@ -120,6 +120,7 @@ test('concurrent writes committed together all survive a compaction (read back w
     assert.equal([disk.get('apps/a'), disk.get('apps/b'), disk.get('apps/c')], [1, 2, 3]);
     disk.close();
     s.close();
+    await Promise.all([disk.whenIdle(), s.whenIdle()]); // background compactions end before the dir is removed
   } finally {
     cleanup();
   }
