@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE ?= node
 export PLEACO_STATE_DIR ?= $(CURDIR)/.pleaco
 
-.PHONY: help deps build base-images up test test-unit bench-deploy bench-proxy bench-rollout bench-scan clean lint graph
+.PHONY: help deps build base-images up test test-unit bench-deploy bench-proxy bench-rollout bench-scan bench-state clean lint graph
 
 help:
 	@echo "make up            start a node here and serve the example app (prints URL and API token)"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench-proxy   wrk: backend direct vs nginx keep-alive proxy vs pleaco's HAProxy routing"
 	@echo "make bench-rollout failed requests under load while an app is redeployed 5 times"
 	@echo "make bench-scan    scan seconds (inventory, SBOM, matching) for the example image and a ~300-package image"
+	@echo "make bench-state   agent with 100 apps x 300 builds: start time, RSS, longest event-loop stall in compaction, retention"
 	@echo "make sim           SWIM/Lifeguard core on a simulated 1,000-node network: dissemination, detection, false positives"
 	@echo "make bench-gossip  event and failure-detection times, false positives at 10% loss: pleaco vs serf (netns)"
 	@echo "make partition     5 agents in netns split 3/2 for 30 s, writes on both sides, heal: convergence time"
@@ -82,6 +83,10 @@ bench-gossip: build
 partition: build
 	@command -v iptables >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends iptables >/dev/null
 	@PLEACO_PARTITION_SPLIT_S=30 $(NODE) test/run.mjs cluster/partition
+
+# The store at scale: needs neither Docker nor the network (the agent's Docker client is never called).
+bench-state: build
+	@$(NODE) dist/bench/state.js
 
 clean:
 	rm -rf dist

@@ -24,7 +24,8 @@ function walk(dir) {
 }
 
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
-const suites = walk(dist).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+// A filter matches the suite's path under dist/test (never the checkout's own path, which may contain anything).
+const suites = walk(dist).filter((f) => filters.length === 0 || filters.some((x) => relative(dist, f).includes(x)));
 let passed = 0, failed = 0, skipped = 0;
 const failedSuites = [];
 

@@ -3,7 +3,7 @@
  * Lines are numbered so a follower that reads the file and then subscribes sees each line once.
  */
 import { EventEmitter } from 'node:events';
-import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PleacoError } from '../errors.js';
 import { redactUrl } from '../log.js';
@@ -89,6 +89,40 @@ export class BuildLogs {
   async removeApp(app: string): Promise<void> {
     if (!ID_RE.test(app)) return;
     await rm(join(this.root, app), { recursive: true, force: true });
-    for (const k of [...this.counts.keys()]) if (k.startsWith(`${app}/`)) this.counts.delete(k);
+    for (const k of [...this.counts.keys()]) if (k.startsWith(`${app}/`)) this.forget(k);
+  }
+
+  /** Every log file held on this node: app, build id and last change (ms). */
+  async list(): Promise<{ app: string; id: string; mtimeMs: number }[]> {
+    const out: { app: string; id: string; mtimeMs: number }[] = [];
+    const apps = await readdir(this.root).catch(() => [] as string[]);
+    for (const app of apps) {
+      if (!ID_RE.test(app)) continue;
+      const files = await readdir(join(this.root, app)).catch(() => [] as string[]);
+      for (const f of files) {
+        const id = f.endsWith('.log') ? f.slice(0, -4) : '';
+        if (!ID_RE.test(id)) continue;
+        const st = await stat(join(this.root, app, f)).catch(() => null);
+        if (st) out.push({ app, id, mtimeMs: st.mtimeMs });
+      }
+    }
+    return out;
+  }
+
+  /** Removes one build's log (in the append queue, so no append recreates it half-way). */
+  remove(app: string, id: string): Promise<void> {
+    const file = this.path(app, id);
+    const run = async (): Promise<void> => {
+      await rm(file, { force: true });
+      this.forget(`${app}/${id}`);
+    };
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  private forget(k: string): void {
+    this.counts.delete(k);
+    this.sizes.delete(k);
   }
 }

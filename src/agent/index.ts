@@ -7,3 +7,4 @@ export { KeyedLock } from './lock.js';
 export { BuildLogs } from './buildlogs.js';
 export { DomainService, type DomainServiceOptions, type DomainView } from './domains.js';
 export { ScanService, type PolicyInput } from './scan.js';
+export { BuildRetention, buildsToPrune, LOG_GRACE_MS, type RetentionOptions, type RetentionResult } from './retention.js';

@@ -26,7 +26,17 @@ export interface Config {
   runtime: { bindHost: string; backoffBaseMs: number; backoffMaxMs: number; stableAfterMs: number; rolloutStableMs: number; defaultPort: number };
   /** Default limits of an app's containers (`resources:set` overrides them per app); null: no limit. */
   app: { memoryBytes: number | null; cpus: number | null; pids: number };
-  store: { tombstoneTtlMs: number; compactAfterEntries: number };
+  /**
+   * maxClockDriftMs: how far ahead of this node's wall clock a stamp from a peer may be; further ahead it is
+   * refused and counted (GET /v1/cluster `sync.skew`), and the clock never follows it.
+   */
+  store: { tombstoneTtlMs: number; compactAfterEntries: number; maxClockDriftMs: number };
+  /**
+   * keepBuilds: builds kept per app (the newest ones; queued and running builds and those of the current release and
+   * of the rollback targets — the newest keepBuilds releases — are kept besides). Older builds, their scan reports,
+   * SBOMs and log files are removed on every node.
+   */
+  retention: { keepBuilds: number };
   /**
    * The HTTP front door (pleaco-proxy): every app answers at `http://<app>.<domain>:<port>`; bindHost is the IP
    * address the proxy listens on.
@@ -62,7 +72,8 @@ export const DEFAULTS: Config = {
   disk: { minFreeBytes: 2 * 1024 ** 3 },
   runtime: { bindHost: '127.0.0.1', backoffBaseMs: 1000, backoffMaxMs: 60_000, stableAfterMs: 30_000, rolloutStableMs: 3000, defaultPort: 5000 },
   app: { memoryBytes: 512 * 1024 ** 2, cpus: null, pids: 1024 },
-  store: { tombstoneTtlMs: 7 * 24 * 3600_000, compactAfterEntries: 5000 },
+  store: { tombstoneTtlMs: 7 * 24 * 3600_000, compactAfterEntries: 5000, maxClockDriftMs: 60_000 },
+  retention: { keepBuilds: 50 },
   proxy: { port: 8080, domain: 'localhost', bindHost: '127.0.0.1' },
   cluster: { port: 7946, bindHost: '127.0.0.1', advertise: null, join: [], keyFile: null, antiEntropyMs: 30_000 },
   logLevel: 'info',
@@ -177,6 +188,16 @@ function loadCluster(cfg: Config, env: Env): void {
   if (ae !== undefined) c.antiEntropyMs = ae;
 }
 
+/** PLEACO_MAX_CLOCK_DRIFT_MS (100 ms .. 1 day), PLEACO_KEEP_BUILDS (1 .. 100,000). */
+function loadStore(cfg: Config, env: Env): void {
+  const drift = int('PLEACO_MAX_CLOCK_DRIFT_MS', env.PLEACO_MAX_CLOCK_DRIFT_MS, 100, 86_400_000) ?? cfg.store.maxClockDriftMs;
+  if (!Number.isSafeInteger(drift) || drift < 100 || drift > 86_400_000) throw bad(`store.maxClockDriftMs must be an integer from 100 to 86400000, got ${JSON.stringify(drift)}`);
+  cfg.store.maxClockDriftMs = drift;
+  const keep = int('PLEACO_KEEP_BUILDS', env.PLEACO_KEEP_BUILDS, 1, 100_000) ?? cfg.retention.keepBuilds;
+  if (!Number.isSafeInteger(keep) || keep < 1 || keep > 100_000) throw bad(`retention.keepBuilds must be an integer from 1 to 100000, got ${JSON.stringify(keep)}`);
+  cfg.retention.keepBuilds = keep;
+}
+
 export function loadConfig(env: Env = {}): Config {
   const filePath = env.PLEACO_CONFIG ?? (existsSync('/etc/pleaco/pleaco.json') ? '/etc/pleaco/pleaco.json' : undefined);
   const file = fromFile(filePath);
@@ -192,6 +213,7 @@ export function loadConfig(env: Env = {}): Config {
     app: merge(DEFAULTS.app, file.app),
     disk: merge(DEFAULTS.disk, file.disk),
     store: merge(DEFAULTS.store, file.store),
+    retention: merge(DEFAULTS.retention, file.retention),
     proxy: merge(DEFAULTS.proxy, file.proxy),
     cluster: merge(DEFAULTS.cluster, file.cluster),
     logLevel: file.logLevel ?? DEFAULTS.logLevel,
@@ -214,6 +236,7 @@ export function loadConfig(env: Env = {}): Config {
   loadLimits(cfg, env);
   loadProxy(cfg, env);
   loadCluster(cfg, env);
+  loadStore(cfg, env);
   const level = env.PLEACO_LOG_LEVEL ?? cfg.logLevel;
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw bad(`PLEACO_LOG_LEVEL must be debug, info, warn or error`);
   cfg.logLevel = level as Level;

@@ -4,12 +4,13 @@
  * agent (test/helpers/agent.ts) runs the same wiring with a temp state dir, so what they test is what runs.
  */
 import { join } from 'node:path';
-import { AppService, BuildLogs, DomainService, ScanService } from '../agent/index.js';
+import { AppService, BuildLogs, BuildRetention, DomainService, ScanService } from '../agent/index.js';
 import { createApi, serveApi, type ApiServers } from '../api/index.js';
 import type { ClusterNode } from '../cluster/index.js';
 import type { Config } from '../config/index.js';
+import { Reconciler } from '../link/index.js';
 import type { Logger } from '../log.js';
-import { keys } from '../model/index.js';
+import { keys, type Build } from '../model/index.js';
 import { connectDocker, DockerEngine, DockerRuntime } from '../runtime/docker/index.js';
 import { ScanDbReplicator, scanDbRoot } from '../scan/index.js';
 import { SoftState, Store, type Entry, type Replica } from '../state/index.js';
@@ -35,6 +36,8 @@ export interface Agent {
   /** This node's cluster member; null when the cluster port is off. */
   cluster: { node: ClusterNode; replica: Replica } | null;
   servers: ApiServers;
+  /** Runs a build-retention pass now (or right after the one in flight); resolves when it is done. */
+  pruneBuilds(): Promise<void>;
   /** Stops serving, leaves the cluster, closes the store. */
   close(): Promise<void>;
 }
@@ -54,10 +57,54 @@ function scanDbRecord(store: Store, scan: ScanService): ConstructorParameters<ty
   };
 }
 
+/** How often build retention runs without a new build to trigger it, and its first pass after start. */
+const RETENTION_TICK_MS = 10 * 60_000;
+const RETENTION_FIRST_MS = 60_000;
+
+/**
+ * Build retention as a Reconciler: kicked (debounced) by every newly queued build, here or from a peer, and
+ * ticked as a safety net. Every agent runs it; concurrent passes on two nodes tombstone the same keys.
+ */
+function startRetention(store: Store, buildLogs: BuildLogs, keepBuilds: number, log: Logger): Reconciler {
+  const retention = new BuildRetention({ store, logs: buildLogs, keepBuilds });
+  const loop = new Reconciler({
+    pass: async () => {
+      const r = await retention.prune();
+      if (r.keys > 0 || r.logs > 0) log.info('old builds pruned', { ...r, keepBuilds });
+    },
+    debounceMs: 2000,
+    tickMs: RETENTION_TICK_MS,
+    onError: (err) => log.warn('build retention failed', { error: err instanceof Error ? err.message : String(err) }),
+  });
+  store.on('change', (e: Entry) => {
+    if (e.key.startsWith('builds/') && (e.value as Build | null)?.status === 'queued') loop.kick();
+  });
+  void loop.start(false);
+  loop.kick(RETENTION_FIRST_MS); // not during start-up: a minute after it
+  return loop;
+}
+
+/** Logs what the store refuses for its clock: at most one line a minute, with the running count. */
+function watchClock(store: Store, log: Logger): void {
+  const s = store.skew;
+  if (s.droppedOnLoad || s.restampedOnLoad || s.clockRefusedOnLoad) {
+    log.warn('state held stamps further ahead of the wall clock than the drift bound: set aside on load', { dropped: s.droppedOnLoad, restamped: s.restampedOnLoad, clockNotFollowed: s.clockRefusedOnLoad, maxDriftMs: s.maxDriftMs });
+  }
+  let lastLog = 0;
+  store.on('refused', (e: Entry, aheadMs: number) => {
+    const now = Date.now();
+    if (now - lastLog < 60_000) return;
+    lastLog = now;
+    log.warn('refused a state entry stamped too far ahead of this clock (a peer clock is off, or the stamp is forged)', { key: e.key, node: e.ts.node, aheadMs, refused: store.skew.count, maxDriftMs: store.skew.maxDriftMs });
+  });
+  store.on('compactionFailed', (err: unknown) => log.warn('state compaction failed (retried at the next one)', { error: err instanceof Error ? err.message : String(err) }));
+}
+
 export async function createAgent(o: AgentOptions): Promise<Agent> {
   const { config, nodeId, log } = o;
-  const store = Store.open({ dir: join(config.stateDir, 'state'), nodeId, tombstoneTtlMs: config.store.tombstoneTtlMs, compactAfterEntries: config.store.compactAfterEntries });
+  const store = Store.open({ dir: join(config.stateDir, 'state'), nodeId, tombstoneTtlMs: config.store.tombstoneTtlMs, compactAfterEntries: config.store.compactAfterEntries, maxDriftMs: config.store.maxClockDriftMs });
   if (store.skippedOnLoad > 0) log.warn('state log had unreadable lines (a torn write from a crash is expected)', { skipped: store.skippedOnLoad });
+  watchClock(store, log);
   const docker = connectDocker(config.docker.socketPath);
   const runtime = new DockerRuntime({ engine: docker, nodeId, bindHost: config.runtime.bindHost, socketPath: config.docker.socketPath });
   const apps = new AppService({ store, allowLocalRepos: config.source.allowLocal });
@@ -66,24 +113,29 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
   const softState = new SoftState();
   // The cluster member before the API: a node answers for the cluster once it has its replica running.
   const cluster = await startCluster({ config, store, nodeId, version: o.version, log });
+  const buildLogs = new BuildLogs(join(config.stateDir, 'builds'));
   const scanDb = new ScanDbReplicator({ root: scanDbRoot(config), nodeId, record: scanDbRecord(store, scan), cluster: cluster?.node ?? null, log: log.child({ component: 'scan-db' }) });
   const { app } = createApi({
     config, nodeId, version: o.version, token: o.token, store, apps, domains, scan, scanDb, softState, log,
-    buildLogs: new BuildLogs(join(config.stateDir, 'builds')),
+    buildLogs,
     engine: new DockerEngine(docker),
     appLogs: runtime.appLogs,
     cluster: cluster?.node ?? null,
     ...(o.rolloutTimeoutMs !== undefined ? { rolloutTimeoutMs: o.rolloutTimeoutMs } : {}),
   });
   const servers = await serveApi(app, { host: config.api.host, port: config.api.port, socketPath: config.socketPath });
+  const retention = startRetention(store, buildLogs, config.retention.keepBuilds, log.child({ component: 'retention' }));
   return {
     store, apps, domains, scan, softState, scanDb, cluster, servers,
+    pruneBuilds: () => retention.run(),
     close: async () => {
       await servers.close();
+      await retention.stop();
       await scanDb.close();
       await cluster?.node.leave().catch(() => undefined);
       cluster?.replica.close();
       store.close();
+      await store.whenIdle();
     },
   };
 }

@@ -37,6 +37,12 @@ export class LwwMap {
     return true;
   }
 
+  /** Forgets a key outright, without a tombstone (only for entries the store refuses to hold, see Store.open). */
+  remove(key: string): void {
+    this.entries.delete(key);
+    this.tombstones.delete(key);
+  }
+
   getEntry(key: string): Entry | undefined {
     return this.entries.get(key);
   }

@@ -143,7 +143,8 @@ export class Replica {
     if ('notice' in d) {
       this.stats.deltas.notices++;
       const cur = this.store.getEntry(d.notice.key);
-      const lacks = !cur || compareHlc(d.notice.ts, cur.ts) > 0;
+      // A notice stamped beyond the drift bound is not fetched: its entry would be refused.
+      const lacks = (!cur || compareHlc(d.notice.ts, cur.ts) > 0) && this.store.acceptsStamp(d.notice.ts);
       return { applied: 0, rejected: 0, fetch: lacks ? { key: d.notice.key, from: d.notice.ts.node } : null };
     }
     const r = await this.store.applyRemote([d.entry]);

@@ -16,6 +16,9 @@ import { readMeta, Wal, writeMeta, type SyncMeta } from './wal.js';
 export { KEY_RE, isValidKey } from './validate.js';
 export { SoftState } from './soft.js';
 
+/** Pause after a failed compaction before the next attempt. */
+const COMPACT_RETRY_MS = 30_000;
+
 export interface StoreOptions {
   dir: string;
   nodeId: string;
@@ -24,7 +27,7 @@ export interface StoreOptions {
   wallNow?: () => number;
   /** Largest value (serialized JSON bytes) accepted from local writers and from peers. Default 1 MiB. */
   maxValueBytes?: number;
-  /** Remote stamps further ahead of our wall clock are merged but counted as skew. Default 60 s. */
+  /** Remote stamps further ahead of our wall clock are refused and counted as skew (hlc.ts). Default 60 s. */
   maxDriftMs?: number;
 }
 
@@ -62,6 +65,12 @@ export class Store extends EventEmitter {
   readonly skippedOnLoad: number;
   /** Totals over this process's life for entries from peers. */
   readonly remoteStats = { applied: 0, stale: 0, rejected: 0 };
+  /** What the load found stamped beyond the drift bound: others' entries dropped, ours re-stamped, the persisted clock not followed. */
+  private readonly clockOnLoad = { dropped: 0, restamped: 0, hlcRefused: false };
+  /** After a failed compaction, the next one waits until then (ms). */
+  private compactNotBefore = 0;
+  /** Compactions over this process's life; a failed one is retried at the next trigger after COMPACT_RETRY_MS. */
+  readonly compactions = { ok: 0, failed: 0, lastError: null as string | null };
 
   private constructor(private readonly opts: StoreOptions) {
     super();
@@ -71,15 +80,39 @@ export class Store extends EventEmitter {
     const { wal, load } = Wal.open(opts.dir);
     this.wal = wal;
     this.meta = readMeta(opts.dir);
-    let high: Hlc | null = this.meta.hlc;
-    for (const e of load.entries) {
-      this.map.apply(e);
-      if (!high || compareHlc(e.ts, high) > 0) high = e.ts;
-    }
-    if (high) this.clock.restore(high);
+    for (const e of load.entries) this.map.apply(e);
+    const quarantined = this.quarantineFuture();
     for (const e of this.map.all()) this.index.replace(undefined, e);
     this.skippedOnLoad = load.skipped;
-    this.reapAndCompact(true);
+    const reaped = this.reapNow();
+    if (quarantined > 0 || reaped > 0 || wal.hasOldLog || wal.logLength >= opts.compactAfterEntries) this.compact();
+  }
+
+  /**
+   * On load, what a peer could no longer send us: entries stamped further ahead of our wall clock than the
+   * drift bound (persisted before the bound existed, or our clock went back by more than it). Another node's
+   * are dropped, as they would be refused if they arrived now (they come back through anti-entropy once our
+   * clock is within the bound of them); our own are kept, re-stamped now. The clock restores the highest
+   * stamp within the bound only. Returns how many entries changed.
+   */
+  private quarantineFuture(): number {
+    const future: Entry[] = [];
+    let high: Hlc | null = this.meta.hlc && this.clock.accepts(this.meta.hlc) ? this.meta.hlc : null;
+    if (this.meta.hlc && !high) this.clockOnLoad.hlcRefused = true;
+    for (const e of this.map.all()) {
+      if (!this.clock.accepts(e.ts)) future.push(e);
+      else if (!high || compareHlc(e.ts, high) > 0) high = e.ts;
+    }
+    if (high) this.clock.restore(high);
+    for (const e of future) {
+      this.map.remove(e.key);
+      if (e.ts.node !== this.opts.nodeId) this.clockOnLoad.dropped++;
+      else {
+        this.map.apply({ key: e.key, value: e.value, ts: this.clock.now() });
+        this.clockOnLoad.restamped++;
+      }
+    }
+    return future.length;
   }
 
   static open(opts: StoreOptions): Store {
@@ -152,7 +185,9 @@ export class Store extends EventEmitter {
 
   /**
    * Merges entries from another replica by LWW. Each entry is validated on its own (a bad one is
-   * skipped and counted, never fails the batch); every valid stamp is observed into the clock; the
+   * skipped and counted, never fails the batch); a stamp further ahead of our clock than the drift
+   * bound is refused too (reason `future`, announced as 'refused' `(entry, aheadMs)`); every other
+   * stamp is observed into the clock; the
    * winners are persisted (fsync) before this resolves and announced as 'change' with origin 'remote'.
    * Observed state of other nodes is accepted here (its single writer is checked by stamp instead).
    */
@@ -167,7 +202,12 @@ export class Store extends EventEmitter {
         continue;
       }
       const e = c.entry;
-      this.clock.observe(e.ts);
+      if (!this.clock.observe(e.ts)) {
+        res.rejected++;
+        res.reasons.future = (res.reasons.future ?? 0) + 1;
+        this.emit('refused', e, this.clock.aheadOf(e.ts));
+        continue;
+      }
       const cur = byKey.get(e.key) ?? this.map.getEntry(e.key);
       if (cur && !wins(e, cur)) {
         res.stale++;
@@ -264,24 +304,53 @@ export class Store extends EventEmitter {
   }
 
   private maybeCompact(): void {
-    if (!this.closed && this.unapplied === 0 && this.wal.logLength >= this.opts.compactAfterEntries) this.reapAndCompact(false);
-  }
-
-  private reapAndCompact(force: boolean): void {
-    const reaped = this.reapNow();
-    if (force || reaped > 0 || this.wal.logLength >= this.opts.compactAfterEntries) {
-      this.meta = { ...this.meta, hlc: this.clock.peek() };
-      writeMeta(this.opts.dir, this.meta); // the clock's high-water survives even if its entry is compacted away
-      this.wal.compact(this.map.all());
+    if (!this.closed && this.unapplied === 0 && !this.wal.compaction && this.wal.logLength >= this.opts.compactAfterEntries && Date.now() >= this.compactNotBefore) {
+      this.reapNow();
+      this.compact();
     }
   }
 
-  /** Remote stamps that were ahead of our wall clock by more than maxDriftMs. */
-  get skew(): SkewReport {
-    return this.clock.skew;
+  /**
+   * Starts a compaction in the background (wal.ts): the map as it is now becomes the snapshot. The
+   * clock's high-water is persisted first, so it survives even if its entry is compacted away.
+   */
+  private compact(): void {
+    this.meta = { ...this.meta, hlc: this.clock.peek() };
+    writeMeta(this.opts.dir, this.meta);
+    this.wal.compact(() => [...this.map.all()]).then(
+      () => {
+        this.compactions.ok++;
+      },
+      (err: unknown) => {
+        this.compactNotBefore = Date.now() + COMPACT_RETRY_MS; // a full disk is not retried at every write
+        this.compactions.failed++;
+        this.compactions.lastError = err instanceof Error ? err.message : String(err);
+        this.emit('compactionFailed', err);
+      },
+    );
   }
 
-  /** Flushes pending appends (their writers resolve) and closes the log; no compaction runs after this. */
+  /** Entries in the log since the last snapshot (compaction starts at compactAfterEntries). */
+  get logLength(): number {
+    return this.wal.logLength;
+  }
+
+  /** Resolves when no compaction is running (one in flight is waited for; a failed one is not an error here). */
+  async whenIdle(): Promise<void> {
+    await this.wal.compaction?.catch(() => undefined);
+  }
+
+  /** Remote stamps refused for being ahead of our wall clock by more than maxDriftMs, and what the load set aside. */
+  get skew(): SkewReport & { droppedOnLoad: number; restampedOnLoad: number; clockRefusedOnLoad: boolean } {
+    return { ...this.clock.skew, droppedOnLoad: this.clockOnLoad.dropped, restampedOnLoad: this.clockOnLoad.restamped, clockRefusedOnLoad: this.clockOnLoad.hlcRefused };
+  }
+
+  /** True when a stamp is within the drift bound of our clock (one applyRemote would accept). */
+  acceptsStamp(ts: Hlc): boolean {
+    return this.clock.accepts(ts);
+  }
+
+  /** Flushes pending appends (their writers resolve) and closes the log; a compaction in flight stops (see whenIdle). */
   close(): void {
     this.closed = true;
     this.wal.close();

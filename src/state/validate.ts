@@ -36,7 +36,8 @@ export function valueJson(value: unknown, maxValueBytes: number): { json: string
   return { json };
 }
 
-export type RejectReason = 'shape' | 'key' | 'stamp' | 'value' | 'too_large' | 'obs_writer';
+/** Why an entry from a peer was refused; `future`: its stamp is further ahead of our clock than the drift bound (store.ts). */
+export type RejectReason = 'shape' | 'key' | 'stamp' | 'value' | 'too_large' | 'obs_writer' | 'future';
 export type EntryCheck = { ok: true; entry: Entry } | { ok: false; reason: RejectReason };
 
 /**

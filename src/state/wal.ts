@@ -2,12 +2,23 @@
  * Durable storage for the state map: a snapshot file plus a write-ahead log of JSON lines.
  * `append` resolves only after the lines are fdatasync'ed, so an acknowledged write survives
  * kill -9 and power loss. Appends that arrive while a sync is in flight are committed together
- * (group commit). A torn last line (crash mid-write) is ignored on load; replaying entries that
- * are also in the snapshot is harmless because LWW merge is idempotent.
+ * (group commit). A write or sync that fails (a full disk, an I/O error) is cut off again (the log
+ * is truncated back to the end of the last good batch) and its writers get `unavailable`; while the
+ * log cannot be cut back, every append is refused the same way, so nothing is ever acknowledged
+ * after a fragment. A torn last line (crash mid-write) is ignored on load and cut off before the
+ * next append; replaying entries that are also in the snapshot is harmless (LWW merge is idempotent).
+ *
+ * Compaction runs beside the writers: the log is rotated (`state.wal` → `state.wal.old`, a new
+ * empty `state.wal` takes the appends), the map as it is then is written to a new snapshot in
+ * slices that yield to the event loop, and only once that snapshot has replaced the old one is
+ * `state.wal.old` removed. Load order: snapshot, `state.wal.old`, `state.wal`.
  */
-import { mkdirSync, openSync, closeSync, fsyncSync, readFileSync, renameSync, existsSync, writeSync, fdatasyncSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PleacoError } from '../errors.js';
 import { isHlc, type Hlc } from './hlc.js';
+import { fsyncDir, fsyncDirAsync, readLines, writeJsonLines } from './lines.js';
 import type { Entry } from './lww.js';
 
 export interface WalLoad {
@@ -24,30 +35,21 @@ function isEntry(e: unknown): e is Entry {
 /**
  * Each line is one entry (snapshot) or one batch: a JSON array of the entries of one write, so a
  * multi-key write (a release and the pointer to it) is all there or not at all after a crash.
+ * Read line by line; returns the lines skipped and where the last complete line ends.
  */
-function parseLines(text: string, out: Entry[]): number {
+function loadFile(path: string, out: Entry[]): { skipped: number; end: number; tail: number } {
   let skipped = 0;
-  for (const line of text.split('\n')) {
-    if (!line) continue;
+  const r = readLines(path, (line) => {
     try {
       const v = JSON.parse(line) as unknown;
       const batch = Array.isArray(v) ? v : [v];
-      if (batch.every(isEntry)) out.push(...batch);
+      if (batch.every(isEntry)) for (const e of batch) out.push(e);
       else skipped++;
     } catch {
       skipped++;
     }
-  }
-  return skipped;
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  });
+  return { skipped: skipped + (r.tail > 0 ? 1 : 0), end: r.end, tail: r.tail };
 }
 
 /**
@@ -97,31 +99,58 @@ export function writeMeta(dir: string, meta: SyncMeta): void {
   fsyncDir(dir);
 }
 
+const SNAPSHOT = 'state.snapshot';
+const LOG = 'state.wal';
+const OLD_LOG = 'state.wal.old';
+const TMP_PREFIX = 'state.snapshot.tmp';
+let tmpSeq = 0;
+
+function errno(err: unknown): string {
+  return (err as NodeJS.ErrnoException)?.code ?? (err instanceof Error ? err.message : String(err));
+}
+
 export class Wal {
   private fd: number;
-  private pending: { lines: string; resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** Byte offset just after the last batch that was written and synced whole. */
+  private good: number;
+  /** Why the log refuses appends: a failed write could not be cut back yet. */
+  private broken: unknown = null;
+  private pending: { lines: string; n: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private flushing = false;
   private walEntries = 0;
   private closed = false;
+  private compacting: Promise<void> | null = null;
 
   private constructor(
     private readonly dir: string,
     initialWalEntries: number,
+    goodEnd: number,
   ) {
-    this.fd = openSync(join(dir, 'state.wal'), 'a', 0o600);
+    this.fd = openSync(join(dir, LOG), 'a', 0o600);
+    this.good = goodEnd;
     this.walEntries = initialWalEntries;
   }
 
   static open(dir: string): { wal: Wal; load: WalLoad } {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const f of readdirSync(dir)) if (f.startsWith(TMP_PREFIX)) unlinkSync(join(dir, f)); // left by a compaction that died
     const entries: Entry[] = [];
-    let skipped = 0;
-    const snap = join(dir, 'state.snapshot');
-    if (existsSync(snap)) skipped += parseLines(readFileSync(snap, 'utf8'), entries);
-    const walPath = join(dir, 'state.wal');
+    let skipped = loadFile(join(dir, SNAPSHOT), entries).skipped;
     const before = entries.length;
-    if (existsSync(walPath)) skipped += parseLines(readFileSync(walPath, 'utf8'), entries);
-    return { wal: new Wal(dir, entries.length - before), load: { entries, skipped } };
+    skipped += loadFile(join(dir, OLD_LOG), entries).skipped;
+    const log = loadFile(join(dir, LOG), entries);
+    skipped += log.skipped;
+    // A torn tail (crash mid-append) is cut off, so the next batch starts on a line of its own.
+    if (log.tail > 0) {
+      const fd = openSync(join(dir, LOG), 'r+');
+      try {
+        ftruncateSync(fd, log.end);
+        fdatasyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    return { wal: new Wal(dir, entries.length - before, log.end), load: { entries, skipped } };
   }
 
   /** Number of entries in the log since the last snapshot. */
@@ -129,19 +158,28 @@ export class Wal {
     return this.walEntries;
   }
 
+  /** True while a log from before the last rotation is still there (its compaction did not finish). */
+  get hasOldLog(): boolean {
+    return existsSync(join(this.dir, OLD_LOG));
+  }
+
+  /** Resolves once the log is durable; rejects with `unavailable` when it could not be written or synced. */
   append(entries: Entry[]): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('state log is closed'));
+    if (this.closed) return Promise.reject(new PleacoError('unavailable', 'state log is closed'));
     if (entries.length === 0) return Promise.resolve();
+    if (this.broken !== null && !this.repair()) {
+      return Promise.reject(new PleacoError('unavailable', `state log cannot be written (${errno(this.broken)}): writes are refused until it can`, { cause: this.broken }));
+    }
     const lines = JSON.stringify(entries) + '\n';
     this.walEntries += entries.length;
     return new Promise((resolve, reject) => {
-      this.pending.push({ lines, resolve, reject });
+      this.pending.push({ lines, n: entries.length, resolve, reject });
       if (!this.flushing) setImmediate(() => this.flush());
     });
   }
 
   private flush(): void {
-    if (this.flushing || this.pending.length === 0) return;
+    if (this.flushing || this.pending.length === 0 || this.closed) return;
     this.flushing = true;
     const batch = this.pending;
     this.pending = [];
@@ -150,48 +188,88 @@ export class Wal {
       let off = 0;
       while (off < buf.length) off += writeSync(this.fd, buf, off);
       fdatasyncSync(this.fd);
+      this.good += buf.length;
       for (const b of batch) b.resolve();
     } catch (err) {
-      for (const b of batch) b.reject(err as Error);
+      // Nothing of this batch is acknowledged; cut it off so that the next batch starts at a line of its own.
+      for (const b of batch) this.walEntries -= b.n;
+      this.repair(err);
+      const e = new PleacoError('unavailable', `state log write failed (${errno(err)}): the write was not stored`, { cause: err });
+      for (const b of batch) b.reject(e);
     } finally {
       this.flushing = false;
       if (this.pending.length) setImmediate(() => this.flush());
     }
   }
 
-  /**
-   * Replaces snapshot + log with a snapshot of `all` (which must include everything appended so far).
-   * Crash-safe at every step: the new snapshot is complete before it replaces the old one, and the
-   * old log is only emptied after that.
-   */
-  compact(all: Iterable<Entry>): void {
-    const tmp = join(this.dir, 'state.snapshot.tmp');
-    const fd = openSync(tmp, 'w', 0o600);
+  /** Truncates the log back to the last good batch and syncs it; false (and the log stays broken) when that fails too. */
+  private repair(cause: unknown = this.broken): boolean {
     try {
-      const parts: string[] = [];
-      for (const e of all) parts.push(JSON.stringify(e));
-      const buf = Buffer.from(parts.join('\n') + '\n');
-      let off = 0;
-      while (off < buf.length) off += writeSync(fd, buf, off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      ftruncateSync(this.fd, this.good);
+      fdatasyncSync(this.fd);
+      this.broken = null;
+      return true;
+    } catch {
+      this.broken = cause;
+      return false;
     }
-    renameSync(tmp, join(this.dir, 'state.snapshot'));
-    fsyncDir(this.dir);
-    const emptyTmp = join(this.dir, 'state.wal.tmp');
-    closeSync(openSync(emptyTmp, 'w', 0o600));
-    renameSync(emptyTmp, join(this.dir, 'state.wal'));
+  }
+
+  /**
+   * Compacts in the background; resolves when done (rejects if it failed: the files are then as before
+   * plus the rotated log, and the next compaction retries). `snapshot` is called synchronously at the
+   * rotation point and must return every entry appended to the log up to then (the store's map, with
+   * nothing appended but not yet applied). One compaction at a time: a call during one returns it.
+   */
+  compact(snapshot: () => readonly Entry[]): Promise<void> {
+    if (this.compacting) return this.compacting;
+    if (this.closed || this.broken !== null) return Promise.resolve();
+    const rotated = !this.hasOldLog;
+    if (rotated) this.rotate();
+    const entries = snapshot();
+    const p = this.writeSnapshot(entries).finally(() => {
+      this.compacting = null;
+    });
+    this.compacting = p;
+    return p;
+  }
+
+  /** The compaction in flight, if any. */
+  get compaction(): Promise<void> | null {
+    return this.compacting;
+  }
+
+  /** Moves the log aside as state.wal.old and starts an empty one (between two flushes: flush is synchronous). */
+  private rotate(): void {
+    renameSync(join(this.dir, LOG), join(this.dir, OLD_LOG));
+    const fd = openSync(join(this.dir, LOG), 'a', 0o600);
     fsyncDir(this.dir);
     closeSync(this.fd);
-    this.fd = openSync(join(this.dir, 'state.wal'), 'a', 0o600);
+    this.fd = fd;
+    this.good = 0;
     this.walEntries = 0;
+  }
+
+  private async writeSnapshot(entries: readonly Entry[]): Promise<void> {
+    const tmp = join(this.dir, `${TMP_PREFIX}-${process.pid}-${++tmpSeq}`);
+    if (!(await writeJsonLines(tmp, entries, () => this.closed))) return;
+    if (this.closed) {
+      await unlink(tmp).catch(() => undefined);
+      return;
+    }
+    await rename(tmp, join(this.dir, SNAPSHOT));
+    await fsyncDirAsync(this.dir);
+    await unlink(join(this.dir, OLD_LOG)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    await fsyncDirAsync(this.dir);
   }
 
   close(): void {
     if (this.closed) return;
     this.flush();
     this.closed = true;
+    for (const b of this.pending.splice(0)) b.reject(new PleacoError('unavailable', 'state log is closed'));
     closeSync(this.fd);
   }
 }

@@ -174,12 +174,13 @@ api('an app destroyed while config and deploy requests race leaves nothing behin
 api('a 5xx never leaks internals', async ({ a }) => {
   const spare = await startTestAgent();
   try {
-    spare.store.close(); // the state log is closed: writes fail with a plain Error inside
+    // Fault injection (a fake failure, not a fake store): a write fails with a plain Error naming a path inside.
+    spare.store.batch = () => Promise.reject(new Error('EIO: i/o error, write /var/lib/pleaco/state/state.wal'));
     const r = await raw(spare.url, 'POST', '/v1/apps', { headers: { authorization: `Bearer ${spare.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x', repo: 'https://git.example.invalid/x.git' }) });
     assert.is(r.status, 500);
     assert.equal(r.json, { error: { code: 'internal', message: 'internal error' } });
   } finally {
-    await spare.servers.close();
+    await spare.close();
   }
   assert.ok(a);
 });

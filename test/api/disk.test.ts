@@ -35,8 +35,8 @@ test.after(async () => {
   writeFileSync(filler, Buffer.alloc(8 * 1024 * 1024, 1));
   const err = await a.client.request('POST', '/v1/apps/full/deploys', { body: {} }).then(() => null, (e: unknown) => e as PleacoError);
   assert.ok(err, 'the deploy is refused');
-  assert.equal([err!.code, err!.status], ['insufficient_storage', 507]);
-  assert.match(err!.message, new RegExp(`^the deploy was refused: ${dir} has [\\d.]+ MiB free of 16 MiB, below the 12 MiB pleaco keeps free \\(PLEACO_MIN_FREE_DISK\\)`));
+  assert.equal([err.code, err.status], ['insufficient_storage', 507]);
+  assert.match(err.message, new RegExp(`^the deploy was refused: ${dir} has [\\d.]+ MiB free of 16 MiB, below the 12 MiB pleaco keeps free \\(PLEACO_MIN_FREE_DISK\\)`));
   assert.equal(a.apps.builds('full'), [], 'nothing was queued');
   rmSync(filler);
   const ok = await a.client.request<{ build: { status: string } }>('POST', '/v1/apps/full/deploys', { body: {} });

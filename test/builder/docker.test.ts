@@ -74,7 +74,7 @@ test('every step\'s image carries the stable labels: the cache still works, a fa
   // A failed build again, and someone else's failed build (no pleaco labels) beside it.
   await attempt('d3', dockerfile.replace('two', 'three')).catch(() => undefined);
   const earlier = await dangling();
-  const theirs = await docker.buildImage((await tarOf({ Dockerfile: `FROM busybox:latest\nRUN echo ${RUN} > /t\nRUN exit 3\n` })) as NodeJS.ReadableStream, { rm: true, forcerm: true });
+  const theirs = await docker.buildImage(await tarOf({ Dockerfile: `FROM busybox:latest\nRUN echo ${RUN} > /t\nRUN exit 3\n` }), { rm: true, forcerm: true });
   await new Promise((r) => docker.modem.followProgress(theirs, r));
   const unlabelled = [...(await dangling())].filter((id) => !earlier.has(id));
   assert.ok(unlabelled.length >= 1, 'the unlabelled failed build left a dangling layer');

@@ -47,6 +47,24 @@ test('a torn last line (crash mid-write) is skipped and everything before it loa
   }
 });
 
+test('a write after a torn last line starts a line of its own and survives the next restart', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const s = Store.open({ ...opts(dir), compactAfterEntries: 1000 });
+    await s.put('apps/x', { ok: 1 });
+    s.close();
+    appendFileSync(join(dir, 'state.wal'), '[{"key":"apps/y","value":{"ok":2},"ts":{"wal');
+    const again = Store.open({ ...opts(dir), compactAfterEntries: 1000 });
+    await again.put('apps/z', { ok: 3 });
+    again.close();
+    const third = Store.open({ ...opts(dir), compactAfterEntries: 1000 });
+    assert.equal([third.get('apps/x'), third.get('apps/y'), third.get('apps/z')], [{ ok: 1 }, undefined, { ok: 3 }], 'the acknowledged write after the torn line was lost');
+    third.close();
+  } finally {
+    cleanup();
+  }
+});
+
 test('observed state of another node cannot be written here; bad keys are refused', async () => {
   const { dir, cleanup } = tempDir();
   try {
@@ -102,6 +120,7 @@ test('concurrent writes committed together all survive a compaction (read back w
     assert.equal([disk.get('apps/a'), disk.get('apps/b'), disk.get('apps/c')], [1, 2, 3]);
     disk.close();
     s.close();
+    await Promise.all([disk.whenIdle(), s.whenIdle()]); // background compactions end before the dir is removed
   } finally {
     cleanup();
   }

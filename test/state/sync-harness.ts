@@ -45,7 +45,7 @@ export class TestCluster {
   readonly nodes = new Map<string, Node>();
   private readonly tmp = tempDir('pleaco-sync-');
 
-  constructor(private readonly opts: { ttl?: number; compactAfterEntries?: number; replica?: ReplicaOptions; maxValueBytes?: number } = {}) {}
+  constructor(private readonly opts: { ttl?: number; compactAfterEntries?: number; replica?: ReplicaOptions; maxValueBytes?: number; maxDriftMs?: number } = {}) {}
 
   add(id: string, skew = 0): Node {
     const n = { id, dir: join(this.tmp.dir, id), skew, sent: [] } as unknown as Node;
@@ -57,7 +57,7 @@ export class TestCluster {
   private open(n: Node): void {
     n.store = Store.open({
       dir: n.dir, nodeId: n.id, tombstoneTtlMs: this.opts.ttl ?? 7 * DAY, compactAfterEntries: this.opts.compactAfterEntries ?? 5000,
-      wallNow: () => this.time + n.skew, ...(this.opts.maxValueBytes ? { maxValueBytes: this.opts.maxValueBytes } : {}),
+      wallNow: () => this.time + n.skew, ...(this.opts.maxValueBytes ? { maxValueBytes: this.opts.maxValueBytes } : {}), ...(this.opts.maxDriftMs ? { maxDriftMs: this.opts.maxDriftMs } : {}),
     });
     n.replica = new Replica(n.store, this.opts.replica);
     n.replica.attachBroadcast((key, payload) => n.sent.push({ key, payload: JSON.parse(JSON.stringify(payload)) as DeltaPayload })); // as on the wire

@@ -47,14 +47,18 @@ test('remote entries are on disk when applyRemote resolves, announced as remote 
   }
 });
 
-test('a remote stamp far ahead is merged, counted as skew, and local stamps move past it', async () => {
+test('a remote stamp further ahead than the drift bound is refused and counted as skew; one within it is merged and local stamps move past it', async () => {
   const c = new TestCluster();
   try {
     const a = c.add('a');
-    const ahead = stamp(c.time + 3_600_000, 'b', 7);
+    const far = stamp(c.time + 3_600_000, 'b', 7);
+    const r = await a.store.applyRemote([{ key: 'apps/web', value: 1, ts: far }]);
+    assert.equal(r.reasons, { future: 1 });
+    assert.is(a.store.get('apps/web'), undefined);
+    assert.equal(a.store.skew, { count: 1, maxAheadMs: 3_600_000, node: 'b', maxDriftMs: 60_000, droppedOnLoad: 0, restampedOnLoad: 0, clockRefusedOnLoad: false });
+    const ahead = stamp(c.time + 50_000, 'b', 7);
     await a.store.applyRemote([{ key: 'apps/web', value: 1, ts: ahead }]);
     assert.is(a.store.get('apps/web'), 1);
-    assert.equal(a.store.skew, { count: 1, maxAheadMs: 3_600_000, node: 'b' });
     const mine = await a.store.put('apps/web', 2);
     assert.ok(mine.ts.wall > ahead.wall || (mine.ts.wall === ahead.wall && mine.ts.counter > ahead.counter));
     assert.is(a.store.get('apps/web'), 2, 'a local write after the skewed one still wins');
@@ -224,7 +228,7 @@ test('two fresh replicas become current together; the status survives a restart'
   }
 });
 
-test('the clock stays ahead of its newest stamp across restarts even after that stamp\'s tombstone was reaped and the clock went back', async () => {
+test('the clock stays ahead of its newest stamp across restarts even after that stamp\'s tombstone was reaped and the clock went back (within the drift bound)', async () => {
   const c = new TestCluster({ ttl: 86_400_000 });
   try {
     const n = c.add('a');
@@ -233,7 +237,7 @@ test('the clock stays ahead of its newest stamp across restarts even after that 
     c.time += 2 * 86_400_000;
     c.restart('a'); // reaps the tombstone and compacts: no entry carries the newest stamp any more
     assert.is(n.store.allEntries().length, 0);
-    n.skew = -10 * 86_400_000; // and the machine comes back with its clock ten days behind
+    n.skew = -2 * 86_400_000 - 30_000; // and the machine comes back with its clock 30 s behind that stamp
     c.restart('a');
     const next = await n.store.put('apps/api', 1);
     assert.ok(compareHlc(next.ts, last.ts) > 0, `${JSON.stringify(next.ts)} not after ${JSON.stringify(last.ts)}`);
