@@ -11,3 +11,4 @@ export * from './redact.js';
 export * from './metrics.js';
 export * from './scan.js';
 export * from './read.js';
+export * from './schema.js';

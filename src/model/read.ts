@@ -4,6 +4,7 @@
  */
 import { DEFAULT_HEALTHCHECK, type HealthCheck } from './health.js';
 import { keys, type StateReader } from './keys.js';
+import { isAppName } from './names.js';
 import type { AppSpec, Build, CurrentRelease, Release, ScaleSpec } from './records.js';
 
 /** The release `current/<app>` names, when both records are there. */
@@ -13,9 +14,12 @@ export function currentRelease(state: StateReader, app: string): Release | undef
   return state.get<Release>(keys.release(app, cur.release));
 }
 
-/** Every app spec. */
+/** Every app spec under a valid app name (a replicated `apps/` record of another shape is no app: left out). */
 export function appSpecs(state: StateReader): AppSpec[] {
-  return state.list<AppSpec>('apps/').map((e) => e.value);
+  return state
+    .list<AppSpec>('apps/')
+    .filter((e) => isAppName(e.key.slice('apps/'.length)) && e.value !== null && typeof e.value === 'object' && e.value.name === e.key.slice('apps/'.length))
+    .map((e) => e.value);
 }
 
 /** An app's builds, in key order (oldest id first). */
