@@ -129,13 +129,11 @@ export class StreamServer {
       return;
     }
     const remote = sock.remoteAddress ?? '';
-    const held = this.perAddress.get(remote) ?? 0;
-    if (held >= this.maxPerAddress) {
+    if (!this.admit(remote)) {
       this.c.dropped.per_address++;
       sock.destroy();
       return;
     }
-    this.perAddress.set(remote, held + 1);
     this.sockets.add(sock);
     sock.setNoDelay(true);
     const { keyring } = this.opts;
@@ -155,9 +153,7 @@ export class StreamServer {
     sock.on('close', () => {
       clearTimeout(handshakeTimer);
       this.sockets.delete(sock);
-      const n = (this.perAddress.get(remote) ?? 1) - 1;
-      if (n > 0) this.perAddress.set(remote, n);
-      else this.perAddress.delete(remote);
+      this.release(remote);
     });
     const write = (frame: Buffer): void => {
       for (const b of frameBytes(frame)) sock.write(b);
@@ -201,6 +197,20 @@ export class StreamServer {
         } else return drop('malformed'); // nothing may follow the request
       }
     });
+  }
+
+  /** Counts a connection from `remote`; false when that address already holds maxPerAddress. */
+  private admit(remote: string): boolean {
+    const held = this.perAddress.get(remote) ?? 0;
+    if (held >= this.maxPerAddress) return false;
+    this.perAddress.set(remote, held + 1);
+    return true;
+  }
+
+  private release(remote: string): void {
+    const n = (this.perAddress.get(remote) ?? 1) - 1;
+    if (n > 0) this.perAddress.set(remote, n);
+    else this.perAddress.delete(remote);
   }
 
   private answer(from: string, req: Message, reply: (body: Buffer) => void): void {

@@ -17,6 +17,7 @@
  * gone, a domain that is another app's implicit host (that app keeps it), a slot that is not running.
  */
 import { isIP } from 'node:net';
+import { PleacoError } from '../errors.js';
 import { isDnsName, keys, parseKey, type DomainRecord, type HealthCheck, type SlotStatus, type StateReader } from '../model/index.js';
 import { DEFAULT_HEALTH, validateHealth, validateServer, type ProxyApp, type ProxyHealth, type ProxyModel, type ProxyServer } from './model.js';
 
@@ -46,7 +47,7 @@ const SLOT_KEY_RE = /^obs\/[^/]+\/slots\//;
 function healthOf(h: HealthCheck | undefined, app: string, skip: (key: string, reason: string) => void): ProxyHealth {
   if (!h) return { ...DEFAULT_HEALTH };
   try {
-    if (typeof h !== 'object') throw new TypeError('not an object');
+    if (typeof h !== 'object') throw new PleacoError('invalid_config', 'not an object');
     const health: ProxyHealth = { path: h.path ?? DEFAULT_HEALTH.path, intervalMs: h.intervalMs ?? DEFAULT_HEALTH.intervalMs, rise: h.rise ?? DEFAULT_HEALTH.rise, fall: h.fall ?? DEFAULT_HEALTH.fall };
     validateHealth(app, health);
     return health;
