@@ -7,7 +7,9 @@ import { PleacoError } from '../errors.js';
 import type { Store, WriteOp } from '../state/index.js';
 import { KeyedLock } from './lock.js';
 import {
+  appSpecs,
   currentRelease,
+  isAppSpec,
   replicasOf,
   validateAppName,
   validateEnvKey,
@@ -51,13 +53,15 @@ export class AppService {
     this.now = opts.now ?? (() => new Date());
   }
 
+  /** Every app (a replicated `apps/` record that is no app spec is left out: see isAppSpec). */
   list(): AppSpec[] {
-    return this.store.list<AppSpec>('apps/').map((e) => e.value);
+    return appSpecs(this.store);
   }
 
   get(name: string): AppSpec {
-    const app = this.store.get<AppSpec>(keys.app(name));
+    const app = this.store.get<unknown>(keys.app(name));
     if (!app) throw new PleacoError('not_found', `no app named ${JSON.stringify(name)}`);
+    if (!isAppSpec(app, name)) throw new PleacoError('conflict', `the record of app ${JSON.stringify(name)} is not a valid app spec (written by another node?); delete the app and create it again`);
     return app;
   }
 
@@ -77,9 +81,13 @@ export class AppService {
   }
 
   async destroy(name: string): Promise<void> {
-    this.get(name);
+    // Not get(): a record that is no valid app spec can be deleted too.
+    const exists = (): void => {
+      if (!this.store.get(keys.app(name))) throw new PleacoError('not_found', `no app named ${JSON.stringify(name)}`);
+    };
+    exists();
     await this.lock.run(name, async () => {
-      this.get(name);
+      exists();
       const ops = this.leftovers(name);
       ops.push({ key: keys.app(name), value: null });
       await this.store.batch(ops);

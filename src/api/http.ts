@@ -181,7 +181,13 @@ export function ndjson(ctx: Ctx): { send: (obj: unknown) => boolean; end: () => 
     res.on('close', resolve);
     ctx.req.on('close', () => gone() && resolve());
   });
-  if (!gone()) res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  const headers = { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+  if (ctx.method === 'HEAD') {
+    // A HEAD has no body: its headers are sent now and the stream is over (Node sends nothing of a HEAD before end()).
+    if (!gone()) res.writeHead(200, headers).end();
+    return { send: () => false, end: () => undefined, closed: Promise.resolve() };
+  }
+  if (!gone()) res.writeHead(200, headers);
   return {
     send: (obj) => {
       if (res.writableEnded || gone()) return false;
