@@ -45,6 +45,7 @@ export function hookRoutes(d: ApiDeps): RouteDef[] {
   const deliveries = new RecentDeliveries();
   const budget = new BodyBudget(HOOK_BUDGET);
   let refusedLogged = 0;
+  const rejected = { at: 0, quiet: 0 };
   return [
     {
       method: 'POST', path: '/v1/hooks/github', tag: 'hooks', auth: 'hmac', query: { app: 'limit the delivery to this app' },
@@ -68,7 +69,13 @@ export function hookRoutes(d: ApiDeps): RouteDef[] {
         const candidates = d.apps.list().filter((a) => only === undefined || a.name === only);
         const verified: AppSpec[] = candidates.filter((a) => verifyGithubSignature(a.webhookSecret, raw, signature));
         if (verified.length === 0) {
-          d.log.warn('webhook rejected', { event, delivery: ctx.get('x-github-delivery').slice(0, 100), candidates: candidates.length });
+          // Forged deliveries cost a log line each at most every 10 s (with how many were left out), not each.
+          const now = Date.now();
+          if (now - rejected.at >= 10_000) {
+            d.log.warn('webhook rejected', { event: event.slice(0, 40), delivery: ctx.get('x-github-delivery').slice(0, 100), candidates: candidates.length, alsoRejected: rejected.quiet });
+            rejected.at = now;
+            rejected.quiet = 0;
+          } else rejected.quiet++;
           throw new PleacoError('unauthorized', 'webhook signature does not match any app secret for this repository');
         }
         let payload: unknown;
