@@ -22,7 +22,8 @@ export function errorBoundary(log: Logger): Koa.Middleware {
       }
     } catch (raw) {
       const err = toPleacoError(raw);
-      if (err.status >= 500) log.error('request failed', { method: ctx.method, path: ctx.path, code: err.code, err: raw });
+      // Deliberate load shedding (503 with Retry-After) is counted where it happens, not logged per request.
+      if (err.status >= 500 && err.details?.retryAfterS === undefined) log.error('request failed', { method: ctx.method, path: ctx.path, code: err.code, err: raw });
       if (ctx.headerSent || !ctx.writable) {
         ctx.res.destroy();
         return;
