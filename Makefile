@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE ?= node
 export PLEACO_STATE_DIR ?= $(CURDIR)/.pleaco
 
-.PHONY: help deps build base-images up test test-unit bench-deploy bench-proxy bench-rollout bench-scan bench-state clean lint graph
+.PHONY: help deps build base-images up test test-unit bench-deploy bench-proxy bench-rollout bench-scan bench-state fuzz-api clean lint graph
 
 help:
 	@echo "make up            start a node here and serve the example app (prints URL and API token)"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench-rollout failed requests under load while an app is redeployed 5 times"
 	@echo "make bench-scan    scan seconds (inventory, SBOM, matching) for the example image and a ~300-package image"
 	@echo "make bench-state   agent with 100 apps x 300 builds: start time, RSS, longest event-loop stall in compaction, retention"
+	@echo "make fuzz-api      10,000 malformed and hostile requests against a running node; then it must be healthy and route its app"
 	@echo "make sim           SWIM/Lifeguard core on a simulated 1,000-node network: dissemination, detection, false positives"
 	@echo "make bench-gossip  event and failure-detection times, false positives at 10% loss: pleaco vs serf (netns)"
 	@echo "make partition     5 agents in netns split 3/2 for 30 s, writes on both sides, heal: convergence time"
@@ -67,6 +68,10 @@ bench-proxy: deps build
 bench-scan: deps build base-images
 	@bash scripts/scan-bench-image.sh
 	@$(NODE) dist/bench/scan.js
+
+# FUZZ_SEED repeats a run, FUZZ_N sets the number of requests (default 10,000); last line fuzz_5xx=N.
+fuzz-api: deps build base-images
+	@$(NODE) dist/bench/fuzz-api.js
 
 bench-rollout: deps build base-images
 	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >/dev/null

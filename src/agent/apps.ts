@@ -7,7 +7,9 @@ import { PleacoError } from '../errors.js';
 import type { Store, WriteOp } from '../state/index.js';
 import { KeyedLock } from './lock.js';
 import {
+  appSpecs,
   currentRelease,
+  isAppSpec,
   replicasOf,
   applyResourceChange,
   describeResources,
@@ -54,13 +56,15 @@ export class AppService {
     this.now = opts.now ?? (() => new Date());
   }
 
+  /** Every app (a replicated `apps/` record that is no app spec is left out: see isAppSpec). */
   list(): AppSpec[] {
-    return this.store.list<AppSpec>('apps/').map((e) => e.value);
+    return appSpecs(this.store);
   }
 
   get(name: string): AppSpec {
-    const app = this.store.get<AppSpec>(keys.app(name));
+    const app = this.store.get<unknown>(keys.app(name));
     if (!app) throw new PleacoError('not_found', `no app named ${JSON.stringify(name)}`);
+    if (!isAppSpec(app, name)) throw new PleacoError('conflict', `the record of app ${JSON.stringify(name)} is not a valid app spec (written by another node?); delete the app and create it again`);
     return app;
   }
 
@@ -80,9 +84,13 @@ export class AppService {
   }
 
   async destroy(name: string): Promise<void> {
-    this.get(name);
+    // Not get(): a record that is no valid app spec can be deleted too.
+    const exists = (): void => {
+      if (!this.store.get(keys.app(name))) throw new PleacoError('not_found', `no app named ${JSON.stringify(name)}`);
+    };
+    exists();
     await this.lock.run(name, async () => {
-      this.get(name);
+      exists();
       const ops = this.leftovers(name);
       ops.push({ key: keys.app(name), value: null });
       await this.store.batch(ops);
@@ -211,6 +219,7 @@ export class AppService {
         }
         return existing;
       }
+      this.checkPushOrder(name, input, all);
       return this.addRelease(name, {
         kind: 'deploy',
         description: input.description ?? `Deploy ${input.commit.slice(0, 7)}`,
@@ -223,6 +232,24 @@ export class AppService {
         port: input.port,
       });
     });
+  }
+
+  /**
+   * A push (webhook or poll build) never moves an app backwards, even when two builders ran builds of the branch at
+   * once and finish in the wrong order: its release is refused (409 superseded) when its commit was released before,
+   * or when the current release comes from a build queued after it (which fetched the branch later). The builder
+   * checks git ancestry itself (pipeline.ts); this is the check that holds under the app's lock.
+   */
+  private checkPushOrder(name: string, input: ReleaseInput, all: Release[]): void {
+    const build = this.store.get<Build>(keys.build(name, input.build));
+    if (!build || (build.trigger !== 'webhook' && build.trigger !== 'poll')) return;
+    const same = all.find((r) => r.kind === 'deploy' && r.commit === input.commit);
+    if (same) throw new PleacoError('superseded', `commit ${input.commit.slice(0, 7)} was already released as v${same.number}`);
+    const cur = this.current(name);
+    const curBuild = cur?.build ? this.store.get<Build>(keys.build(name, cur.build)) : undefined;
+    if (curBuild && (curBuild.createdAt > build.createdAt || (curBuild.createdAt === build.createdAt && curBuild.id > build.id))) {
+      throw new PleacoError('superseded', `v${cur!.number} comes from build ${curBuild.id}, queued after this push; a push never moves an app backwards`);
+    }
   }
 
   /** Deploys an earlier release's image and config again, as a new release. Default: the one before current. */

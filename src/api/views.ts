@@ -48,7 +48,8 @@ export function routedUrl(p: ProxyStatus, app: string): string {
 
 export function releaseView(r: Release): Omit<Release, 'config'> & { configKeys: string[] } {
   const { config, ...rest } = r;
-  return { ...rest, configKeys: Object.keys(config).sort() };
+  // A replicated record may lack fields an older or broken writer left out: show what there is.
+  return { ...rest, configKeys: config && typeof config === 'object' ? Object.keys(config).sort() : [] };
 }
 
 export function appSummary(app: AppSpec, release: Release | null, replicas: number, slots: SlotStatus[], proxy: ProxyStatus | null = null) {

@@ -7,7 +7,7 @@
 import type { Config } from '../config/index.js';
 import { PleacoError } from '../errors.js';
 import type { AgentLink, StateView } from '../link/index.js';
-import { LABELS, redactRepoUrl, validateRepoUrl, type AppSpec, type Build, type Release, type TestResult } from '../model/index.js';
+import { currentRelease, isCommitSha, keys, LABELS, redactRepoUrl, validateRepoUrl, type AppSpec, type Build, type Release, type TestResult } from '../model/index.js';
 import type { ContainerEngine, ImageInfo } from '../runtime/index.js';
 import { scanImage, type AdvisoryStore, type ScanOutcome } from '../scan/index.js';
 import { readAppConfig, resolvePort, resolveTestCommand, type AppConfig } from './appconfig.js';
@@ -26,6 +26,8 @@ export interface GitMirrorLike {
   commitInfo(app: string, commit: string): Promise<{ sha: string; subject: string; author: string; date: string }>;
   remove(app: string): Promise<void>;
   lsRemoteHead(url: string, branch: string): Promise<string | null>;
+  /** Whether `ancestor` is an ancestor of (or equal to) `descendant`; null when the mirror cannot tell. */
+  isAncestor(app: string, ancestor: string, descendant: string): Promise<boolean | null>;
 }
 
 export interface PipelineDeps {
@@ -130,6 +132,7 @@ async function fetchStage(s: Stage): Promise<Fetched> {
   });
   run.signal.throwIfAborted();
   const commit = await d.git.resolve(build.app, build.ref);
+  if (build.trigger === 'webhook' || build.trigger === 'poll') await neverBackwards(s, commit);
   const info = await d.git.commitInfo(build.app, commit);
   s.out(`commit ${commit.slice(0, 7)}: ${info.subject}`);
   s.durations.fetch = Date.now() - t;
@@ -138,6 +141,25 @@ async function fetchStage(s: Stage): Promise<Fetched> {
   const { file, config: appConfig } = await readAppConfig((p) => d.git.readFile(build.app, commit, p));
   if (file) s.out(`using ${file}`);
   return { commit, subject: info.subject, file, appConfig };
+}
+
+/**
+ * A push (webhook or poll) never moves an app backwards: its build ends superseded, without a release, when the
+ * commit it fetched was released before (a re-sent delivery, a push after a rollback) or is an ancestor of the
+ * current release's commit (an older push that arrived or was built late). A deploy the user asks for is not
+ * checked: it goes where it is told.
+ */
+async function neverBackwards(s: Stage, commit: string): Promise<void> {
+  const { build, d } = s;
+  const released = d.view.list<Release>(keys.releasePrefix(build.app)).map((e) => e.value).filter((r) => r.kind === 'deploy' && r.commit === commit);
+  if (released.length > 0) {
+    throw new PleacoError('superseded', `commit ${commit.slice(0, 7)} was already released as v${released[0]!.number}; a push does not deploy it again`);
+  }
+  const current = currentRelease(d.view, build.app)?.commit;
+  if (!current || !isCommitSha(current)) return;
+  if (await d.git.isAncestor(build.app, commit, current)) {
+    throw new PleacoError('superseded', `commit ${commit.slice(0, 7)} is older than the released ${current.slice(0, 7)}; a push never moves an app backwards`);
+  }
 }
 
 /** Builds the image of `commit` with the node's builder, within the build deadline. */

@@ -167,7 +167,7 @@ export class ClusterNode extends EventEmitter {
   }
 
   private request(to: Addr, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-    return streamRequest(to, body, { keyring: this.o.keyring, idleTimeoutMs: STREAM_TIMEOUT_MS });
+    return streamRequest(to, body, { keyring: this.o.keyring, idleTimeoutMs: STREAM_TIMEOUT_MS, localAddress: this.o.bindHost });
   }
 
   /** Stream requests from peers: membership messages (answered with the core's stream replies) and state sync. */

@@ -12,9 +12,12 @@
  * new exchange (counted as `replayed`), and the client's nonce does the same for recorded responses.
  * This needs no clock, unlike timestamp+nonce-cache schemes, at the price of one extra round trip per
  * exchange (push-pull runs once per 30 s per node by default). Before the hello is proven, frames longer
- * than a hello are refused and the hello must arrive within idleTimeoutMs, so a keyless peer can make the
- * server buffer at most a few dozen bytes, briefly. Each stage has its own AAD label, and TCP frames use
- * a different label from datagrams, so no frame can be passed off as another.
+ * than a hello are refused and the hello must arrive within handshakeTimeoutMs (default 3 s, never longer
+ * than idleTimeoutMs; not reset by bytes that arrive meanwhile), so a keyless peer can make the server
+ * buffer at most a few dozen bytes, briefly. One remote address may hold at most maxPerAddress connections
+ * (default 8; more are closed at once, counted `per_address`), so a single host cannot take every one of the
+ * maxConnections slots from the cluster's peers. Each stage has its own AAD label, and TCP frames use a
+ * different label from datagrams, so no frame can be passed off as another.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -31,6 +34,10 @@ export type { StreamOptions, StreamRequestOptions } from './internal/session.js'
 export interface StreamServerOptions extends StreamOptions {
   /** Connections served at once; more are closed at once (counted `busy`). Default 64. */
   maxConnections?: number;
+  /** Connections one remote address may hold at once; more are closed at once (counted `per_address`). Default 8. */
+  maxPerAddress?: number;
+  /** A connection's hello must arrive within this (counted `timeout`). Default 3 s, at most idleTimeoutMs. */
+  handshakeTimeoutMs?: number;
 }
 
 
@@ -43,7 +50,7 @@ export interface StreamServerCounters {
   handler_errors: number;
   bytes_in: number;
   bytes_out: number;
-  dropped: { no_key: number; garbled: number; replayed: number; oversize: number; malformed: number; timeout: number; busy: number };
+  dropped: { no_key: number; garbled: number; replayed: number; oversize: number; malformed: number; timeout: number; busy: number; per_address: number };
 }
 
 type Drop = keyof StreamServerCounters['dropped'];
@@ -56,15 +63,21 @@ export class StreamServer {
   private readonly maxFrame: number;
   private readonly idleMs: number;
   private readonly maxConnections: number;
+  private readonly maxPerAddress: number;
+  private readonly handshakeMs: number;
+  /** Open connections per remote address (entries removed at 0). */
+  private readonly perAddress = new Map<string, number>();
   private readonly c: StreamServerCounters = {
     connections: 0, completed: 0, handler_errors: 0, bytes_in: 0, bytes_out: 0,
-    dropped: { no_key: 0, garbled: 0, replayed: 0, oversize: 0, malformed: 0, timeout: 0, busy: 0 },
+    dropped: { no_key: 0, garbled: 0, replayed: 0, oversize: 0, malformed: 0, timeout: 0, busy: 0, per_address: 0 },
   };
 
   constructor(private readonly handler: StreamHandler, private readonly opts: StreamServerOptions) {
     this.maxFrame = checkMaxFrame(opts.maxFrameBytes ?? DEFAULT_MAX_FRAME);
     this.idleMs = checkTimeout('idleTimeoutMs', opts.idleTimeoutMs ?? 10_000);
     this.maxConnections = opts.maxConnections ?? 64;
+    this.maxPerAddress = opts.maxPerAddress ?? 8;
+    this.handshakeMs = Math.min(checkTimeout('handshakeTimeoutMs', opts.handshakeTimeoutMs ?? 3_000), this.idleMs);
   }
 
   /** Listens on an IP literal (port 0: ephemeral) and resolves with the bound "ip:port". */
@@ -115,10 +128,16 @@ export class StreamServer {
       sock.destroy();
       return;
     }
+    const remote = sock.remoteAddress ?? '';
+    if (!this.admit(remote)) {
+      this.c.dropped.per_address++;
+      sock.destroy();
+      return;
+    }
     this.sockets.add(sock);
     sock.setNoDelay(true);
     const { keyring } = this.opts;
-    const from = formatHostPort(sock.remoteAddress ?? '', sock.remotePort ?? 0);
+    const from = formatHostPort(remote, sock.remotePort ?? 0);
     const reader = new FrameReader(HANDSHAKE_FRAME_LIMIT);
     let stage: 'hello' | 'request' | 'handling' | 'done' = 'hello';
     let clientNonce: Buffer = Buffer.alloc(0);
@@ -129,11 +148,12 @@ export class StreamServer {
       this.c.dropped[why]++;
       sock.destroy();
     };
-    const handshakeTimer = setTimeout(() => stage === 'hello' && drop('timeout'), this.idleMs);
+    const handshakeTimer = setTimeout(() => stage === 'hello' && drop('timeout'), this.handshakeMs);
     sock.setTimeout(this.idleMs, () => drop('timeout'));
     sock.on('close', () => {
       clearTimeout(handshakeTimer);
       this.sockets.delete(sock);
+      this.release(remote);
     });
     const write = (frame: Buffer): void => {
       for (const b of frameBytes(frame)) sock.write(b);
@@ -177,6 +197,20 @@ export class StreamServer {
         } else return drop('malformed'); // nothing may follow the request
       }
     });
+  }
+
+  /** Counts a connection from `remote`; false when that address already holds maxPerAddress. */
+  private admit(remote: string): boolean {
+    const held = this.perAddress.get(remote) ?? 0;
+    if (held >= this.maxPerAddress) return false;
+    this.perAddress.set(remote, held + 1);
+    return true;
+  }
+
+  private release(remote: string): void {
+    const n = (this.perAddress.get(remote) ?? 1) - 1;
+    if (n > 0) this.perAddress.set(remote, n);
+    else this.perAddress.delete(remote);
   }
 
   private answer(from: string, req: Message, reply: (body: Buffer) => void): void {

@@ -5,7 +5,7 @@
  * the two sides cannot drift apart and no subsystem writes a URL by hand.
  */
 import { PleacoError } from '../errors.js';
-import { parseAppMetrics, keys, type FailureReport, type ReleaseInput, type ScanSummary, type TestResult } from '../model/index.js';
+import { checkSubsystemWrite, parseAppMetrics, keys, type FailureReport, type ReleaseInput, type ScanSummary, type TestResult } from '../model/index.js';
 import { isValidKey, type WriteOp } from '../state/index.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -58,13 +58,25 @@ function object(body: unknown, what: string): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-/** `POST state`: the ops to write (null deletes). */
+/** Most ops in one `POST state` (a runner publishing every slot of a busy node stays far below). */
+export const MAX_WRITE_OPS = 1000;
+
+/**
+ * `POST state`: the ops to write (null deletes), each checked against the model's key schema (checkSubsystemWrite:
+ * a known key shape with valid parts, written by a subsystem, a value that is the record the key holds) before any
+ * is written. An op is `{key, value}` and nothing else: the agent stamps every write itself.
+ */
 export function parseWriteOps(body: unknown): WriteOp[] {
   const b = object(body, 'the state write');
   if (!Array.isArray(b.ops)) throw bad('ops must be an array of {key, value}');
+  if (b.ops.length > MAX_WRITE_OPS) throw bad(`at most ${MAX_WRITE_OPS} ops per request`);
   return b.ops.map((o: unknown) => {
+    if (!o || typeof o !== 'object' || Array.isArray(o)) throw bad('each op must be an object {key, value}');
     const op = o as { key?: unknown; value?: unknown };
-    if (typeof op?.key !== 'string' || !('value' in op)) throw bad('each op needs a key and a value (null deletes)');
+    if (typeof op.key !== 'string' || !('value' in op) || op.value === undefined) throw bad('each op needs a key and a value (null deletes)');
+    const extra = Object.keys(op).find((k) => k !== 'key' && k !== 'value');
+    if (extra !== undefined) throw bad(`an op has only a key and a value (${JSON.stringify(extra.slice(0, 40))} is not accepted: the agent stamps every write)`);
+    checkSubsystemWrite(op.key, op.value);
     return { key: op.key, value: op.value };
   });
 }

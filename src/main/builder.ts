@@ -34,6 +34,7 @@ runSubsystem({
     await worker.start();
     const poller = new Poller({
       intervalMs: config.source.pollIntervalMs,
+      allowLocal: config.source.allowLocal,
       list: () => worker.pollTargets(),
       lsRemote: (url, branch) => git.lsRemoteHead(url, branch),
       trigger: (app, commit) => worker.triggerPoll(app, commit),

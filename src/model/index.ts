@@ -12,3 +12,4 @@ export * from './metrics.js';
 export * from './scan.js';
 export * from './read.js';
 export * from './resources.js';
+export * from './schema.js';

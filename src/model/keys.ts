@@ -1,6 +1,6 @@
 /**
- * Where each record lives in the replicated state (the key layout is described in records.ts), and the Docker
- * labels on every resource pleaco creates.
+ * Where each record lives in the replicated state (the key layout is described in records.ts; schema.ts says what
+ * each part of a key must be and who writes it), and the Docker labels on every resource pleaco creates.
  */
 export const keys = {
   app: (app: string) => `apps/${app}`,
@@ -26,6 +26,8 @@ export const keys = {
   sbom: (app: string, build: string) => `sboms/${app}/${build}`,
   sbomPrefix: (app: string) => `sboms/${app}/`,
   proxy: (node: string) => `obs/${node}/proxy`,
+  proxyDraining: (node: string) => `obs/${node}/proxy-draining`,
+  bench: (name: string) => `bench/${name}`,
   metrics: (node: string, app: string) => `metrics/${node}/${app}`,
   metricsPrefix: 'metrics/',
 };

@@ -4,6 +4,7 @@
  */
 import { DEFAULT_HEALTHCHECK, type HealthCheck } from './health.js';
 import { keys, type StateReader } from './keys.js';
+import { isAppName } from './names.js';
 import type { AppSpec, Build, CurrentRelease, Release, ScaleSpec } from './records.js';
 
 /** The release `current/<app>` names, when both records are there. */
@@ -13,9 +14,23 @@ export function currentRelease(state: StateReader, app: string): Release | undef
   return state.get<Release>(keys.release(app, cur.release));
 }
 
-/** Every app spec. */
+/**
+ * True for an app spec stored under `apps/<name>`: a valid name, and the fields every reader relies on. State is
+ * replicated from every node, so a record of another shape may arrive (an older or broken writer); readers leave
+ * it out rather than fail on it.
+ */
+export function isAppSpec(value: unknown, name: string): value is AppSpec {
+  if (!isAppName(name) || value === null || typeof value !== 'object') return false;
+  const v = value as Partial<AppSpec>;
+  return v.name === name && typeof v.repo === 'string' && typeof v.branch === 'string' && typeof v.webhookSecret === 'string';
+}
+
+/** Every app spec (records that are no app spec, see isAppSpec, are left out). */
 export function appSpecs(state: StateReader): AppSpec[] {
-  return state.list<AppSpec>('apps/').map((e) => e.value);
+  return state
+    .list<unknown>('apps/')
+    .filter((e): e is { key: string; value: AppSpec } => isAppSpec(e.value, e.key.slice('apps/'.length)))
+    .map((e) => e.value);
 }
 
 /** An app's builds, in key order (oldest id first). */

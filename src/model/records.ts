@@ -21,6 +21,8 @@
  *   obs/<node>/node            NodeStatus
  *   obs/<node>/proxy           ProxyStatus      (written by that node's pleaco-proxy)
  *   obs/<node>/proxy-draining  ProxyDraining    (that node's pleaco-proxy: servers still draining; on change)
+ * Free-form (any writer; what POST /v1/internal/state admits is model/schema.ts):
+ *   bench/<name>               anything         (benchmarks and cluster tests; read by nothing of pleaco)
  * Soft state (the agent's memory only, with a TTL; POST /v1/internal/soft):
  *   metrics/<node>/<app>       AppMetrics       (posted by the proxy of <node> every ~2 s)
  */
@@ -245,6 +247,13 @@ export interface ProxyStatus {
   /** When this record was written (ISO). */
   at: string;
   error?: string;
+  /**
+   * Records of state this proxy leaves out of its routing because they are invalid (an `apps/` key that is no app
+   * name, domain keys naming one host, ...), with why; the rest is routed. At most 20 are listed; `skippedCount`
+   * says how many there are.
+   */
+  skipped?: { key: string; reason: string }[];
+  skippedCount?: number;
 }
 
 export interface StatusCodeCounts {

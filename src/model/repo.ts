@@ -42,6 +42,21 @@ function checkPort(url: string, port: string | undefined): void {
   if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) throw refuse(url, `port ${port} is out of range`);
 }
 
+/**
+ * A user name (or host) that ssh would read as an option: `ssh -oProxyCommand=...@host` runs a program. git refuses
+ * such a host today; pleaco refuses it itself, in every URL form, also when the '-' is %-escaped.
+ */
+function checkNotOption(url: string, part: string | undefined, what: 'user name' | 'host'): void {
+  if (part === undefined || part === '') return;
+  let decoded = part;
+  try {
+    decoded = decodeURIComponent(part);
+  } catch {
+    // an invalid escape is left as written: it cannot decode to a leading '-'
+  }
+  if (part.startsWith('-') || decoded.startsWith('-')) throw refuse(url, `the ${what} starts with "-" and would be read by ssh as an option`);
+}
+
 function checkRepoPath(url: string, path: string): void {
   if (path.replace(/\/+$/, '') === '' || path === '~') throw refuse(url, 'the repository path is missing');
   if (/[?#]/.test(path)) throw refuse(url, 'a repository URL has no query string or fragment');
@@ -70,6 +85,7 @@ export function validateRepoUrl(url: string, opts: RepoUrlOptions): string {
       throw refuse(url, 'it is not a valid URL');
     }
     if (!u.hostname || u.hostname.startsWith('-')) throw refuse(url, 'the host is missing or invalid');
+    checkNotOption(url, u.username, 'user name');
     if (u.search || u.hash || /[?#]/.test(url)) throw refuse(url, 'a repository URL has no query string or fragment');
     checkRepoPath(url, u.pathname);
     return u.href;
@@ -78,6 +94,8 @@ export function validateRepoUrl(url: string, opts: RepoUrlOptions): string {
     const m = SSH_RE.exec(url);
     if (!m) throw refuse(url, `not a valid ssh URL; ${EXPECTED}`);
     const [, , user, host = '', port, path = ''] = m;
+    checkNotOption(url, user, 'user name');
+    checkNotOption(url, host, 'host');
     checkPort(url, port);
     checkRepoPath(url, path);
     return `ssh://${user ? `${user}@` : ''}${host.toLowerCase()}${port ? `:${port}` : ''}${path}`;
@@ -89,6 +107,7 @@ export function validateRepoUrl(url: string, opts: RepoUrlOptions): string {
     const m = GIT_RE.exec(url);
     if (!m) throw refuse(url, 'not a valid git:// URL (git://host[:port]/path)');
     const [, host = '', port, path = ''] = m;
+    checkNotOption(url, host, 'host');
     checkPort(url, port);
     checkRepoPath(url, path);
     return `git://${host.toLowerCase()}${port ? `:${port}` : ''}${path}`;
@@ -109,6 +128,8 @@ export function validateRepoUrl(url: string, opts: RepoUrlOptions): string {
   // git reads `host:path` as scp-like ssh only when no '/' comes before the first ':'.
   if (scp && !url.slice(0, url.indexOf(':')).includes('/')) {
     const [, user, host = '', path = ''] = scp;
+    checkNotOption(url, user, 'user name');
+    checkNotOption(url, host, 'host');
     if (path.startsWith('-')) throw refuse(url, 'the path starts with "-"');
     checkRepoPath(url, path);
     return `${user ? `${user}@` : ''}${host.toLowerCase()}:${path}`;

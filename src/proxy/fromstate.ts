@@ -8,13 +8,18 @@
  * Not routed (the record carries no address for them): a slot's `next` container during a rollout (a
  * PendingSlot has no hostPort) and its `fallback` container (only an id). The runner moves a new container
  * into the record itself once it runs, and that is when it enters rotation here (after passing `rise` checks).
- * One bad record never blocks the rest: invalid hosts and servers are skipped, a domain that collides with
- * another app's implicit host loses, an invalid health check falls back to the default.
+ *
+ * One bad record never blocks the rest: state is replicated from every node, so a record no API of this version
+ * would write (an `apps/` key that is no app name, a domain key that is no DNS name, two domain keys naming the
+ * same host in different case, a slot record with no usable address) may still arrive. Each is left out and named
+ * in `skipped` (the proxy logs it once and lists it in its status record `obs/<node>/proxy`); the model built from
+ * the rest always passes validateModel. Not reported, because they are ordinary states: a domain of an app that is
+ * gone, a domain that is another app's implicit host (that app keeps it), a slot that is not running.
  */
 import { isIP } from 'node:net';
-import { isDnsName, type DomainRecord, type HealthCheck, type SlotStatus, type StateReader } from '../model/index.js';
+import { PleacoError } from '../errors.js';
+import { isDnsName, keys, parseKey, type DomainRecord, type HealthCheck, type SlotStatus, type StateReader } from '../model/index.js';
 import { DEFAULT_HEALTH, validateHealth, validateServer, type ProxyApp, type ProxyHealth, type ProxyModel, type ProxyServer } from './model.js';
-
 
 export interface FromStateOptions {
   port: number;
@@ -28,20 +33,26 @@ export interface FromStateOptions {
   node?: string;
 }
 
+/** A record left out of the model, and why. */
+export interface SkippedRecord {
+  key: string;
+  reason: string;
+}
+
 /** State prefixes the model depends on. */
 export const PROXY_PREFIXES = ['apps/', 'domains/', 'health/', 'obs/'];
 
-const SLOT_KEY_RE = /^obs\/([^/]+)\/slots\/([^/#]+)#(\d+)$/;
-const APP_KEY_RE = /^apps\/([^/]+)$/;
-const DOMAIN_KEY_RE = /^domains\/([^/]+)$/;
+const SLOT_KEY_RE = /^obs\/[^/]+\/slots\//;
 
-function healthOf(h: HealthCheck | undefined, app: string): ProxyHealth {
+function healthOf(h: HealthCheck | undefined, app: string, skip: (key: string, reason: string) => void): ProxyHealth {
   if (!h) return { ...DEFAULT_HEALTH };
-  const health: ProxyHealth = { path: h.path ?? DEFAULT_HEALTH.path, intervalMs: h.intervalMs ?? DEFAULT_HEALTH.intervalMs, rise: h.rise ?? DEFAULT_HEALTH.rise, fall: h.fall ?? DEFAULT_HEALTH.fall };
   try {
+    if (typeof h !== 'object') throw new PleacoError('invalid_config', 'not an object');
+    const health: ProxyHealth = { path: h.path ?? DEFAULT_HEALTH.path, intervalMs: h.intervalMs ?? DEFAULT_HEALTH.intervalMs, rise: h.rise ?? DEFAULT_HEALTH.rise, fall: h.fall ?? DEFAULT_HEALTH.fall };
     validateHealth(app, health);
     return health;
-  } catch {
+  } catch (err) {
+    skip(keys.health(app), `invalid health check, the default is used: ${err instanceof Error ? err.message : String(err)}`);
     return { ...DEFAULT_HEALTH };
   }
 }
@@ -53,13 +64,17 @@ function addressOf(s: SlotStatus, node: string | undefined): string | null {
 }
 
 /** Routable servers per app from every node's observed slot records. */
-function serversByApp(state: StateReader, node: string | undefined): Map<string, ProxyServer[]> {
+function serversByApp(state: StateReader, node: string | undefined, skip: (key: string, reason: string) => void): Map<string, ProxyServer[]> {
   const out = new Map<string, ProxyServer[]>();
   for (const { key, value: s } of state.list<SlotStatus>('obs/')) {
-    const m = SLOT_KEY_RE.exec(key);
-    if (!m || !s || typeof s !== 'object') continue;
-    const app = m[2]!;
-    if (s.state !== 'running' || typeof s.hostPort !== 'number') continue;
+    if (!SLOT_KEY_RE.test(key)) continue;
+    const parsed = parseKey(key);
+    if (!parsed.ok) {
+      skip(key, parsed.reason);
+      continue;
+    }
+    if (!s || typeof s !== 'object' || s.state !== 'running' || typeof s.hostPort !== 'number') continue;
+    const app = parsed.parts.slot!.slice(0, parsed.parts.slot!.lastIndexOf('#'));
     // On its own node a replica is reached at its bridge address (one hop less than the published port).
     const local = node !== undefined && s.node === node && typeof s.ip === 'string' && isIP(s.ip) !== 0 && typeof s.port === 'number';
     const addr = local ? s.ip! : addressOf(s, node);
@@ -67,7 +82,8 @@ function serversByApp(state: StateReader, node: string | undefined): Map<string,
     const server: ProxyServer = { id: s.containerId, addr, port: local ? s.port! : s.hostPort, state: 'ready' };
     try {
       validateServer(app, server);
-    } catch {
+    } catch (err) {
+      skip(key, err instanceof Error ? err.message : String(err));
       continue;
     }
     const list = out.get(app) ?? [];
@@ -78,30 +94,79 @@ function serversByApp(state: StateReader, node: string | undefined): Map<string,
   return out;
 }
 
-export function proxyModel(state: StateReader, opts: FromStateOptions): ProxyModel {
-  const domain = opts.domain.toLowerCase();
-  const names = state
-    .list<unknown>('apps/')
-    .map((e) => APP_KEY_RE.exec(e.key)?.[1])
-    .filter((n): n is string => n !== undefined)
-    .sort();
-  const implicit = new Map(names.map((n) => [`${n}.${domain}`, n]));
+/** App names with a valid `apps/` key and a valid implicit host; the others are skipped. */
+function appNames(state: StateReader, domain: string, skip: (key: string, reason: string) => void): string[] {
+  const names: string[] = [];
+  for (const { key } of state.list<unknown>('apps/')) {
+    const parsed = parseKey(key);
+    if (!parsed.ok || parsed.parts.app === undefined) {
+      skip(key, parsed.ok ? 'not an app record' : parsed.reason);
+      continue;
+    }
+    const name = parsed.parts.app;
+    if (!isDnsName(`${name}.${domain}`)) {
+      skip(key, `its host ${name}.${domain} is not a valid DNS name (too long)`);
+      continue;
+    }
+    names.push(name);
+  }
+  return names.sort();
+}
+
+/**
+ * Extra hosts per app from `domains/<host>`. Keys are lowercase as the API writes them; a key in other case is
+ * lowercased, and when several keys name the same host the lowercase one (else the first in order) wins.
+ */
+function extraHosts(state: StateReader, implicit: Map<string, string>, domain: string, skip: (key: string, reason: string) => void): Map<string, string[]> {
+  const byHost = new Map<string, { key: string; app: string }>();
+  const entries = state.list<DomainRecord>(keys.domainPrefix).sort((a, b) => Number(b.key === b.key.toLowerCase()) - Number(a.key === a.key.toLowerCase()) || (a.key < b.key ? -1 : 1));
+  for (const { key, value } of entries) {
+    const host = key.slice(keys.domainPrefix.length).toLowerCase();
+    const shown = JSON.stringify(host.slice(0, 80));
+    if (!isDnsName(host)) {
+      skip(key, `${shown} is not a DNS name`);
+      continue;
+    }
+    if (!value || typeof value !== 'object' || typeof value.app !== 'string') {
+      skip(key, 'not a domain record (no app)');
+      continue;
+    }
+    const first = byHost.get(host);
+    if (first) {
+      skip(key, `${first.key} names the same host`);
+      continue;
+    }
+    byHost.set(host, { key, app: value.app });
+  }
   const extra = new Map<string, string[]>();
-  for (const { key, value } of state.list<DomainRecord>('domains/')) {
-    const host = DOMAIN_KEY_RE.exec(key)?.[1]?.toLowerCase();
-    if (!host || !value || typeof value.app !== 'string' || !isDnsName(host)) continue;
-    if (!implicit.has(`${value.app}.${domain}`)) continue; // owner app is gone
+  for (const [host, { app }] of byHost) {
+    if (!implicit.has(`${app}.${domain}`)) continue; // owner app is gone
     if (implicit.has(host)) continue; // another app's (or its own) implicit host wins
-    extra.set(value.app, [...(extra.get(value.app) ?? []), host]);
+    extra.set(app, [...(extra.get(app) ?? []), host]);
   }
-  const servers = serversByApp(state, opts.node);
-  const apps: ProxyApp[] = [];
-  for (const name of names) {
-    const own = `${name}.${domain}`;
-    if (!isDnsName(own)) continue;
+  return extra;
+}
+
+/** The model and the records left out of it. */
+export function proxyModelOf(state: StateReader, opts: FromStateOptions): { model: ProxyModel; skipped: SkippedRecord[] } {
+  const domain = opts.domain.toLowerCase();
+  const skipped: SkippedRecord[] = [];
+  const skip = (key: string, reason: string): void => void skipped.push({ key, reason });
+  const names = appNames(state, domain, skip);
+  const implicit = new Map(names.map((n) => [`${n}.${domain}`, n]));
+  const extra = extraHosts(state, implicit, domain, skip);
+  const servers = serversByApp(state, opts.node, skip);
+  const apps: ProxyApp[] = names.map((name) => ({
+    name,
     // The implicit host first: the controller uses hosts[0] as the health-check Host header.
-    const hosts = [own, ...[...new Set(extra.get(name) ?? [])].sort()];
-    apps.push({ name, hosts, health: healthOf(state.get<HealthCheck>(`health/${name}`), name), servers: servers.get(name) ?? [] });
-  }
-  return { port: opts.port, bindHost: opts.bindHost, apps };
+    hosts: [`${name}.${domain}`, ...[...new Set(extra.get(name) ?? [])].sort()],
+    health: healthOf(state.get<HealthCheck>(keys.health(name)), name, skip),
+    servers: servers.get(name) ?? [],
+  }));
+  skipped.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return { model: { port: opts.port, bindHost: opts.bindHost, apps }, skipped };
+}
+
+export function proxyModel(state: StateReader, opts: FromStateOptions): ProxyModel {
+  return proxyModelOf(state, opts).model;
 }

@@ -9,7 +9,7 @@ import { Reconciler } from '../link/index.js';
 import type { Logger } from '../log.js';
 import { keys, type AppMetrics, type ProxyDraining, type ProxyStatus } from '../model/index.js';
 import { ProxyController } from './controller.js';
-import { proxyModel } from './fromstate.js';
+import { proxyModelOf, type SkippedRecord } from './fromstate.js';
 import type { HAProxyProcess } from './haproxy.js';
 
 const DEBOUNCE_MS = 50;
@@ -20,6 +20,8 @@ const METRICS_TTL_MS = 10_000;
 const HEARTBEAT_MS = 30_000;
 /** How often a non-empty draining record is written again (the runner ignores ones older than 10 s). */
 const DRAINING_REFRESH_MS = 5_000;
+/** Skipped records listed in the status record (all are counted). */
+const MAX_LISTED_SKIPS = 20;
 
 export interface ProxyLoopOptions {
   view: StateView;
@@ -46,7 +48,11 @@ export class ProxyLoop {
   private drainingWrite: Promise<unknown> = Promise.resolve();
   private drainingWritten: string | null = null;
   private draining: string[] = [];
-  private written: { ok: boolean; error?: string } | null = null;
+  private written: { ok: boolean; error?: string; skips: string } | null = null;
+  /** Records left out of the model, as of the last model built. */
+  private skipped: SkippedRecord[] = [];
+  /** `key\nreason` of the skipped records already logged (forgotten once the record is fixed or gone). */
+  private readonly logged = new Set<string>();
   private readonly onChange = (e: StateChange): void => {
     if (relevant(e.key)) this.apply.kick();
   };
@@ -64,8 +70,17 @@ export class ProxyLoop {
     this.drainingRefresh = new Reconciler({ pass: async () => void (this.draining.length > 0 && this.publishDraining(this.draining, true)), tickMs: DRAINING_REFRESH_MS, onError: onError('cannot record the draining servers') });
   }
 
-  private model(): ReturnType<typeof proxyModel> {
-    return proxyModel(this.o.view, { ...this.o.proxy, node: this.o.nodeId });
+  /** The model from the view; records left out of it are logged once each and kept for the status record. */
+  private model(): ReturnType<typeof proxyModelOf>['model'] {
+    const { model, skipped } = proxyModelOf(this.o.view, { ...this.o.proxy, node: this.o.nodeId });
+    const now = new Set(skipped.map((r) => `${r.key}\n${r.reason}`));
+    for (const r of skipped) {
+      if (!this.logged.has(`${r.key}\n${r.reason}`)) this.o.log.warn('invalid record left out of routing', { key: r.key, reason: r.reason });
+    }
+    this.logged.clear();
+    for (const k of now) this.logged.add(k);
+    this.skipped = skipped;
+    return model;
   }
 
   /**
@@ -117,10 +132,12 @@ export class ProxyLoop {
 
   /** The status record: written when ok or the error change, and (force) as a heartbeat. */
   private async writeStatus(ok: boolean, error?: string, force = false): Promise<void> {
-    if (!force && this.written && this.written.ok === ok && this.written.error === error) return;
+    const skips = this.skipped.map((r) => `${r.key}\n${r.reason}`).join('\n');
+    if (!force && this.written && this.written.ok === ok && this.written.error === error && this.written.skips === skips) return;
     const { port, domain } = this.o.proxy;
-    const status: ProxyStatus = { port, domain, ok, at: new Date().toISOString(), ...(error ? { error } : {}) };
-    this.written = { ok, ...(error ? { error } : {}) };
+    const listed = this.skipped.slice(0, MAX_LISTED_SKIPS).map((r) => ({ key: r.key.slice(0, 300), reason: r.reason.slice(0, 300) }));
+    const status: ProxyStatus = { port, domain, ok, at: new Date().toISOString(), ...(error ? { error } : {}), ...(listed.length ? { skipped: listed, skippedCount: this.skipped.length } : {}) };
+    this.written = { ok, ...(error ? { error } : {}), skips };
     await this.o.link.write([{ key: keys.proxy(this.o.nodeId), value: status }]).catch((err: unknown) => {
       this.written = null; // try again next time
       this.o.log.warn('cannot record the proxy status', { error: err });
@@ -139,7 +156,7 @@ export class ProxyLoop {
       if (sig === this.drainingWritten && !refresh) return;
       const value: ProxyDraining = { ids, at: new Date().toISOString() };
       await this.o.link
-        .write([{ key: `obs/${this.o.nodeId}/proxy-draining`, value }])
+        .write([{ key: keys.proxyDraining(this.o.nodeId), value }])
         .then(() => (this.drainingWritten = sig))
         .catch((err: unknown) => this.o.log.warn('cannot record the draining servers', { error: err }));
     });

@@ -4,7 +4,7 @@
  * 0..replicas-1 (`scale/<app>`, default 1), filtered by the placement hook, each with the app's health
  * check (`health/<app>`, defaults for fields never set) for the rollout to apply.
  */
-import { currentRelease, effectiveResources, healthcheckOf, replicasOf, type AppSpec, type ResourceDefaults, type StateReader } from '../model/index.js';
+import { currentRelease, effectiveResources, healthcheckOf, isAppName, replicasOf, type AppSpec, type ResourceDefaults, type StateReader } from '../model/index.js';
 import type { DesiredSlot } from './plan.js';
 
 export type { StateReader };
@@ -31,7 +31,10 @@ export function desiredSlots(state: StateReader, opts: DesiredOptions): DesiredS
   const out: DesiredSlot[] = [];
   for (const { key } of state.list<AppSpec>('apps/')) {
     const app = key.slice('apps/'.length);
-    if (!app || app.includes('/')) continue;
+    if (!isAppName(app)) {
+      opts.onSkip?.(app, 'not a valid app name');
+      continue;
+    }
     const release = currentRelease(state, app);
     if (!release) continue;
     const image = release.imageId ?? release.image;

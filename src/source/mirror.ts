@@ -106,6 +106,16 @@ export class GitMirror {
     throw new PleacoError('unknown_ref', `unknown ref "${ref}" in ${app}'s repository`);
   }
 
+  /**
+   * Whether commit `ancestor` is an ancestor of (or equal to) commit `descendant` in the app's mirror
+   * (`git merge-base --is-ancestor`); null when git cannot tell (a commit the mirror does not hold).
+   */
+  async isAncestor(app: string, ancestor: string, descendant: string): Promise<boolean | null> {
+    if (!isCommitSha(ancestor) || !isCommitSha(descendant)) throw new PleacoError('bad_request', 'isAncestor needs two full commit shas');
+    const r = await this.local(this.requireMirror(app), ['merge-base', '--is-ancestor', '--end-of-options', ancestor, descendant]);
+    return r.code === 0 ? true : r.code === 1 ? false : null;
+  }
+
   /** Sha of `refs/heads/<branch>` on the remote, or null when the branch does not exist there. */
   async lsRemoteHead(url: string, branch: string): Promise<string | null> {
     const target = validateRepoUrl(url, { allowLocal: true });

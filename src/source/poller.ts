@@ -3,13 +3,17 @@
  * moved. Pure apart from the functions it is given, so tests drive it with fakes and `tickOnce()`.
  * - An app is checked when its own interval (`intervalMs` of the app, else the poller's) has elapsed; 0 disables it.
  * - At most one check per app is in flight; a slow remote never delays the other apps.
- * - A failed check is logged (URL without credentials) and retried on the next tick; the loop never dies.
+ * - A failed check is logged (URL without credentials) and retried with exponential backoff: after the n-th
+ *   failure in a row the app is checked again after interval × 2^(n−1), at most MAX_BACKOFF_MS (15 min) or the
+ *   interval when that is longer; a success resets it. A failed trigger (the agent) is retried on the next tick.
+ * - The cluster's repository policy holds here as everywhere: a repository validateRepoUrl refuses (file://,
+ *   paths, git:// and http:// unless local repositories are allowed) is never handed to git; it is logged once.
  * - A commit that was already triggered is not triggered again while state still shows the old one
  *   (the build may take longer than an interval, or fail).
  */
 import { Reconciler } from '../link/index.js';
 import { createLogger, type Logger } from '../log.js';
-import { redactRepoUrl } from '../model/index.js';
+import { redactRepoUrl, validateRepoUrl } from '../model/index.js';
 import { scrub } from './internal/git.js';
 
 export interface PolledApp {
@@ -22,9 +26,14 @@ export interface PolledApp {
   lastCommit: string | null;
 }
 
+/** Longest wait between two checks of a repository that keeps failing (unless its interval is longer). */
+export const MAX_BACKOFF_MS = 15 * 60_000;
+
 export interface PollerOptions {
   /** Default interval; 0 disables the poller (start() does nothing). */
   intervalMs: number;
+  /** PLEACO_ALLOW_LOCAL_REPOS: whether file://, local paths, git:// and http:// repositories may be polled (default false). */
+  allowLocal?: boolean;
   list: () => PolledApp[] | Promise<PolledApp[]>;
   lsRemote: (url: string, branch: string) => Promise<string | null>;
   trigger: (app: string, commit: string) => Promise<void>;
@@ -38,10 +47,16 @@ export interface PollerOptions {
 interface Memory {
   repo: string;
   branch: string;
+  /** When the remote last answered (-Infinity: check at the next tick). */
   lastCheck: number;
+  /** While failing: when the backoff ends. */
+  due: number;
   /** Commit last handed to trigger() for this repo+branch. */
   triggered: string | null;
+  /** Failed checks of the remote in a row. */
   failures: number;
+  /** The policy refused the repository (logged once; not asked again while it stays the same). */
+  refused: boolean;
 }
 
 export class Poller {
@@ -116,11 +131,11 @@ export class Poller {
       if (this.inFlight.has(a.app)) continue;
       let mem = this.memory.get(a.app);
       if (!mem || mem.repo !== a.repo || mem.branch !== a.branch) {
-        mem = { repo: a.repo, branch: a.branch, lastCheck: -Infinity, triggered: null, failures: 0 };
+        mem = { repo: a.repo, branch: a.branch, lastCheck: -Infinity, due: -Infinity, triggered: null, failures: 0, refused: this.refusedByPolicy(a) };
         this.memory.set(a.app, mem);
       }
-      if (mem.failures === 0 && now - mem.lastCheck < interval) continue;
-      const p = this.check(a, mem)
+      if (mem.refused || (mem.failures > 0 ? now < mem.due : now - mem.lastCheck < interval)) continue;
+      const p = this.check(a, mem, interval)
         .catch((err: unknown) => this.log.error('poll check failed', { app: a.app, error: err instanceof Error ? err.message : String(err) }))
         .finally(() => this.inFlight.delete(a.app));
       this.inFlight.set(a.app, p);
@@ -131,27 +146,46 @@ export class Poller {
     return started;
   }
 
-  private async check(a: PolledApp, mem: Memory): Promise<void> {
+  /** True (and logged, once per app and repository) when the cluster's policy does not allow polling this repository. */
+  private refusedByPolicy(a: PolledApp): boolean {
+    try {
+      validateRepoUrl(a.repo, { allowLocal: this.opts.allowLocal === true });
+      return false;
+    } catch (err) {
+      this.log.warn('repository not polled: the cluster does not allow it', { app: a.app, repo: redactRepoUrl(a.repo), error: err instanceof Error ? err.message : String(err) });
+      return true;
+    }
+  }
+
+  private async check(a: PolledApp, mem: Memory, interval: number): Promise<void> {
     let repo = '(unreadable)';
+    let head: string | null;
     try {
       repo = redactRepoUrl(a.repo);
-      const head = await this.opts.lsRemote(a.repo, a.branch);
-      mem.lastCheck = this.now();
-      if (mem.failures > 0) this.log.info('poll recovered', { app: a.app, repo, afterFailures: mem.failures });
-      mem.failures = 0;
-      if (head === null) {
-        this.log.debug('polled branch does not exist', { app: a.app, repo, branch: a.branch });
-        return;
-      }
-      if (head === a.lastCommit || head === mem.triggered) return;
-      if (this.stopped()) return;
-      this.log.info('new commit found by polling', { app: a.app, repo, branch: a.branch, commit: head });
+      head = await this.opts.lsRemote(a.repo, a.branch);
+    } catch (err) {
+      mem.failures += 1;
+      const backoff = Math.min(interval * 2 ** Math.min(mem.failures - 1, 30), Math.max(MAX_BACKOFF_MS, interval));
+      mem.due = this.now() + backoff;
+      const error = scrub(err instanceof Error ? err.message : String(err), a.repo);
+      this.log.warn('poll failed; backing off', { app: a.app, repo, branch: a.branch, failures: mem.failures, retryInMs: backoff, error });
+      return;
+    }
+    mem.lastCheck = this.now();
+    if (mem.failures > 0) this.log.info('poll recovered', { app: a.app, repo, afterFailures: mem.failures });
+    mem.failures = 0;
+    if (head === null) {
+      this.log.debug('polled branch does not exist', { app: a.app, repo, branch: a.branch });
+      return;
+    }
+    if (head === a.lastCommit || head === mem.triggered || this.stopped()) return;
+    this.log.info('new commit found by polling', { app: a.app, repo, branch: a.branch, commit: head });
+    try {
       await this.opts.trigger(a.app, head);
       mem.triggered = head;
     } catch (err) {
-      mem.failures += 1;
-      const error = scrub(err instanceof Error ? err.message : String(err), a.repo);
-      this.log.warn('poll failed; retrying next tick', { app: a.app, repo, branch: a.branch, failures: mem.failures, error });
+      mem.lastCheck = -Infinity; // the remote answered; only the local agent did not: ask again on the next tick
+      this.log.warn('could not queue the polled commit; retrying next tick', { app: a.app, commit: head, error: err instanceof Error ? err.message : String(err) });
     }
   }
 

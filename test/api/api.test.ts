@@ -171,6 +171,16 @@ api('an app destroyed while config and deploy requests race leaves nothing behin
   assert.is((await a.client.request<{ replicas: number }>('GET', '/v1/apps/race/ps')).replicas, 1);
 });
 
+api('HEAD on a streaming route answers its headers at once (found by make fuzz-api: it hung)', async ({ a }) => {
+  const r = await Promise.race([
+    raw(a.url, 'HEAD', '/v1/internal/watch', { headers: { authorization: `Bearer ${a.token}` } }),
+    new Promise<'hung'>((res) => setTimeout(() => res('hung'), 5000)),
+  ]);
+  assert.ok(r !== 'hung', 'answered within 5 s');
+  assert.is(r.status, 200);
+  assert.is(r.headers.get('content-type'), 'application/x-ndjson');
+});
+
 api('a 5xx never leaks internals', async ({ a }) => {
   const spare = await startTestAgent();
   try {

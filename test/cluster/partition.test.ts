@@ -81,14 +81,14 @@ if (why) {
   test(`five agents split 3/2 for ${SPLIT_MS / 1000} s with writes on both sides converge after heal, LWW deciding the conflict`, async () => {
     const tmp = tempDir('pleaco-partition-');
     const lab = await NetnsLab.create(5);
-    const cl = new PleacoCluster({ antiEntropyMs: AE_MS, prefix: 'part/' });
+    const cl = new PleacoCluster({ antiEntropyMs: AE_MS, prefix: 'bench/part-' });
     try {
       const nodes = lab.hosts.map((h) => ({ host: h, name: `n${h.index}` }));
       await cl.start(nodes, { lab, key: randomBytes(32), workDir: tmp.dir, timeoutMs: 60_000 });
       const acked = new Map<string, Entry>(); // key → the acknowledged write that must survive
-      const before = await write(cl, 0, 'part/before', { v: 0 });
+      const before = await write(cl, 0, 'bench/part-before', { v: 0 });
       acked.set(before.key, before);
-      await until('every node has the write made before the split', async () => (A.concat(B).every((i) => cl.entries(i).has('part/before')) ? true : null), 10_000);
+      await until('every node has the write made before the split', async () => (A.concat(B).every((i) => cl.entries(i).has('bench/part-before')) ? true : null), 10_000);
 
       const [ha, hb] = splitHosts(lab.hosts, [3, 2]) as [typeof lab.hosts, typeof lab.hosts];
       const conflict: Entry[] = [];
@@ -97,8 +97,8 @@ if (why) {
       const splitAt = nowMs();
       await withPartition(lab, [ha, hb], SPLIT_MS, async () => {
         // Wave 1, right after the cut (the other side still looks alive): one key per node.
-        for (const i of [...A, ...B]) acked.set(`part/w1-n${i + 1}`, await write(cl, i, `part/w1-n${i + 1}`, { side: A.includes(i) ? 'A' : 'B', node: `n${i + 1}` }));
-        conflict.push(await write(cl, 1, 'part/conflict', { side: 'A', node: 'n2' }));
+        for (const i of [...A, ...B]) acked.set(`bench/part-w1-n${i + 1}`, await write(cl, i, `bench/part-w1-n${i + 1}`, { side: A.includes(i) ? 'A' : 'B', node: `n${i + 1}` }));
+        conflict.push(await write(cl, 1, 'bench/part-conflict', { side: 'A', node: 'n2' }));
         wave1Ms = nowMs() - splitAt;
         // Membership sees the partition: each side marks the other side's nodes suspect or failed.
         await until('each side marks the other side suspect or failed', async () => {
@@ -108,20 +108,20 @@ if (why) {
         sawSplitMs = nowMs() - splitAt;
         for (const i of A) for (const j of A) if (i !== j) assert.is(await stateOf(cl, i, j), 'alive', `n${i + 1} still sees its own side's n${j + 1} alive`);
         // Wave 2, with the other side known down; the later write of the conflicting key is on side B.
-        for (const i of [...A, ...B]) acked.set(`part/w2-n${i + 1}`, await write(cl, i, `part/w2-n${i + 1}`, { side: A.includes(i) ? 'A' : 'B', node: `n${i + 1}`, wave: 2 }));
-        conflict.push(await write(cl, 3, 'part/conflict', { side: 'B', node: 'n4' }));
+        for (const i of [...A, ...B]) acked.set(`bench/part-w2-n${i + 1}`, await write(cl, i, `bench/part-w2-n${i + 1}`, { side: A.includes(i) ? 'A' : 'B', node: `n${i + 1}`, wave: 2 }));
+        conflict.push(await write(cl, 3, 'bench/part-conflict', { side: 'B', node: 'n4' }));
         // Each side's writes spread within the side (gossip, else the next anti-entropy round with a live peer)...
         const sideKeys = (side: number[]): string[] => [...acked.keys()].filter((k) => side.some((i) => k.endsWith(`-n${i + 1}`)));
         await until('each side holds its own side\'s writes and its latest conflicting write', async () => {
-          const ok = A.every((i) => sideKeys(A).every((k) => cl.entries(i).has(k)) && (cl.entries(i).get('part/conflict')?.value as { side?: string })?.side === 'A') &&
-            B.every((i) => sideKeys(B).every((k) => cl.entries(i).has(k)) && (cl.entries(i).get('part/conflict')?.value as { side?: string })?.side === 'B');
+          const ok = A.every((i) => sideKeys(A).every((k) => cl.entries(i).has(k)) && (cl.entries(i).get('bench/part-conflict')?.value as { side?: string })?.side === 'A') &&
+            B.every((i) => sideKeys(B).every((k) => cl.entries(i).has(k)) && (cl.entries(i).get('bench/part-conflict')?.value as { side?: string })?.side === 'B');
           return ok ? true : null;
         }, 3 * AE_MS + 5_000);
         // ...and the cut is real: no write crossed it.
         for (const i of A) assert.not.ok([...cl.entries(i).keys()].some((k) => /n[45]$/.test(k)), `side A node n${i + 1} got none of side B's writes`);
         for (const i of B) assert.not.ok([...cl.entries(i).keys()].some((k) => /n[123]$/.test(k)), `side B node n${i + 1} got none of side A's writes`);
-        assert.equal(cl.entries(0).get('part/conflict')?.value, { side: 'A', node: 'n2' });
-        assert.equal(cl.entries(4).get('part/conflict')?.value, { side: 'B', node: 'n4' });
+        assert.equal(cl.entries(0).get('bench/part-conflict')?.value, { side: 'A', node: 'n2' });
+        assert.equal(cl.entries(4).get('bench/part-conflict')?.value, { side: 'B', node: 'n4' });
       });
       const healAt = nowMs();
       console.log(`  split held ${((healAt - splitAt) / 1000).toFixed(1)} s; first writes acknowledged after ${(wave1Ms / 1000).toFixed(1)} s;` +
@@ -130,7 +130,7 @@ if (why) {
       const [ca, cb] = conflict as [Entry, Entry];
       const winner = wins(cb, ca) ? cb : ca;
       assert.equal(winner.value, { side: 'B', node: 'n4' }, 'the later write (larger HLC stamp) wins');
-      acked.set('part/conflict', winner);
+      acked.set('bench/part-conflict', winner);
 
       await until('every node sees all five alive again', async () => ((await allSee(cl, [...A, ...B], [...A, ...B], ['alive'])) ? true : null), REJOIN_BOUND_MS);
       const rejoinAt = nowMs();

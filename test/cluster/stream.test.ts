@@ -8,6 +8,7 @@ import { generateKey, Keyring } from '../../src/cluster/crypto.js';
 import type { Message } from '../../src/cluster/codec.js';
 import { StreamServer, streamRequest, type StreamHandler, type StreamServerOptions } from '../../src/cluster/stream.js';
 import { UdpTransport } from '../../src/cluster/udp.js';
+import { HANDSHAKE_FRAME_LIMIT } from '../../src/cluster/internal/session.js';
 import { isPleacoError, PleacoError } from '../../src/errors.js';
 
 const cleanup: (() => unknown)[] = [];
@@ -172,6 +173,61 @@ test('handler errors reach the caller as a code only; a busy server refuses extr
   const err = await failure(streamRequest(busy.address, { x: 1 }, { keyring }));
   assert.is(err.details?.reason, 'closed');
   assert.is(busy.srv.counters().dropped.busy, 1);
+});
+
+/** Opens a plain TCP connection from `localAddress` and resolves once it is connected. */
+function openFrom(port: number, localAddress: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ port, host: '127.0.0.1', localAddress });
+    cleanup.push(() => s.destroy());
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Resolves true when the peer closes `s` within `ms`, false otherwise. */
+function closedWithin(s: Socket, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (s.destroyed) return resolve(true);
+    const timer = setTimeout(() => resolve(false), ms);
+    s.on('error', () => undefined);
+    s.once('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+test('keyless connections from one address are capped (counted per_address); other addresses are still served', async () => {
+  const keyring = new Keyring(generateKey());
+  const { srv, address } = await server(echo, { keyring, idleTimeoutMs: 30_000 });
+  const port = Number(address.split(':')[1]);
+  // 127.0.0.2 is loopback too: one remote address holding connections open without a hello.
+  const held = [];
+  for (let i = 0; i < 8; i++) held.push(await openFrom(port, '127.0.0.2'));
+  const extra = await openFrom(port, '127.0.0.2');
+  assert.ok(await closedWithin(extra, 3000), 'the 9th connection from the same address is closed at once');
+  assert.is(srv.counters().dropped.per_address, 1);
+  for (const s of held) assert.not.ok(s.destroyed, 'the first 8 are still open (their handshake deadline has not passed)');
+  const res = await streamRequest(address, { x: 1 }, { keyring });
+  assert.equal(res.req, { x: 1 }, 'a peer at another address is served meanwhile');
+});
+
+test('a connection without a hello is cut at the handshake deadline, long before the idle timeout', async () => {
+  const keyring = new Keyring(generateKey());
+  const { srv, address } = await server(echo, { keyring, idleTimeoutMs: 30_000 });
+  const port = Number(address.split(':')[1]);
+  const silent = await openFrom(port, '127.0.0.1');
+  // A peer that drips a byte now and then never completes a hello either; the deadline is not reset by data.
+  const drip = await openFrom(port, '127.0.0.1');
+  const prefix = Buffer.alloc(4);
+  prefix.writeUInt32BE(HANDSHAKE_FRAME_LIMIT, 0);
+  drip.write(prefix);
+  const timer = setInterval(() => drip.writable && drip.write(Buffer.from([0])), 300);
+  cleanup.push(() => clearInterval(timer));
+  assert.ok(await closedWithin(silent, 10_000), 'the silent connection was cut within 10 s (idle timeout 30 s)');
+  assert.ok(await closedWithin(drip, 2_000), 'the dripping connection was cut too');
+  assert.is(srv.counters().dropped.timeout, 2);
 });
 
 const hasV6 = Object.values(networkInterfaces()).some((l) => l?.some((i) => i.family === 'IPv6' && i.address === '::1'));

@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { SlotStatus } from '../../src/model/index.js';
 import type { StateReader } from '../../src/model/index.js';
-import { proxyModel } from '../../src/proxy/fromstate.js';
+import { proxyModel, proxyModelOf } from '../../src/proxy/fromstate.js';
 import { DEFAULT_HEALTH, validateModel } from '../../src/proxy/index.js';
 
 function view(entries: Record<string, unknown>): StateReader {
@@ -97,6 +97,24 @@ t('a replica on this node is reached at its bridge address; one on another node 
     'obs/n1/slots/web#2': slot('web', 2),
   }), OPTS);
   assert.equal(m.apps[0]!.servers.map((s) => `${s.id} ${s.addr}:${s.port}`), ['cweb0 172.17.0.5:5000', 'cweb1 10.0.0.2:30001', 'cweb2 127.0.0.1:30002']);
+});
+
+t('invalid records are left out and named; the model of the rest is valid', () => {
+  const { model, skipped } = proxyModelOf(view({
+    'apps/web': app('web'), 'apps/1abc': app('1abc'), 'apps/a.b': app('a.b'), 'apps/Web': app('Web'),
+    'domains/www.example.test': { app: 'web', createdAt: 'x' },
+    'domains/WWW.Example.Test': { app: 'api', createdAt: 'x' },
+    'domains/x.example.test': 'not a record',
+    'health/web': 'garbage',
+    'obs/n1/slots/web#1': slot('web', 1),
+    'obs/n1/slots/web#2': slot('web', 2, { containerId: 'bad id with spaces' }),
+    'obs/n1/slots/a.b#1': slot('a.b', 1),
+  }), OPTS);
+  assert.equal(model.apps.map((a) => [a.name, a.hosts, a.servers.map((s) => s.id)]), [['web', ['web.localhost', 'www.example.test'], ['cweb1']]]);
+  assert.equal(model.apps[0]!.health, DEFAULT_HEALTH);
+  assert.equal(skipped.map((r) => r.key), ['apps/1abc', 'apps/Web', 'apps/a.b', 'domains/WWW.Example.Test', 'domains/x.example.test', 'health/web', 'obs/n1/slots/a.b#1', 'obs/n1/slots/web#2']);
+  assert.match(skipped.find((r) => r.key === 'domains/WWW.Example.Test')!.reason, 'domains/www.example.test names the same host');
+  validateModel(model);
 });
 
 t.run();

@@ -112,11 +112,60 @@ test('a failing app is logged with its URL redacted, retried next tick, and neve
   assert.is(warn?.fields.repo, 'https://***@h/broken');
   assert.match(String(warn?.fields.error), /boom/);
   assert.not.match(JSON.stringify(log.records), /s3cret/);
-  clock.t += 1000; // far less than the interval: the failed app is retried anyway
+  clock.t += 60_000; // one interval later (a failing app is not retried every tick: see the backoff test)
   remote.failing.clear();
   await p.tickOnce();
   assert.equal(triggered, [['web', B], ['broken', C]]);
-  assert.is(remote.calls.filter((c) => c === 'https://h/web').length, 1, 'the healthy app waits for its interval');
+  assert.is(remote.calls.filter((c) => c === 'https://h/web').length, 2, 'the healthy app is checked once per interval');
+});
+
+test('a failing repository backs off exponentially (capped), not every tick; a success resets it', async () => {
+  const clock = fakeClock();
+  const bad = 'https://h/broken';
+  const remote = fakeRemote({ [bad]: C });
+  remote.failing.add(bad);
+  const { triggered, trigger } = fakeTrigger();
+  const p = new Poller({ intervalMs: 60_000, list: () => [{ app: 'broken', repo: bad, branch: 'main', lastCommit: null }], lsRemote: remote.lsRemote, trigger, log: fakeLogger(), now: clock.now });
+  const checks: number[] = [];
+  const start = clock.t;
+  // Tick every second for 2 hours of fake time: record when the remote was asked.
+  for (let i = 0; i <= 2 * 3600; i++) {
+    const before = remote.calls.length;
+    await p.tickOnce();
+    if (remote.calls.length > before) checks.push((clock.t - start) / 1000);
+    clock.t += 1000;
+  }
+  const gaps = checks.slice(1).map((t, i) => t - checks[i]!);
+  assert.equal(gaps.slice(0, 4), [60, 120, 240, 480], `gaps double from the interval: ${gaps.slice(0, 8).join(', ')}`);
+  assert.ok(gaps.every((g) => g <= 15 * 60), `capped at 15 min: ${gaps.slice(-8).join(', ')}`);
+  assert.is(gaps[gaps.length - 1], 15 * 60);
+  remote.failing.clear();
+  clock.t += 15 * 60_000;
+  await p.tickOnce();
+  assert.equal(triggered, [['broken', C]]);
+  const n = remote.calls.length;
+  clock.t += 60_000;
+  await p.tickOnce();
+  assert.is(remote.calls.length, n + 1, 'after a success the app is checked at its interval again');
+});
+
+test('local repositories (file://, paths, git://) are not polled unless local repositories are allowed', async () => {
+  const remote = fakeRemote({ 'file:///srv/web': B, '/srv/api': B, 'git://127.0.0.1/x.git': B, 'https://h/web': B });
+  const { triggered, trigger } = fakeTrigger();
+  const log = fakeLogger();
+  const clock = fakeClock();
+  const apps: PolledApp[] = ['file:///srv/web', '/srv/api', 'git://127.0.0.1/x.git', 'https://h/web'].map((repo, i) => ({ app: `a${i}`, repo, branch: 'main', lastCommit: A }));
+  const p = new Poller({ intervalMs: 1000, allowLocal: false, list: () => apps, lsRemote: remote.lsRemote, trigger, log, now: clock.now });
+  await p.tickOnce();
+  clock.t += 1000;
+  await p.tickOnce();
+  assert.equal(remote.calls, ['https://h/web', 'https://h/web'], 'only the https repository was asked');
+  assert.equal(triggered, [['a3', B]]);
+  const refusals = log.records.filter((r) => r.level === 'warn' && /not polled/.test(r.msg));
+  assert.is(refusals.length, 3, 'each refused repository is logged once, not every tick');
+  const allowed = new Poller({ intervalMs: 1000, allowLocal: true, list: () => apps.slice(0, 1), lsRemote: remote.lsRemote, trigger, log: fakeLogger(), now: clock.now });
+  await allowed.tickOnce();
+  assert.is(remote.calls[remote.calls.length - 1], 'file:///srv/web', 'with local repositories allowed it is polled');
 });
 
 test('a failing trigger is retried on the next tick', async () => {
@@ -211,6 +260,7 @@ test('against a real repository through GitMirror.lsRemoteHead', async () => {
     const triggered: string[] = [];
     const p = new Poller({
       intervalMs: 1000,
+      allowLocal: true,
       list: () => [{ app: 'web', repo: `file://${repo}`, branch: 'main', lastCommit: state.lastCommit }],
       lsRemote: (url, branch) => mirror.lsRemoteHead(url, branch),
       trigger: async (_app, commit) => {

@@ -2,7 +2,7 @@
  * The client side of a stream exchange (protocol in ../stream.ts): connect, hello, read the server's
  * challenge, send the request bound to both nonces, read the response bound to both nonces.
  */
-import { connect } from 'node:net';
+import { connect, isIP } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { PleacoError } from '../../errors.js';
 import { SEAL_OVERHEAD } from '../crypto.js';
@@ -38,7 +38,8 @@ export async function streamRequest(to: string, request: Message, opts: StreamRe
   let serverNonce: Buffer = Buffer.alloc(0);
 
   return new Promise<Message>((resolve, reject) => {
-    const sock = connect({ host: peer.host, port: peer.port });
+    const local = opts.localAddress !== undefined && isIP(opts.localAddress) === isIP(peer.host) && !/^(0\.0\.0\.0|::)$/.test(opts.localAddress) ? { localAddress: opts.localAddress } : {};
+    const sock = connect({ host: peer.host, port: peer.port, ...local });
     const reader = new FrameReader(HANDSHAKE_FRAME_LIMIT);
     let stage: 'challenge' | 'response' | 'done' = 'challenge';
     const finish = (err: PleacoError | null, value?: Message): void => {

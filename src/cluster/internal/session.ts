@@ -54,4 +54,9 @@ export interface StreamOptions {
 export interface StreamRequestOptions extends StreamOptions {
   /** Give up if the TCP connection is not established by then. Default 3 s. */
   connectTimeoutMs?: number;
+  /**
+   * Source address of the connection (the node's own bind address), used when the peer's address is of the same
+   * family: the server caps connections per remote address, so the address it sees must be this node's own.
+   */
+  localAddress?: string;
 }
