@@ -11,6 +11,7 @@ import type { Config } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { keys } from '../model/index.js';
 import { connectDocker, DockerEngine, DockerRuntime } from '../runtime/docker/index.js';
+import { EngineMonitor } from '../runtime/index.js';
 import { ScanDbReplicator, scanDbRoot } from '../scan/index.js';
 import { SoftState, Store, type Entry, type Replica } from '../state/index.js';
 import { startCluster } from './cluster.js';
@@ -60,6 +61,10 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
   if (store.skippedOnLoad > 0) log.warn('state log had unreadable lines (a torn write from a crash is expected)', { skipped: store.skippedOnLoad });
   const docker = connectDocker(config.docker.socketPath);
   const runtime = new DockerRuntime({ engine: docker, nodeId, bindHost: config.runtime.bindHost, socketPath: config.docker.socketPath });
+  const engine = new DockerEngine(docker);
+  // What health and the deploy route know of the engine, kept fresh in the background: they never wait on it.
+  const engineMonitor = new EngineMonitor({ where: engine.where, ping: () => engine.ping(), log: log.child({ component: 'engine' }) });
+  await engineMonitor.start();
   const apps = new AppService({ store, allowLocalRepos: config.source.allowLocal });
   const domains = new DomainService({ store, apps, domain: config.proxy.domain });
   const scan = new ScanService({ store, apps });
@@ -70,7 +75,7 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
   const { app } = createApi({
     config, nodeId, version: o.version, token: o.token, store, apps, domains, scan, scanDb, softState, log,
     buildLogs: new BuildLogs(join(config.stateDir, 'builds')),
-    engine: new DockerEngine(docker),
+    engine: engineMonitor,
     appLogs: runtime.appLogs,
     cluster: cluster?.node ?? null,
     ...(o.rolloutTimeoutMs !== undefined ? { rolloutTimeoutMs: o.rolloutTimeoutMs } : {}),
@@ -80,6 +85,7 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
     store, apps, domains, scan, softState, scanDb, cluster, servers,
     close: async () => {
       await servers.close();
+      await engineMonitor.stop();
       await scanDb.close();
       await cluster?.node.leave().catch(() => undefined);
       cluster?.replica.close();

@@ -34,3 +34,4 @@ export {
 } from './plan.js';
 export { desiredSlots, everywhere, type Placement } from './desired.js';
 export { Runner, runnerPrefixes, type RunnerDeps, type RunnerLink } from './runner.js';
+export { EngineMonitor, type EngineHealth, type EngineMonitorOptions } from './monitor.js';
