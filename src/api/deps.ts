@@ -4,7 +4,7 @@ import type { Config } from '../config/index.js';
 import type { AppService, BuildLogs, DomainService, ScanService } from '../agent/index.js';
 import type { ScanDbRecord } from '../model/index.js';
 import type { Logger } from '../log.js';
-import type { AppLogReader, ContainerEngine } from '../runtime/index.js';
+import type { AppLogReader, EngineHealth } from '../runtime/index.js';
 import type { SoftState, Store } from '../state/index.js';
 
 /** What the API shows of the cluster member (ClusterNode satisfies it). */
@@ -33,8 +33,11 @@ export interface ApiDeps {
   /** Values with a TTL, in this agent's memory only (the proxy's metrics: `metrics/<node>/<app>`). */
   softState: SoftState;
   buildLogs: BuildLogs;
-  /** This node's container engine (its reachability is part of health and of every deploy). */
-  engine: ContainerEngine;
+  /**
+   * This node's container engine as last checked in the background (its reachability is part of health and of every
+   * deploy): read, never waited on, so a wedged engine cannot hang a request.
+   */
+  engine: EngineHealth;
   appLogs: AppLogReader;
   log: Logger;
   /** This node's cluster member (membership + replication); null when the node runs on its own. */

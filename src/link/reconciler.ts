@@ -28,6 +28,8 @@ export class Reconciler {
   private again = false;
   private stopped = true;
   private ticker: NodeJS.Timeout | null = null;
+  /** Resolved after the next pass ends (start() waits for its first pass, not for the loop to be idle). */
+  private afterPass: (() => void)[] = [];
   private readonly now: () => number;
 
   constructor(private readonly o: ReconcilerOptions) {
@@ -38,13 +40,20 @@ export class Reconciler {
     return !this.stopped;
   }
 
-  /** Starts the tick (when configured) and, unless `firstPass` is false, runs a pass; resolves after it. */
+  /**
+   * Starts the tick (when configured) and, unless `firstPass` is false, runs a pass; resolves after it: after that
+   * one pass, even when more are due by then (a pass that outlasts the tick, against an adapter that answers nothing
+   * until its deadline, would otherwise keep start() waiting for as long as that lasts).
+   */
   start(firstPass = true): Promise<void> {
     if (!this.stopped) return this.inflight ?? Promise.resolve();
     this.stopped = false;
     // Timers never keep a process alive on their own: its streams (the state watch, Docker events) do.
     if (this.o.tickMs) this.ticker = setInterval(() => this.kick(0), this.o.tickMs).unref();
-    return firstPass ? this.run() : Promise.resolve();
+    if (!firstPass) return Promise.resolve();
+    const first = new Promise<void>((resolve) => this.afterPass.push(resolve));
+    void this.run();
+    return first;
   }
 
   /** Schedules a pass after `delayMs` (default debounceMs); a pass already due sooner keeps its time. */
@@ -78,11 +87,19 @@ export class Reconciler {
         } catch (err) {
           this.o.onError(err);
         }
+        this.passEnded();
       } while (this.again && !this.stopped);
     })().finally(() => {
       this.inflight = null;
+      this.passEnded();
     });
     return this.inflight;
+  }
+
+  private passEnded(): void {
+    const waiting = this.afterPass;
+    this.afterPass = [];
+    for (const resolve of waiting) resolve();
   }
 
   /** Ends the timers; resolves after the pass in flight. */

@@ -12,6 +12,7 @@ import { Reconciler } from '../link/index.js';
 import type { Logger } from '../log.js';
 import { keys, type Build } from '../model/index.js';
 import { connectDocker, DockerEngine, DockerRuntime } from '../runtime/docker/index.js';
+import { EngineMonitor } from '../runtime/index.js';
 import { ScanDbReplicator, scanDbRoot } from '../scan/index.js';
 import { SoftState, Store, type Entry, type Replica } from '../state/index.js';
 import { startCluster } from './cluster.js';
@@ -107,6 +108,10 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
   watchClock(store, log);
   const docker = connectDocker(config.docker.socketPath);
   const runtime = new DockerRuntime({ engine: docker, nodeId, bindHost: config.runtime.bindHost, socketPath: config.docker.socketPath });
+  const engine = new DockerEngine(docker);
+  // What health and the deploy route know of the engine, kept fresh in the background: they never wait on it.
+  const engineMonitor = new EngineMonitor({ where: engine.where, ping: () => engine.ping(), dataRoot: () => engine.dataRoot(), log: log.child({ component: 'engine' }) });
+  await engineMonitor.start();
   const apps = new AppService({ store, allowLocalRepos: config.source.allowLocal });
   const domains = new DomainService({ store, apps, domain: config.proxy.domain });
   const scan = new ScanService({ store, apps });
@@ -118,7 +123,7 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
   const { app } = createApi({
     config, nodeId, version: o.version, token: o.token, store, apps, domains, scan, scanDb, softState, log,
     buildLogs,
-    engine: new DockerEngine(docker),
+    engine: engineMonitor,
     appLogs: runtime.appLogs,
     cluster: cluster?.node ?? null,
     ...(o.rolloutTimeoutMs !== undefined ? { rolloutTimeoutMs: o.rolloutTimeoutMs } : {}),
@@ -131,6 +136,7 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
     close: async () => {
       await servers.close();
       await retention.stop();
+      await engineMonitor.stop();
       await scanDb.close();
       await cluster?.node.leave().catch(() => undefined);
       cluster?.replica.close();

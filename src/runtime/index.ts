@@ -36,3 +36,4 @@ export {
 export { desiredSlots, everywhere, type Placement } from './desired.js';
 export { Runner, runnerPrefixes, type RunnerDeps, type RunnerLink } from './runner.js';
 export { diskFull, diskSpace, lowDisks, type DiskSpace } from './disk.js';
+export { EngineMonitor, type EngineHealth, type EngineMonitorOptions } from './monitor.js';

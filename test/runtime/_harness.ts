@@ -2,17 +2,15 @@
  * Runs real Runners (real Docker Engine) against MemoryStateView fakes: one test node id per runner,
  * log lines captured, everything removed by label afterwards.
  */
-import { existsSync, unlinkSync } from 'node:fs';
-import net from 'node:net';
 import Docker from 'dockerode';
 import type { Config } from '../../src/config/index.js';
 import type { FailureReport } from '../../src/model/index.js';
 import { keys, type NodeStatus, type Release } from '../../src/model/index.js';
 import { createLogger, setLogSink } from '../../src/log.js';
 import { Runner, type RunnerSlotStatus } from '../../src/runtime/index.js';
-import { DockerRuntime } from '../../src/runtime/docker/index.js';
+import { DockerRuntime, type EngineDeadlines } from '../../src/runtime/docker/index.js';
 import { MemoryStateView, type StateEntry } from './_memory-state.js';
-import { DOCKER_SOCKET, RUN_ID, baseImage, buildImage, cleanup, crashDockerfile, docker, testConfig, uid, waitFor, webDockerfile } from './_fixtures.js';
+import { RUN_ID, baseImage, buildImage, cleanup, crashDockerfile, docker, testConfig, uid, waitFor, webDockerfile } from './_fixtures.js';
 
 export interface Started {
   runner: Runner;
@@ -47,10 +45,10 @@ export class Harness {
     this.restoreSink?.();
   }
 
-  async start(state: MemoryStateView, o: { nodeId?: string; config?: Config; engine?: Docker; instance?: string } = {}): Promise<Started> {
+  async start(state: MemoryStateView, o: { nodeId?: string; config?: Config; engine?: Docker; instance?: string; deadlines?: Partial<EngineDeadlines> } = {}): Promise<Started> {
     const nodeId = o.nodeId ?? uid('node');
     this.nodes.add(nodeId);
-    const runtime = new DockerRuntime({ engine: o.engine ?? docker, nodeId, bindHost: '127.0.0.1' });
+    const runtime = new DockerRuntime({ engine: o.engine ?? docker, nodeId, bindHost: '127.0.0.1', ...(o.deadlines ? { deadlines: o.deadlines } : {}) });
     const log = createLogger({ proc: 'runner', node: nodeId, instance: o.instance ?? 'a' });
     const link = { write: (ops: StateEntry[]) => state.write(ops), failRelease: async (app: string, release: number, report: FailureReport): Promise<void> => fakeFailRelease(state, app, release, report) };
     const runner = new Runner({ view: state, link, runtime, nodeId, config: o.config ?? testConfig(), log, version: '0.0.0-test', stopTimeoutSec: 2, tickMs: 1000 });
@@ -95,40 +93,4 @@ export function waitRunning(s: Started, app: string, n: number, release?: number
   }, timeoutMs);
 }
 
-/**
- * A unix socket in front of the Engine's, to simulate an outage: down() closes it and cuts every
- * connection (event streams included), up() serves again.
- */
-export class EngineProxy {
-  readonly path = `/tmp/pleaco-rt-${RUN_ID}-${process.pid}.sock`;
-  private server: net.Server | null = null;
-  private conns = new Set<net.Socket>();
-
-  engine(): Docker {
-    return new Docker({ socketPath: this.path });
-  }
-
-  async up(): Promise<void> {
-    if (existsSync(this.path)) unlinkSync(this.path);
-    this.server = net.createServer((client) => {
-      const upstream = net.connect(DOCKER_SOCKET);
-      for (const s of [client, upstream]) {
-        this.conns.add(s);
-        s.on('close', () => this.conns.delete(s));
-        s.on('error', () => undefined);
-      }
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-    await new Promise<void>((r) => this.server!.listen(this.path, r));
-  }
-
-  async down(): Promise<void> {
-    const s = this.server;
-    this.server = null;
-    for (const c of this.conns) c.destroy();
-    if (s) await new Promise((r) => s.close(r));
-    if (existsSync(this.path)) unlinkSync(this.path);
-  }
-}
+export { EngineProxy } from '../helpers/engineproxy.js';

@@ -1,4 +1,6 @@
 /** The dockerode adapter and the log reader, against the real Docker Engine. */
+import { existsSync, readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LABELS } from '../../src/model/index.js';
@@ -6,7 +8,8 @@ import type { AppLogLine } from '../../src/model/index.js';
 import { OOM_NOTE, type LogLine, type ManagedContainer } from '../../src/runtime/index.js';
 import { DockerEngine, DockerRuntime, containerName, decodeLogBuffer } from '../../src/runtime/docker/index.js';
 import { byTime, tailLogs } from '../../src/runtime/docker/logs.js';
-import { rejects, baseImage, buildImage, cleanup, docker, httpGet, uid, waitFor, webDockerfile, crashDockerfile, interleavedDockerfile } from './_fixtures.js';
+import { EngineProxy } from '../helpers/engineproxy.js';
+import { RUN_ID, TEST_LABEL, tar, rejects, baseImage, buildImage, cleanup, docker, httpGet, uid, waitFor, webDockerfile, crashDockerfile, interleavedDockerfile } from './_fixtures.js';
 
 const frame = (stream: number, text: string): Buffer => {
   const body = Buffer.from(text);
@@ -213,6 +216,107 @@ Adapter('ping reports the engine version; an absent engine is reported, not thro
   const st = await down.ping();
   assert.equal(st, { ok: false, error: 'Docker Engine is not reachable' });
   await rejects(() => down.list(), (e: { code?: string }) => e.code === 'docker_unavailable');
+});
+
+/** How a call ended within `ms`: 'answered', its error code (or message), or 'hung'. */
+async function outcome(call: () => Promise<unknown>, ms: number): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<string>((r) => (timer = setTimeout(() => r('hung'), ms)));
+  const ended = call().then(
+    (v) => ((v as { ok?: boolean } | null)?.ok === false ? `not ok: ${(v as { error?: string }).error}` : 'answered'),
+    (e: { code?: string; message?: string }) => e.code ?? `error: ${e.message}`,
+  );
+  try {
+    return await Promise.race([ended, hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const SHORT = { pingMs: 500, callMs: 1000, firstByteMs: 1000, livenessEveryMs: 500, livenessFailures: 2 };
+
+Adapter('a wedged Engine (accepts, never answers): every call ends at its deadline as docker_unavailable; nothing waits for it', async () => {
+  const c = await rt.create({ app, index: 7, release: 1, image: sleeper, port: 8080, env: {} });
+  const proxy = new EngineProxy();
+  await proxy.up();
+  const wrt = new DockerRuntime({ engine: proxy.engine(), nodeId, bindHost: '127.0.0.1', socketPath: proxy.path, deadlines: SHORT });
+  const weng = new DockerEngine(proxy.engine(), { deadlines: SHORT });
+  const ac = new AbortController();
+  const job = { image: sleeper, cmd: ['true'], labels: { [LABELS.role]: 'test', [LABELS.node]: nodeId }, memoryBytes: 64 * 1024 ** 2, onLine: () => undefined };
+  const calls: Record<string, () => Promise<unknown>> = {
+    'runtime.ping': () => wrt.ping(),
+    'runtime.list': () => wrt.list(),
+    'runtime.inspect': () => wrt.inspect(c.id),
+    'runtime.create': () => wrt.create({ app, index: 8, release: 1, image: sleeper, port: 8080, env: {} }),
+    'runtime.stop': () => wrt.stop(c.id, 1),
+    'runtime.remove': () => wrt.remove(c.id),
+    'runtime.logsTail': () => wrt.logsTail(c.id, 10),
+    'runtime.followLogs': () => wrt.followLogs(c.id, { follow: true, signal: ac.signal }, () => undefined),
+    'runtime.events': () => wrt.events(() => undefined, ac.signal),
+    'runtime.appLogs': () => wrt.appLogs(app, { tail: 10 }, () => undefined),
+    'runtime.appLogs follow': () => wrt.appLogs(app, { tail: 10, follow: true, signal: ac.signal }, () => undefined),
+    'engine.ping': () => weng.ping(),
+    'engine.inspectImage': () => weng.inspectImage(web),
+    'engine.listImages': () => weng.listImages({ [LABELS.app]: app }),
+    'engine.tagImage': () => weng.tagImage(web, `pleaco-test/${app}-wedged:1`),
+    'engine.removeImage': () => weng.removeImage(`pleaco-test/${app}-none:1`),
+    'engine.listContainers': () => weng.listContainers({ [LABELS.node]: nodeId }),
+    'engine.removeContainer': () => weng.removeContainer(c.id),
+    'engine.imagesInUse': () => weng.imagesInUse(),
+    'engine.runJob': () => weng.runJob(job),
+    'engine.readImageFiles': () => weng.readImageFiles(web, { [LABELS.node]: nodeId }, async (t) => void t.resume()),
+    'engine.loadImage': () => weng.loadImage(Readable.from([tar([{ name: 'manifest.json', data: '[]' }])])),
+    'engine.buildImage': () => weng.buildImage({ context: Readable.from([tar([{ name: 'Dockerfile', data: `FROM ${web}\nLABEL ${TEST_LABEL}=${RUN_ID}\n` }])]), tag: `pleaco-test/${app}-wedged:2`, memoryBytes: 64 * 1024 ** 2, cpuShares: 512, onLog: () => undefined }),
+  };
+  proxy.wedge();
+  let ended: [string, string][];
+  try {
+    ended = await Promise.all(Object.entries(calls).map(async ([name, call]) => [name, await outcome(call, 8000)] as [string, string]));
+  } finally {
+    ac.abort();
+    proxy.unwedge();
+    await proxy.down();
+  }
+  const wrong = ended.filter(([name, how]) => how !== (name.endsWith('.ping') ? 'not ok: Docker Engine did not answer within 0.5 s' : 'docker_unavailable'));
+  assert.equal(wrong, [], wrong.map(([n, h]) => `${n}: ${h}`).join('; '));
+  assert.is((await rt.inspect(c.id))?.state, 'running', 'nothing reached the Engine');
+  await rt.remove(c.id);
+});
+
+// The real dockerd frozen for a few seconds (others share it: never longer, and always resumed).
+const dockerdPid = ((): number | null => {
+  try {
+    const pid = Number(readFileSync('/var/run/docker.pid', 'utf8').trim());
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'dockerd' && existsSync('/var/run/docker.sock') ? pid : null;
+  } catch {
+    return null;
+  }
+})();
+
+if (dockerdPid === null) Adapter.skip('a frozen dockerd (SIGSTOP): skipped, no dockerd pid file at /var/run/docker.pid here', () => undefined);
+else Adapter('a frozen dockerd (SIGSTOP for a few seconds): ping and list end at their deadlines; all is well after SIGCONT', async () => {
+  const frt = new DockerRuntime({ engine: docker, nodeId, bindHost: '127.0.0.1', deadlines: { ...SHORT, callMs: 2000 } });
+  const resume = (): void => {
+    try {
+      process.kill(dockerdPid, 'SIGCONT');
+    } catch {
+      /* gone */
+    }
+  };
+  process.once('exit', resume); // even when this process dies in between
+  const safety = setTimeout(resume, 7000);
+  let ended: string[];
+  process.kill(dockerdPid, 'SIGSTOP');
+  try {
+    ended = await Promise.all([outcome(() => frt.ping(), 5000), outcome(() => frt.list(), 5000)]);
+  } finally {
+    resume();
+    clearTimeout(safety);
+    process.off('exit', resume);
+  }
+  assert.equal(ended, ['not ok: Docker Engine did not answer within 0.5 s', 'docker_unavailable']);
+  assert.ok((await frt.ping()).ok, 'answers again after SIGCONT');
+  assert.ok(Array.isArray(await frt.list()));
 });
 
 Adapter.run();

@@ -230,4 +230,42 @@ T('Engine outage: docker.ok=false, logged once, retried; reconciles as soon as i
   }
 });
 
+T('Engine wedged (accepts, never answers): reported unreachable, nothing hangs; converges as soon as it answers again', async () => {
+  const proxy = new EngineProxy();
+  await proxy.up();
+  const state = new MemoryStateView();
+  const app = uid('wedge');
+  seedApp(state, app, { release: 1, image: h.images.web, config: { NAME: 'w' } });
+  // Short deadlines (the defaults are longer) keep the test short; the mechanism is the same.
+  const s = await h.start(state, { engine: proxy.engine(), deadlines: { pingMs: 1000, callMs: 2000, firstByteMs: 2000 } });
+  const [zero] = await waitRunning(s, app, 1);
+  let stopped = false;
+  try {
+    proxy.wedge();
+    await waitFor('docker.ok=false', () => nodeOf(s)?.docker.ok === false, 15_000);
+    state.set(keys.scale(app), { replicas: 2 });
+    await new Promise((r) => setTimeout(r, 3000)); // several ticks, each pass ending at its deadline
+    const warned = h.lines(s.nodeId).filter((l) => l.msg === 'Docker Engine unreachable; retrying');
+    assert.is(warned.length, 1, 'one warning per outage');
+    assert.is(slotOf(s, app, 1), undefined);
+    assert.is(slotOf(s, app, 0)?.containerId, zero!.containerId, 'records are kept through the outage');
+    // stop() waits for the pass in flight: with every call bounded, it returns while the Engine is still wedged.
+    const t0 = Date.now();
+    await s.runner.stop();
+    stopped = true;
+    assert.ok(Date.now() - t0 < 10_000, `stop took ${Date.now() - t0} ms`);
+    await s.runner.start();
+    stopped = false;
+    proxy.unwedge();
+    const both = await waitRunning(s, app, 2, 1, 15_000);
+    assert.is(both[0]!.containerId, zero!.containerId);
+    await waitFor('docker.ok=true', () => nodeOf(s)?.docker.ok === true, 15_000);
+    assert.ok(h.lines(s.nodeId).some((l) => l.msg === 'Docker Engine reachable again'));
+  } finally {
+    proxy.unwedge();
+    if (!stopped) await s.runner.stop();
+    await proxy.down();
+  }
+});
+
 T.run();

@@ -19,10 +19,10 @@ export function buildRoutes(d: ApiDeps): RouteDef[] {
         d.apps.get(ctx.params.name);
         const trigger = (b.trigger ?? 'api') as Build['trigger'];
         if (!TRIGGERS.includes(trigger)) throw new PleacoError('bad_request', `trigger must be one of ${TRIGGERS.join(', ')}`);
-        const engine = await d.engine.ping();
+        const engine = d.engine.status(); // as last checked: a wedged engine refuses the deploy at once
         if (!engine.ok) throw new PleacoError('docker_unavailable', `cannot deploy: ${engine.error} at ${d.config.docker.socketPath}`);
         const min = d.config.disk.minFreeBytes;
-        const low = await lowDisks([d.config.stateDir, await d.engine.dataRoot().catch(() => null)], min);
+        const low = await lowDisks([d.config.stateDir, d.engine.dataRoot()], min);
         if (low.length) throw diskFull(low, min, 'the deploy was refused');
         const res = await d.apps.enqueue(ctx.params.name, b.ref, trigger);
         d.log.info('build queued', { app: ctx.params.name, build: res.build.id, ref: res.build.ref, trigger, replaced: res.replaced });

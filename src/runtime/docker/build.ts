@@ -3,10 +3,13 @@
  * Never pulls: there is no registry here, so `pull` is not sent at all (Engine 20.10 only pulls FROM images that
  * are missing locally, or all of them when `pull` is truthy). Memory and CPU shares apply to every RUN step's
  * container; intermediate containers are always removed (rm + forcerm). The JSON progress stream becomes lines.
+ * A build takes as long as its steps do: it has no total deadline here (the pipeline has one), but it ends as
+ * `docker_unavailable` once the Engine stops answering pings while it runs (deadline.ts).
  */
 import type Docker from 'dockerode';
 import { PleacoError, isPleacoError } from '../../errors.js';
 import { engineUnavailable, isEngineDown, type ImageBuildRequest } from '../engine.js';
+import { bounded, getJson, liveness, type EngineDeadlines } from './deadline.js';
 import { LineSplitter } from './lines.js';
 
 interface ProgressEvent {
@@ -30,33 +33,40 @@ function wrap(err: unknown, where: string, signal: AbortSignal | undefined): unk
   return err;
 }
 
-export async function buildImage(docker: Docker, where: string, req: ImageBuildRequest): Promise<{ imageId: string }> {
-  req.signal?.throwIfAborted();
-  let res: NodeJS.ReadableStream;
+export async function buildImage(docker: Docker, where: string, request: ImageBuildRequest, d: EngineDeadlines): Promise<{ imageId: string }> {
+  request.signal?.throwIfAborted();
+  // From here on the request's signal also ends the build when the Engine stops answering.
+  const live = liveness(docker, where, d, request.signal);
+  const req = { ...request, signal: live.signal };
   try {
-    res = await docker.buildImage(req.context, {
-      t: req.tag,
-      dockerfile: req.dockerfile ?? 'Dockerfile',
-      memory: req.memoryBytes,
-      memswap: req.memoryBytes, // equal to memory: no swap on top of the limit
-      cpushares: req.cpuShares,
-      rm: true,
-      forcerm: true,
-      abortSignal: req.signal,
-    } as Parameters<Docker['buildImage']>[1]);
-  } catch (err) {
-    throw wrap(err, where, req.signal);
+    let res: NodeJS.ReadableStream;
+    try {
+      res = await docker.buildImage(req.context, {
+        t: req.tag,
+        dockerfile: req.dockerfile ?? 'Dockerfile',
+        memory: req.memoryBytes,
+        memswap: req.memoryBytes, // equal to memory: no swap on top of the limit
+        cpushares: req.cpuShares,
+        rm: true,
+        forcerm: true,
+        abortSignal: req.signal,
+      } as Parameters<Docker['buildImage']>[1]);
+    } catch (err) {
+      throw wrap(err, where, req.signal);
+    }
+    const auxId = await follow(res, req, where);
+    // The tag is the source of truth; the aux ID (when sent) must agree with it.
+    let id: string;
+    try {
+      id = (await bounded(where, d.callMs, (signal) => getJson<{ Id: string }>(docker, `/images/${req.tag}/json`, { 200: true, 404: 'no such image', 500: 'server error' }, signal), req.signal)).Id;
+    } catch (err) {
+      throw wrap(err, where, req.signal);
+    }
+    if (auxId && auxId !== id) req.onLog(`warning: engine reported image ${auxId} but ${req.tag} is ${id}`);
+    return { imageId: id };
+  } finally {
+    live.stop();
   }
-  const auxId = await follow(res, req, where);
-  // The tag is the source of truth; the aux ID (when sent) must agree with it.
-  let id: string;
-  try {
-    id = (await docker.getImage(req.tag).inspect()).Id;
-  } catch (err) {
-    throw wrap(err, where, req.signal);
-  }
-  if (auxId && auxId !== id) req.onLog(`warning: engine reported image ${auxId} but ${req.tag} is ${id}`);
-  return { imageId: id };
 }
 
 /** Turns one progress event into log lines; returns the failure message when it is an error event. */

@@ -1,13 +1,15 @@
 /**
  * ContainerEngine on Docker Engine (dockerode): images, job containers, an image's files. Only runtime/docker/
  * speaks Docker's API. Everything created carries the io.pleaco.* labels; listings filter on
- * io.pleaco.managed=true; removals refuse anything without it. An unreachable Engine is `docker_unavailable`.
+ * io.pleaco.managed=true; removals refuse anything without it. An unreachable Engine, or one that does not answer
+ * in time (deadline.ts), is `docker_unavailable`.
  */
 import Docker from 'dockerode';
 import { PleacoError } from '../../errors.js';
 import { LABELS } from '../../model/index.js';
 import { engineUnavailable, isEngineDown, type ContainerEngine, type ContainerSummary, type EngineStatus, type ImageBuildRequest, type ImageInfo, type JobResult, type JobSpec } from '../engine.js';
 import { buildImage } from './build.js';
+import { bounded, deadlinesOf, getJson, liveness, pingDocker, withSignal, type EngineDeadlines } from './deadline.js';
 import { readImageFiles, runJob } from './job.js';
 
 /** A dockerode client on the Engine's unix socket (for DockerEngine and DockerRuntime). */
@@ -30,15 +32,6 @@ export function statusOf(err: unknown): number | undefined {
   return (err as { statusCode?: number } | undefined)?.statusCode;
 }
 
-export async function pingDocker(docker: Docker): Promise<EngineStatus> {
-  try {
-    const v = await docker.version();
-    return { ok: true, version: v.Version };
-  } catch (err) {
-    return { ok: false, error: isEngineDown(err) ? 'Docker Engine is not reachable' : (err as Error).message };
-  }
-}
-
 function labelFilter(labels: Record<string, string | true>): string {
   const out = [`${LABELS.managed}=true`];
   for (const [k, v] of Object.entries(labels)) out.push(v === true ? k : `${k}=${v}`);
@@ -48,26 +41,37 @@ function labelFilter(labels: Record<string, string | true>): string {
 export class DockerEngine implements ContainerEngine {
   readonly where: string;
   private root: Promise<string | null> | undefined;
+  private readonly d: EngineDeadlines;
 
-  constructor(readonly docker: Docker) {
+  constructor(
+    readonly docker: Docker,
+    opts: { deadlines?: Partial<EngineDeadlines> } = {},
+  ) {
     this.where = whereOf(docker);
+    this.d = deadlinesOf(opts.deadlines);
   }
 
-  static connect(socketPath: string): DockerEngine {
-    return new DockerEngine(connectDocker(socketPath));
+  static connect(socketPath: string, opts: { deadlines?: Partial<EngineDeadlines> } = {}): DockerEngine {
+    return new DockerEngine(connectDocker(socketPath), opts);
   }
 
   private wrap(err: unknown): unknown {
     return engineError(err, this.where);
   }
 
+  /** One call answered as a whole, within the call deadline. */
+  private call<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return bounded(this.where, this.d.callMs, fn);
+  }
+
   ping(): Promise<EngineStatus> {
-    return pingDocker(this.docker);
+    return pingDocker(this.docker, this.where, this.d.pingMs);
   }
 
   async inspectImage(ref: string): Promise<ImageInfo | null> {
     try {
-      const i = await this.docker.getImage(ref).inspect();
+      const path = `/images/${ref}/json`; // as dockerode sends it
+      const i = await this.call((signal) => getJson<Docker.ImageInspectInfo>(this.docker, path, { 200: true, 404: 'no such image', 500: 'server error' }, signal));
       const tags = (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>');
       return { id: i.Id, tags, labels: i.Config?.Labels ?? {}, exposedPorts: Object.keys(i.Config?.ExposedPorts ?? {}), createdAt: Date.parse(i.Created) };
     } catch (err) {
@@ -78,7 +82,7 @@ export class DockerEngine implements ContainerEngine {
 
   async listImages(labels: Record<string, string | true>): Promise<ImageInfo[]> {
     try {
-      const rows = await this.docker.listImages({ filters: labelFilter(labels) });
+      const rows = await this.call((signal) => this.docker.listImages(withSignal({ filters: labelFilter(labels) }, signal)));
       return rows
         .filter((r) => r.Labels?.[LABELS.managed] === 'true')
         .map((r) => ({ id: r.Id, tags: (r.RepoTags ?? []).filter((t) => t !== '<none>:<none>'), labels: r.Labels ?? {}, exposedPorts: [], createdAt: r.Created * 1000 }));
@@ -92,7 +96,7 @@ export class DockerEngine implements ContainerEngine {
     if (!info) return;
     if (info.labels[LABELS.managed] !== 'true') throw new PleacoError('forbidden', `image ${ref} is not managed by pleaco`);
     try {
-      await this.docker.getImage(ref).remove({ force: false });
+      await this.call((signal) => this.docker.getImage(ref).remove(withSignal({ force: false }, signal)));
     } catch (err) {
       if (statusOf(err) === 404) return;
       if (statusOf(err) === 409) throw new PleacoError('conflict', `image ${ref} is in use by a container`, { cause: err });
@@ -103,19 +107,23 @@ export class DockerEngine implements ContainerEngine {
   async tagImage(id: string, ref: string): Promise<void> {
     const i = ref.lastIndexOf(':');
     try {
-      await this.docker.getImage(id).tag({ repo: ref.slice(0, i), tag: ref.slice(i + 1) });
+      await this.call((signal) => this.docker.getImage(id).tag(withSignal({ repo: ref.slice(0, i), tag: ref.slice(i + 1) }, signal)));
     } catch (err) {
       throw this.wrap(err);
     }
   }
 
+  /** Its length is the tarball's: bounded by the Engine's liveness, not by a total deadline. */
   async loadImage(tar: NodeJS.ReadableStream): Promise<string> {
     let text = '';
+    const live = liveness(this.docker, this.where, this.d);
     try {
-      const res = await this.docker.loadImage(tar, { quiet: true } as object);
+      const res = await this.docker.loadImage(tar, withSignal({ quiet: true }, live.signal));
       for await (const chunk of res as AsyncIterable<Buffer>) text += chunk.toString('utf8');
     } catch (err) {
-      throw this.wrap(err);
+      throw live.signal.aborted ? live.signal.reason : this.wrap(err);
+    } finally {
+      live.stop();
     }
     let loaded: string | null = null;
     for (const raw of text.split('\n')) {
@@ -130,20 +138,20 @@ export class DockerEngine implements ContainerEngine {
   }
 
   buildImage(req: ImageBuildRequest): Promise<{ imageId: string }> {
-    return buildImage(this.docker, this.where, req);
+    return buildImage(this.docker, this.where, req, this.d);
   }
 
   runJob(spec: JobSpec): Promise<JobResult> {
-    return runJob(this.docker, this.where, spec);
+    return runJob(this.docker, this.where, spec, this.d);
   }
 
   readImageFiles<T>(image: string, labels: Record<string, string>, consume: (tar: NodeJS.ReadableStream) => Promise<T>): Promise<T> {
-    return readImageFiles(this.docker, this.where, { image, labels, consume });
+    return readImageFiles(this.docker, this.where, { image, labels, consume }, this.d);
   }
 
   async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
     try {
-      const rows = await this.docker.listContainers({ all: true, filters: labelFilter(labels) });
+      const rows = await this.call((signal) => this.docker.listContainers(withSignal({ all: true, filters: labelFilter(labels) }, signal)));
       return rows.filter((c) => c.Labels?.[LABELS.managed] === 'true').map((c) => ({ id: c.Id, imageId: c.ImageID, labels: c.Labels ?? {} }));
     } catch (err) {
       throw this.wrap(err);
@@ -153,9 +161,9 @@ export class DockerEngine implements ContainerEngine {
   async removeContainer(id: string): Promise<void> {
     const c = this.docker.getContainer(id);
     try {
-      const info = await c.inspect();
+      const info = await this.call((signal) => c.inspect(withSignal({}, signal)));
       if (info.Config?.Labels?.[LABELS.managed] !== 'true') throw new PleacoError('forbidden', `container ${id.slice(0, 12)} is not managed by pleaco`);
-      await c.remove({ force: true, v: true });
+      await this.call((signal) => c.remove(withSignal({ force: true, v: true }, signal)));
     } catch (err) {
       if (statusOf(err) === 404 || statusOf(err) === 409) return; // gone, or its removal is already under way
       throw this.wrap(err);
@@ -166,7 +174,7 @@ export class DockerEngine implements ContainerEngine {
     const label = [`${LABELS.managed}=true`, ...Object.entries(labels).map(([k, v]) => `${k}=${v}`)];
     const until = olderThanMs > 0 ? { until: [`${Math.round(olderThanMs / 1000)}s`] } : {};
     try {
-      const r = await this.docker.pruneImages({ filters: JSON.stringify({ dangling: ['true'], label, ...until }) });
+      const r = await this.call((signal) => this.docker.pruneImages(withSignal({ filters: JSON.stringify({ dangling: ['true'], label, ...until }) }, signal)));
       return { removed: (r.ImagesDeleted ?? []).filter((d) => d.Deleted).length, bytes: r.SpaceReclaimed ?? 0 };
     } catch (err) {
       throw this.wrap(err);
@@ -174,8 +182,8 @@ export class DockerEngine implements ContainerEngine {
   }
 
   async dataRoot(): Promise<string | null> {
-    this.root ??= this.docker.info().then(
-      (i: { DockerRootDir?: string }) => i.DockerRootDir ?? null,
+    this.root ??= this.call((signal) => getJson<{ DockerRootDir?: string }>(this.docker, '/info', { 200: true, 500: 'server error' }, signal)).then(
+      (i) => i.DockerRootDir ?? null,
       (err: unknown) => {
         this.root = undefined; // ask again next time
         throw this.wrap(err);
@@ -186,7 +194,7 @@ export class DockerEngine implements ContainerEngine {
 
   async imagesInUse(): Promise<Set<string>> {
     try {
-      return new Set((await this.docker.listContainers({ all: true })).map((c) => c.ImageID));
+      return new Set((await this.call((signal) => this.docker.listContainers(withSignal({ all: true }, signal)))).map((c) => c.ImageID));
     } catch (err) {
       throw this.wrap(err);
     }

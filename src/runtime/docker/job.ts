@@ -2,12 +2,14 @@
  * Job containers on Docker Engine: a one-off container run to its end (a test command, a kaniko executor) with its
  * output as lines, a timeout, an abort and the OOM verdict; and an image's files, read by exporting a container
  * created (never started) from it. Both containers are labelled (io.pleaco.managed, the caller's role) and always
- * removed, also when the run fails or is aborted.
+ * removed, also when the run fails or is aborted. Every call has its deadline (deadline.ts): the run itself lasts as
+ * long as the job (its timeout and abort bound it), and ends as `docker_unavailable` once the Engine stops answering.
  */
 import type Docker from 'dockerode';
 import { PleacoError } from '../../errors.js';
 import { LABELS } from '../../model/index.js';
 import { engineUnavailable, isEngineDown, type JobResult, type JobSpec } from '../engine.js';
+import { bounded, liveness, withSignal, type EngineDeadlines } from './deadline.js';
 import { FrameDecoder } from './logs.js';
 import { LineSplitter } from './lines.js';
 
@@ -41,8 +43,8 @@ function createOptions(spec: JobSpec): Docker.ContainerCreateOptions {
 }
 
 /** Attaches to both output streams (before start, so nothing is lost); resolves when they end. */
-async function attachLines(container: Docker.Container, onLine: (line: string) => void): Promise<{ ended: Promise<void>; end(): void }> {
-  const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+async function attachLines(container: Docker.Container, onLine: (line: string) => void, signal: AbortSignal, firstByte: (call: (s: AbortSignal) => Promise<NodeJS.ReadWriteStream>) => Promise<NodeJS.ReadWriteStream>): Promise<{ ended: Promise<void>; end(): void }> {
+  const stream = await firstByte((s) => container.attach(withSignal({ stream: true, stdout: true, stderr: true }, AbortSignal.any([s, signal]))));
   const out = new LineSplitter(onLine);
   const errs = new LineSplitter(onLine);
   const frames = new FrameDecoder((kind, data) => (kind === 'stderr' ? errs : out).push(data));
@@ -55,21 +57,24 @@ async function attachLines(container: Docker.Container, onLine: (line: string) =
   return { ended, end: () => (out.end(), errs.end()) };
 }
 
-export async function runJob(docker: Docker, where: string, spec: JobSpec): Promise<JobResult> {
+export async function runJob(docker: Docker, where: string, spec: JobSpec, d: EngineDeadlines): Promise<JobResult> {
   spec.signal?.throwIfAborted();
+  const call = <T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> => bounded(where, d.callMs, fn);
   let container: Docker.Container;
   try {
-    container = await docker.createContainer(createOptions(spec));
+    container = await call((signal) => docker.createContainer(withSignal(createOptions(spec), signal)));
   } catch (err) {
     throw wrap(err, where);
   }
+  // The whole run: ends when the Engine stops answering (the job's own timeout and abort are handled below).
+  const live = liveness(docker, where, d);
   try {
-    const output = await attachLines(container, spec.onLine);
+    const output = await attachLines(container, spec.onLine, live.signal, (fn) => bounded(where, d.firstByteMs, fn));
     const started = Date.now();
-    await container.start();
+    await call((signal) => container.start(withSignal({}, signal)));
     let timedOut = false;
     let aborted = false;
-    const kill = (): void => void container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
+    const kill = (): void => void call((signal) => container.kill(withSignal({ signal: 'SIGKILL' }, signal))).catch(() => undefined);
     const onAbort = (): void => {
       aborted = true;
       kill();
@@ -79,7 +84,7 @@ export async function runJob(docker: Docker, where: string, spec: JobSpec): Prom
     const timer = spec.timeoutMs === undefined ? undefined : setTimeout(() => ((timedOut = true), kill()), spec.timeoutMs);
     let exitCode: number;
     try {
-      exitCode = ((await container.wait()) as { StatusCode: number }).StatusCode;
+      exitCode = ((await container.wait(withSignal({}, live.signal))) as { StatusCode: number }).StatusCode;
     } finally {
       clearTimeout(timer);
       spec.signal?.removeEventListener('abort', onAbort);
@@ -88,12 +93,13 @@ export async function runJob(docker: Docker, where: string, spec: JobSpec): Prom
     await Promise.race([output.ended, new Promise((r) => setTimeout(r, 2000))]);
     output.end();
     if (aborted) throw spec.signal?.reason ?? new PleacoError('interrupted', 'the job was aborted');
-    const oomKilled = !timedOut && Boolean((await container.inspect()).State?.OOMKilled);
+    const oomKilled = !timedOut && Boolean((await call((signal) => container.inspect(withSignal({}, signal)))).State?.OOMKilled);
     return { exitCode, timedOut, oomKilled, durationMs };
   } catch (err) {
-    throw wrap(err, where);
+    throw live.signal.aborted ? live.signal.reason : wrap(err, where);
   } finally {
-    await container.remove({ force: true, v: true }).catch(() => undefined);
+    live.stop();
+    await call((signal) => container.remove(withSignal({ force: true, v: true }, signal))).catch(() => undefined);
   }
 }
 
@@ -102,23 +108,34 @@ export async function readImageFiles<T>(
   docker: Docker,
   where: string,
   o: { image: string; labels: Record<string, string>; consume: (tar: NodeJS.ReadableStream) => Promise<T> },
+  d: EngineDeadlines,
 ): Promise<T> {
+  const call = <R>(fn: (signal: AbortSignal) => Promise<R>): Promise<R> => bounded(where, d.callMs, fn);
   let container: Docker.Container | undefined;
+  // Reading the export lasts as long as the image is big: ended when the Engine stops answering meanwhile.
+  const live = liveness(docker, where, d);
   try {
     // never started: the entrypoint only has to make creation valid for images without CMD
-    container = await docker.createContainer({
-      Image: o.image,
-      Labels: { [LABELS.managed]: 'true', [LABELS.role]: 'scan', ...o.labels },
-      Entrypoint: ['/pleaco-scan-never-runs'],
-      Cmd: [],
-      NetworkDisabled: true,
-      HostConfig: { NetworkMode: 'none' },
-    });
-    return await o.consume((await container.export()));
+    const created = await call((signal) =>
+      docker.createContainer(withSignal({
+        Image: o.image,
+        Labels: { [LABELS.managed]: 'true', [LABELS.role]: 'scan', ...o.labels },
+        Entrypoint: ['/pleaco-scan-never-runs'],
+        Cmd: [],
+        NetworkDisabled: true,
+        HostConfig: { NetworkMode: 'none' },
+      }, signal)),
+    );
+    container = created;
+    const tar = await bounded(where, d.firstByteMs, (signal) => created.export(withSignal({}, AbortSignal.any([signal, live.signal]))));
+    return await o.consume(tar);
   } catch (err) {
+    if (live.signal.aborted) throw live.signal.reason;
     if ((err as { statusCode?: number }).statusCode === 404) throw new PleacoError('not_found', `image ${o.image} is not on this node (removed while it was being read?)`, { cause: err });
     throw wrap(err, where);
   } finally {
-    if (container) await container.remove({ force: true }).catch(() => undefined);
+    live.stop();
+    const c = container;
+    if (c) await call((signal) => c.remove(withSignal({ force: true }, signal))).catch(() => undefined);
   }
 }

@@ -3,7 +3,10 @@
  * decoded into lines, and `tailLogs`, which the agent uses for `GET /v1/apps/:name/logs`.
  */
 import type Docker from 'dockerode';
+import { PleacoError } from '../../errors.js';
 import { LABELS, type AppLogLine } from '../../model/index.js';
+import { engineUnavailable, isEngineDown } from '../engine.js';
+import { bounded, DEFAULT_DEADLINES, withSignal, type EngineDeadlines } from './deadline.js';
 import { OOM_NOTE, type LogLine, type LogStream, type TailOptions } from '../runtime.js';
 
 /**
@@ -166,7 +169,8 @@ function sourceOf(id: string, labels: Record<string, string> | undefined, state?
 /**
  * Reads the logs of an app's managed containers on this node. Without follow: the last `tail` lines of
  * each container, merged in time order, then resolves. With follow: keeps streaming, attaches to
- * containers that start later (restarts, rollouts), and resolves when the signal aborts.
+ * containers that start later (restarts, rollouts), and resolves when the signal aborts. The listing (and, with
+ * follow, the events stream) failing or not answering in time rejects as `docker_unavailable`.
  */
 export async function tailLogs(
   engine: Docker,
@@ -174,22 +178,29 @@ export async function tailLogs(
   app: string,
   opts: TailOptions,
   onLine: (l: AppLogLine) => void,
+  at: { where: string; deadlines: EngineDeadlines } = { where: 'the Docker socket', deadlines: DEFAULT_DEADLINES },
 ): Promise<void> {
   const tail = opts.tail ?? 100;
-  const list = await engine.listContainers({ all: true, filters: filters(nodeId, app) });
+  const d = at.deadlines;
+  const call = <T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> => bounded(at.where, d.callMs, fn);
+  const down = (err: unknown): unknown => (err instanceof PleacoError || !isEngineDown(err) ? err : engineUnavailable(at.where, err));
+  const list = await call((signal) => engine.listContainers(withSignal({ all: true, filters: filters(nodeId, app) }, signal))).catch((err: unknown) => {
+    throw down(err);
+  });
   const sources = list.map((c) => sourceOf(c.Id, c.Labels, c.State)).sort((a, b) => (a.slot < b.slot ? -1 : a.slot > b.slot ? 1 : a.release - b.release));
   if (!opts.follow) {
     const backlog: (AppLogLine & { time: string })[] = [];
     for (const s of sources) {
       try {
         const c = engine.getContainer(s.id);
-        const buf = await c.logs({ stdout: true, stderr: true, tail, timestamps: true, follow: false });
+        const buf = await call((signal) => c.logs(withSignal({ stdout: true, stderr: true, tail, timestamps: true, follow: false as const }, signal)));
         for (const l of decodeLogBuffer(buf, true)) backlog.push({ slot: s.slot, release: s.release, stream: l.stream, line: l.line, time: l.time ?? '' });
         if (s.exited) {
-          const st = (await c.inspect()).State;
+          const st = (await call((signal) => c.inspect(withSignal({}, signal)))).State;
           if (st?.OOMKilled) backlog.push({ slot: s.slot, release: s.release, stream: 'stderr', line: OOM_NOTE, time: st.FinishedAt ?? '' });
         }
-      } catch {
+      } catch (err) {
+        if (err instanceof PleacoError && err.code === 'docker_unavailable') throw err;
         /* removed meanwhile */
       }
     }
@@ -204,39 +215,38 @@ export async function tailLogs(
   const follow = (s: Source, lines: number | 'all'): void => {
     if (followed.has(s.id)) return;
     followed.add(s.id);
-    const p = engine
-      .getContainer(s.id)
-      .logs({ stdout: true, stderr: true, follow: true, tail: lines as number, timestamps: false })
+    const p = bounded(at.where, d.firstByteMs, (sig) => engine.getContainer(s.id).logs(withSignal({ stdout: true, stderr: true, follow: true as const, tail: lines as number, timestamps: false }, sig)), signal)
       .then((stream) => pumpLogStream(stream, false, (l) => onLine({ slot: s.slot, release: s.release, stream: l.stream, line: l.line }), signal))
       .catch(() => undefined);
     follows.push(p);
   };
   for (const s of sources) follow(s, tail);
+  let events: NodeJS.ReadableStream;
   try {
-    const events = await engine.getEvents({ filters: { type: ['container'], event: ['start', 'oom'], ...filters(nodeId, app) } });
-    events.on('data', jsonLines((raw) => {
-      const ev = raw as DockerEvent;
-      const id = ev.Actor?.ID ?? ev.id;
-      if (!id) return;
-      const s = sourceOf(id, ev.Actor?.Attributes);
-      if ((ev.Action ?? ev.status) === 'oom') onLine({ slot: s.slot, release: s.release, stream: 'stderr', line: OOM_NOTE });
-      else follow(s, 'all');
-    }));
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        (events as unknown as { destroy?: () => void }).destroy?.();
-        resolve();
-      };
-      if (!signal) {
-        events.on('end', resolve);
-        return;
-      }
-      if (signal.aborted) return stop();
-      signal.addEventListener('abort', stop, { once: true });
-    });
-  } catch {
-    /* events unavailable: keep following what we have */
-    if (signal && !signal.aborted) await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
+    events = await bounded(at.where, d.firstByteMs, (sig) => engine.getEvents(withSignal({ filters: { type: ['container' as const], event: ['start' as const, 'oom' as const], ...filters(nodeId, app) } }, sig)), signal);
+  } catch (err) {
+    if (signal?.aborted) return void (await Promise.all(follows));
+    throw down(err);
   }
+  events.on('data', jsonLines((raw) => {
+    const ev = raw as DockerEvent;
+    const id = ev.Actor?.ID ?? ev.id;
+    if (!id) return;
+    const src = sourceOf(id, ev.Actor?.Attributes);
+    if ((ev.Action ?? ev.status) === 'oom') onLine({ slot: src.slot, release: src.release, stream: 'stderr', line: OOM_NOTE });
+    else follow(src, 'all');
+  }));
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      (events as unknown as { destroy?: () => void }).destroy?.();
+      resolve();
+    };
+    events.on('end', resolve);
+    events.on('close', resolve);
+    events.on('error', () => resolve());
+    if (!signal) return;
+    if (signal.aborted) return stop();
+    signal.addEventListener('abort', stop, { once: true });
+  });
   await Promise.all(follows);
 }

@@ -2,13 +2,15 @@
  * ContainerRuntime on Docker Engine (dockerode); only runtime/docker/ speaks Docker's API.
  * Invariants: every container created carries the io.pleaco.* labels; every listing filters on
  * io.pleaco.managed=true + this node + role=app; inspect/stop/remove refuse anything unlabelled.
- * Env values travel in the create call's Env only (never Cmd, never logs).
+ * Env values travel in the create call's Env only (never Cmd, never logs). Every call has its deadline (deadline.ts):
+ * an Engine that does not answer is `docker_unavailable`, like one that is not there.
  */
 import { randomBytes } from 'node:crypto';
 import type Docker from 'dockerode';
 import { PleacoError } from '../../errors.js';
 import { LABELS, slotName } from '../../model/index.js';
-import { engineError, pingDocker } from './engine.js';
+import { bounded, deadlinesOf, pingDocker, withSignal, type EngineDeadlines } from './deadline.js';
+import { engineError } from './engine.js';
 import { dial, httpCheck, type ProbeOptions } from '../probe.js';
 import { byTime, decodeLogBuffer, jsonLines, pumpLogStream, tailLogs, type DockerEvent } from './logs.js';
 import type {
@@ -35,6 +37,8 @@ export interface DockerRuntimeOptions {
   init?: boolean;
   logMaxSize?: string;
   logMaxFile?: string;
+  /** How long each kind of Engine call may take (deadline.ts; the defaults suit a node). */
+  deadlines?: Partial<EngineDeadlines>;
 }
 
 /** `pleaco-<app>-<i>-r<release>`: readable in `docker ps`, unique per node by construction. */
@@ -57,12 +61,19 @@ export class DockerRuntime implements ContainerRuntime {
   private readonly engine: Docker;
   private readonly nodeId: string;
   private readonly socketPath: string;
+  private readonly d: EngineDeadlines;
 
   constructor(private readonly opts: DockerRuntimeOptions) {
     this.engine = opts.engine;
     this.nodeId = opts.nodeId;
     this.bindHost = opts.bindHost;
     this.socketPath = opts.socketPath ?? 'the Docker socket';
+    this.d = deadlinesOf(opts.deadlines);
+  }
+
+  /** One call answered as a whole, within the call deadline (plus `extraMs`). */
+  private call<T>(fn: (signal: AbortSignal) => Promise<T>, extraMs = 0): Promise<T> {
+    return bounded(this.socketPath, this.d.callMs + extraMs, fn);
   }
 
   private labelFilter(): string[] {
@@ -118,7 +129,7 @@ export class DockerRuntime implements ContainerRuntime {
   async list(): Promise<ManagedContainer[]> {
     let rows: Docker.ContainerInfo[];
     try {
-      rows = await this.engine.listContainers({ all: true, filters: { label: this.labelFilter() } });
+      rows = await this.call((signal) => this.engine.listContainers(withSignal({ all: true, filters: { label: this.labelFilter() } }, signal)));
     } catch (err) {
       throw this.wrap(err);
     }
@@ -132,7 +143,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async inspect(id: string): Promise<ManagedContainer | null> {
     try {
-      return this.toManaged(await this.engine.getContainer(id).inspect());
+      return this.toManaged(await this.call((signal) => this.engine.getContainer(id).inspect(withSignal({}, signal))));
     } catch (err) {
       if (status(err) === 404) return null;
       throw this.wrap(err);
@@ -181,17 +192,18 @@ export class DockerRuntime implements ContainerRuntime {
       // A name taken (a container we are still removing, or one that is not ours): add a short suffix.
       const name = attempt === 0 ? base : `${base}-${randomBytes(3).toString('hex')}`;
       try {
-        container = await this.engine.createContainer(this.createOptions(spec, name));
+        container = await this.call((signal) => this.engine.createContainer(withSignal(this.createOptions(spec, name), signal)));
       } catch (err) {
         if (status(err) === 409 && attempt < 3) continue;
         if (status(err) === 404) throw new PleacoError('not_found', `image ${spec.image} is not present on this node`, { cause: err });
         throw this.wrap(err);
       }
     }
+    const created = container;
     try {
-      await container.start();
+      await this.call((signal) => created.start(withSignal({}, signal)));
     } catch (err) {
-      await container.remove({ force: true }).catch(() => undefined);
+      await this.call((signal) => created.remove(withSignal({ force: true }, signal))).catch(() => undefined);
       throw this.wrap(err);
     }
     const c = await this.inspect(container.id);
@@ -202,7 +214,7 @@ export class DockerRuntime implements ContainerRuntime {
   async stop(id: string, timeoutSec = 10): Promise<void> {
     if (!(await this.inspect(id))) return;
     try {
-      await this.engine.getContainer(id).stop({ t: timeoutSec });
+      await this.call((signal) => this.engine.getContainer(id).stop(withSignal({ t: timeoutSec }, signal)), timeoutSec * 1000);
     } catch (err) {
       if (status(err) === 304 || status(err) === 404) return;
       throw this.wrap(err);
@@ -212,7 +224,7 @@ export class DockerRuntime implements ContainerRuntime {
   async remove(id: string): Promise<void> {
     if (!(await this.inspect(id))) return;
     try {
-      await this.engine.getContainer(id).remove({ force: true, v: true });
+      await this.call((signal) => this.engine.getContainer(id).remove(withSignal({ force: true, v: true }, signal)));
     } catch (err) {
       if (status(err) === 404) return;
       if (status(err) === 409) return; // removal already in progress
@@ -223,7 +235,7 @@ export class DockerRuntime implements ContainerRuntime {
   async logsTail(id: string, lines: number): Promise<string> {
     if (!(await this.inspect(id))) return '';
     try {
-      const buf = await this.engine.getContainer(id).logs({ stdout: true, stderr: true, tail: lines, timestamps: true, follow: false });
+      const buf = await this.call((signal) => this.engine.getContainer(id).logs(withSignal({ stdout: true, stderr: true, tail: lines, timestamps: true, follow: false as const }, signal)));
       const all = byTime(decodeLogBuffer(buf, true));
       return all.slice(-lines).map((l) => l.line).join('\n');
     } catch (err) {
@@ -238,25 +250,27 @@ export class DockerRuntime implements ContainerRuntime {
     const base = { stdout: true, stderr: true, tail: (opts.tail ?? 'all') as number, timestamps: true };
     try {
       if (!opts.follow) {
-        for (const l of byTime(decodeLogBuffer(await c.logs({ ...base, follow: false }), true))) onLine(l);
+        for (const l of byTime(decodeLogBuffer(await this.call((signal) => c.logs(withSignal({ ...base, follow: false as const }, signal))), true))) onLine(l);
         return;
       }
-      await pumpLogStream(await c.logs({ ...base, follow: true }), true, onLine, opts.signal);
+      const stream = await bounded(this.socketPath, this.d.firstByteMs, (signal) => c.logs(withSignal({ ...base, follow: true as const }, signal)), opts.signal);
+      await pumpLogStream(stream, true, onLine, opts.signal);
     } catch (err) {
-      if (status(err) === 404) return;
+      if (status(err) === 404 || opts.signal?.aborted) return;
       throw this.wrap(err);
     }
   }
 
   ping(): Promise<EngineStatus> {
-    return pingDocker(this.engine);
+    return pingDocker(this.engine, this.socketPath, this.d.pingMs);
   }
 
   async events(onEvent: (ev: RuntimeEvent) => void, signal: AbortSignal): Promise<void> {
     let stream: NodeJS.ReadableStream;
     try {
-      stream = await this.engine.getEvents({ filters: { type: ['container'], label: this.labelFilter() } });
+      stream = await bounded(this.socketPath, this.d.firstByteMs, (s) => this.engine.getEvents(withSignal({ filters: { type: ['container' as const], label: this.labelFilter() } }, s)), signal);
     } catch (err) {
+      if (signal.aborted) return;
       throw this.wrap(err);
     }
     await new Promise<void>((resolve) => {
@@ -284,7 +298,7 @@ export class DockerRuntime implements ContainerRuntime {
     });
   }
 
-  appLogs = (app: string, opts: TailOptions, onLine: (l: AppLogLine) => void): Promise<void> => tailLogs(this.engine, this.nodeId, app, opts, onLine);
+  appLogs = (app: string, opts: TailOptions, onLine: (l: AppLogLine) => void): Promise<void> => tailLogs(this.engine, this.nodeId, app, opts, onLine, { where: this.socketPath, deadlines: this.d });
 
   probe(c: ManagedContainer, opts: ProbeOptions = {}): Promise<boolean> {
     const timeoutMs = opts.timeoutMs ?? (opts.http ? 1000 : 500);
