@@ -171,6 +171,11 @@ export interface SlotStatus {
    */
   ip?: string;
   port?: number;
+  /**
+   * The app's accept queue on its port (the backlog of its listen(), as the kernel holds it): the proxies together
+   * open at most this many connections to a replica whose queue is small (proxy/fromstate.ts).
+   */
+  backlog?: number;
   restarts: number;
   /** When the slot entered its current state (ISO). */
   since: string;

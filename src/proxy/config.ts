@@ -160,7 +160,8 @@ function renderBackend(app: ProxyApp, slots: AppSlots, dir: string): string[] {
     }
     flush(i - 1);
     // A draining server takes no new requests; in-flight ones finish on the old worker after a reload.
-    lines.push(`  server ${slotName(i)} ${hostPort(s.addr, s.port)} check${s.state === 'drain' ? ' disabled' : ''}`);
+    const maxconn = s.maxconn === undefined ? '' : ` maxconn ${s.maxconn}`;
+    lines.push(`  server ${slotName(i)} ${hostPort(s.addr, s.port)} check${maxconn}${s.state === 'drain' ? ' disabled' : ''}`);
   }
   flush(slots.size);
   return lines;

@@ -108,18 +108,20 @@ export function runtimeOps(prev: Applied, next: Applied, admit: AdmitNewServers 
       const list = a ? others : entering;
       const push = (update: ServerUpdate): void => void list.push({ kind: 'server', backend, server, update });
       if (!a && !b) continue;
+      // An empty slot's server has no limit (0): the next occupant's is set when it differs from its predecessor's.
+      const maxconn = (b?.maxconn ?? 0) !== (a?.maxconn ?? 0) ? { maxconn: b?.maxconn ?? 0 } : {};
       if (a && !b) {
         push({ state: 'maint' });
-        push({ addr: EMPTY_ADDR, port: EMPTY_PORT });
+        push({ addr: EMPTY_ADDR, port: EMPTY_PORT, ...maxconn });
       } else if (b && (!a || a.id !== b.id || a.addr !== b.addr || a.port !== b.port)) {
         if (a) push({ state: 'maint' });
-        push({ addr: b.addr, port: b.port });
+        push({ addr: b.addr, port: b.port, ...maxconn });
         // 'after-checks': a server entering rotation must first pass `rise` checks. 'at-once': the caller
         // already verified it answers (the runner's health-gated rollout), so it takes traffic now and the
         // checks take it out after `fall` failures.
         if (b.state === 'ready') push({ state: 'ready', health: admit === 'at-once' ? 'up' : 'down' });
-      } else if (a && b && a.state !== b.state) {
-        push({ state: b.state });
+      } else if (a && b && (a.state !== b.state || 'maxconn' in maxconn)) {
+        push({ ...(a.state !== b.state ? { state: b.state } : {}), ...maxconn });
       }
     }
     ops.push(...entering, ...others);

@@ -3,7 +3,9 @@
  *
  *   apps/<app>                    → one ProxyApp; hosts `<app>.<domain>` plus every `domains/<host>` it owns
  *   health/<app>                  → its health check (absent or invalid: DEFAULT_HEALTH)
- *   obs/<node>/slots/<app>#<i>    → a server when the record is `running` with a hostPort (addr = host)
+ *   obs/<node>/slots/<app>#<i>    → a server when the record is `running` with a hostPort (addr = host); a replica
+ *                                   whose accept queue (`backlog`) is small gets maxconn: its share of the queue
+ *                                   among the cluster's proxies (`obs/<node>/proxy` records), see serverMaxconn
  *
  * Not routed (the record carries no address for them): a slot's `next` container during a rollout (a
  * PendingSlot has no hostPort) and its `fallback` container (only an id). The runner moves a new container
@@ -43,6 +45,25 @@ export interface SkippedRecord {
 export const PROXY_PREFIXES = ['apps/', 'domains/', 'health/', 'obs/'];
 
 const SLOT_KEY_RE = /^obs\/[^/]+\/slots\//;
+const PROXY_KEY_RE = /^obs\/[^/]+\/proxy$/;
+
+/**
+ * Below this accept queue a replica's connections are capped: the historical SOMAXCONN, the queue every common
+ * runtime asks for or exceeds (Node 511, Go and nginx 511+, gunicorn 2048). Servers under it chose a small queue
+ * (busybox httpd 9, Python's socketserver 5, Java's ServerSocket 50) and lose SYNs to a burst; over it, a cap would
+ * only throttle long-held connections (websockets, streams) that never wait in the queue.
+ */
+export const SMALL_BACKLOG = 128;
+
+/**
+ * The most connections one proxy opens to a replica at once: its share of the replica's accept queue among the
+ * `proxies` that may route to it (each node runs one), at least 1; undefined (no limit) for a queue of SMALL_BACKLOG
+ * or more, or one not known. Requests beyond it wait in HAProxy's queue (`timeout queue`), never in the kernel's.
+ */
+export function serverMaxconn(backlog: unknown, proxies: number): number | undefined {
+  if (typeof backlog !== 'number' || !Number.isSafeInteger(backlog) || backlog < 0 || backlog >= SMALL_BACKLOG) return undefined;
+  return Math.max(1, Math.floor(backlog / Math.max(1, proxies)));
+}
 
 function healthOf(h: HealthCheck | undefined, app: string, skip: (key: string, reason: string) => void): ProxyHealth {
   if (!h) return { ...DEFAULT_HEALTH };
@@ -66,7 +87,9 @@ function addressOf(s: SlotStatus, node: string | undefined): string | null {
 /** Routable servers per app from every node's observed slot records. */
 function serversByApp(state: StateReader, node: string | undefined, skip: (key: string, reason: string) => void): Map<string, ProxyServer[]> {
   const out = new Map<string, ProxyServer[]>();
-  for (const { key, value: s } of state.list<SlotStatus>('obs/')) {
+  const obs = state.list<SlotStatus>('obs/');
+  const proxies = obs.filter((e) => PROXY_KEY_RE.test(e.key)).length;
+  for (const { key, value: s } of obs) {
     if (!SLOT_KEY_RE.test(key)) continue;
     const parsed = parseKey(key);
     if (!parsed.ok) {
@@ -80,6 +103,8 @@ function serversByApp(state: StateReader, node: string | undefined, skip: (key: 
     const addr = local ? s.ip! : addressOf(s, node);
     if (addr === null) continue;
     const server: ProxyServer = { id: s.containerId, addr, port: local ? s.port! : s.hostPort, state: 'ready' };
+    const maxconn = serverMaxconn(s.backlog, proxies);
+    if (maxconn !== undefined) server.maxconn = maxconn;
     try {
       validateServer(app, server);
     } catch (err) {

@@ -39,6 +39,8 @@ export interface ProxyServer {
   addr: string;
   port: number;
   state: ServerState;
+  /** The most connections HAProxy opens to it at once (more requests wait in HAProxy's queue); absent: no limit. */
+  maxconn?: number;
 }
 
 export const DEFAULT_HEALTH: ProxyHealth = { path: '/', intervalMs: 2000, rise: 2, fall: 3 };
@@ -69,6 +71,7 @@ export function validateServer(app: string, s: ProxyServer): void {
   if (typeof s.addr !== 'string' || isIP(s.addr) === 0) throw bad('invalid_config', `app ${app}: server ${s.id} address ${JSON.stringify(s.addr)} is not an IP address`);
   if (!int(s.port, 1, 65535)) throw bad('invalid_config', `app ${app}: server ${s.id} port must be 1..65535`);
   if (s.state !== 'ready' && s.state !== 'drain') throw bad('invalid_config', `app ${app}: server ${s.id} state must be ready or drain`);
+  if (s.maxconn !== undefined && !int(s.maxconn, 1, 1_000_000)) throw bad('invalid_config', `app ${app}: server ${s.id} maxconn must be 1..1000000`);
 }
 
 /** Throws a PleacoError (invalid_name / invalid_config / conflict) on the first problem found. */

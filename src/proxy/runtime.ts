@@ -50,6 +50,8 @@ export interface ServerUpdate {
   state?: 'ready' | 'drain' | 'maint';
   /** Force the health status; `down` makes a freshly enabled server pass `rise` checks before it takes traffic. */
   health?: 'up' | 'down';
+  /** The most connections open to it at once; 0: no limit. */
+  maxconn?: number;
 }
 
 export interface MapEntry {
@@ -101,7 +103,7 @@ export class RuntimeApi {
   }
 
   /**
-   * Changes a server's address, then its administrative state, then its forced health, in that order. The
+   * Changes a server's address, then its connection limit, then its administrative state, then its forced health, in that order. The
    * state and health changes go in one request so no traffic is routed between them.
    */
   async setServer(backend: string, server: string, update: ServerUpdate): Promise<void> {
@@ -114,6 +116,11 @@ export class RuntimeApi {
         cmd += ` port ${update.port}`;
       }
       expectOk(cmd, await this.command(cmd), /changed from|no need to change/i);
+    }
+    if (update.maxconn !== undefined) {
+      if (!Number.isInteger(update.maxconn) || update.maxconn < 0 || update.maxconn > 1_000_000) throw new PleacoError('bad_request', `invalid server maxconn ${update.maxconn}`);
+      const cmd = `set maxconn server ${target} ${update.maxconn}`;
+      expectOk(cmd, await this.command(cmd));
     }
     const parts: string[] = [];
     if (update.state !== undefined) {

@@ -62,6 +62,7 @@ export function baseStatus(c: ObservedContainer, state: SlotState, restarts: num
     host: cfg.host,
     hostPort: live ? c.hostPort : null,
     ...(live && c.ip && c.port ? { ip: c.ip, port: c.port } : {}),
+    ...(live && c.backlog !== undefined ? { backlog: c.backlog } : {}),
     restarts,
     since: '',
   };

@@ -24,6 +24,8 @@ export interface DesiredSlot extends SlotSpec {
 export interface ObservedContainer extends ManagedContainer {
   /** The runner's probe said the app port accepts connections. */
   ready?: boolean;
+  /** The app's accept queue (ContainerRuntime.listenBacklog), learnt by the runner once the container is ready. */
+  backlog?: number;
   /** Last log lines, supplied by the runner for exited containers whose crash is not yet recorded. */
   log?: string;
 }

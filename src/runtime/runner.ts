@@ -64,6 +64,8 @@ export interface RunnerDeps {
 const LOG_LINES = 20;
 const LOG_CHARS = 4000;
 const MAX_PASSES = 6;
+/** A replica whose accept queue could not be read (not listening yet on its port, say) is asked again after this. */
+const BACKLOG_RETRY_MS = 30_000;
 
 export class Runner {
   private memory = new Map<string, SlotMemory>();
@@ -71,6 +73,9 @@ export class Runner {
   private readyIds = new Set<string>();
   /** Consecutive passing health checks of containers not yet ready. */
   private passes = new Map<string, number>();
+  /** The accept queue of each ready container (null: not known; asked again after BACKLOG_RETRY_MS). */
+  private backlogs = new Map<string, { value: number | null; at: number }>();
+  private backlogWarned = false;
   private stopped = true;
   private dockerOk: boolean | null = null;
   private readonly loop: Reconciler;
@@ -116,6 +121,7 @@ export class Runner {
       this.memory.set(slot, memoryFromStatus(value));
       // What served before a restart keeps serving: not re-gated (HAProxy's own checks watch it).
       if (value.state === 'running') this.readyIds.add(value.containerId);
+      if (typeof value.backlog === 'number') this.backlogs.set(value.containerId, { value: value.backlog, at: this.now() });
       if (value.fallback) this.readyIds.add(value.fallback.containerId);
     }
     this.deps.view.on('change', this.onChange);
@@ -186,12 +192,17 @@ export class Runner {
     const ids = new Set(list.map((c) => c.id));
     for (const id of this.readyIds) if (!ids.has(id)) this.readyIds.delete(id);
     for (const id of this.passes.keys()) if (!ids.has(id)) this.passes.delete(id);
+    for (const id of this.backlogs.keys()) if (!ids.has(id)) this.backlogs.delete(id);
     const healthOf = new Map(desired.map((d) => [`${d.app}#${d.index}@${d.release}`, d.health]));
     await Promise.all(
       list.map(async (c) => {
         if (c.state === 'running') {
           if (!this.readyIds.has(c.id)) await this.check(c, healthOf.get(`${c.app}#${c.index}@${c.release}`));
           c.ready = this.readyIds.has(c.id);
+          if (c.ready) {
+            const backlog = await this.backlogOf(c);
+            if (backlog !== null) c.backlog = backlog;
+          }
         } else if (c.state === 'exited' || c.state === 'dead' || c.state === 'created') {
           const mem = this.memory.get(`${c.app}#${c.index}`);
           if (mem?.lastCrashId === c.id) return;
@@ -203,6 +214,19 @@ export class Runner {
       }),
     );
     return list;
+  }
+
+  /** The container's accept queue, read once it is ready (the proxies size their connections to it). */
+  private async backlogOf(c: ObservedContainer): Promise<number | null> {
+    const known = this.backlogs.get(c.id);
+    if (known && (known.value !== null || this.now() - known.at < BACKLOG_RETRY_MS)) return known.value;
+    const value = await this.deps.runtime.listenBacklog(c).catch((err: unknown) => {
+      if (!this.backlogWarned) this.log.warn('cannot read an app\'s accept queue: the proxies will not limit their connections to it', { slot: `${c.app}#${c.index}`, error: err });
+      this.backlogWarned = true;
+      return null;
+    });
+    this.backlogs.set(c.id, { value, at: this.now() });
+    return value;
   }
 
   private async check(c: ObservedContainer, health: SlotHealth | undefined): Promise<void> {

@@ -49,6 +49,8 @@ export interface ManagedContainer {
   port: number | null;
   /** The container's address on its bridge network, when running. */
   ip: string | null;
+  /** The host pid of the container's first process, when running (its network namespace is the container's). */
+  pid: number | null;
   oomKilled: boolean;
 }
 
@@ -120,6 +122,11 @@ export interface ContainerRuntime {
    * on the host port and closes when the app is not listening).
    */
   probe(c: ManagedContainer, opts?: ProbeOptions): Promise<boolean>;
+  /**
+   * The accept queue size of the app's listener on its port in the container (backlog.ts); null when nothing listens
+   * there or the container is not running. Rejects when it cannot be read.
+   */
+  listenBacklog(c: ManagedContainer): Promise<number | null>;
   /**
    * The logs of an app's containers on this node. Without follow: the last `tail` lines of each container, merged in
    * time order. With follow: keeps streaming, attaches to containers that start later, resolves when the signal aborts.

@@ -5,7 +5,10 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import Docker from 'dockerode';
+import type { SlotStatus } from '../../src/model/index.js';
 import { webApp } from '../helpers/apps.js';
 import { TestRepo } from '../helpers/gitrepo.js';
 import { deploy, startNode, type TestNode } from '../helpers/node.js';
@@ -90,6 +93,35 @@ px('a redeploy of a new commit is served at the routed URL', async ({ node, repo
   const out = await deploy(node.client, APP);
   assert.ok(out.ok, `redeploy failed: ${JSON.stringify(out.error)}`);
   await until(node, HOST, (x) => x.status === 200 && x.body.includes('routed two'), 30_000);
+});
+
+/** The kernel's count of connections dropped because a listener's accept queue was full, in pid's namespace. */
+function listenOverflows(pid: number): number {
+  const lines = readFileSync(`/proc/${pid}/net/netstat`, 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+  const [names, values] = lines.map((l) => l.split(/\s+/));
+  return Number(values![names!.indexOf('ListenOverflows')]);
+}
+
+px('a burst through the proxy never overflows the app\'s small accept queue: every request answered, no SYN dropped', async ({ node }) => {
+  // busybox httpd listens with a backlog of 9; 40 requests at once through HAProxy would overflow it (the dropped
+  // SYNs come back after 1 s and 3 s: multi-second stalls) unless the proxy keeps the rest in its own queue.
+  const { app } = await node.client.request<{ app: { processes: SlotStatus[] } }>('GET', `/v1/apps/${APP}`);
+  const proc = app.processes.find((p) => p.state === 'running')!;
+  assert.is(proc.backlog, 9, 'the runner read the replica\'s accept queue');
+  const pid = (await new Docker().getContainer(proc.containerId).inspect()).State.Pid;
+  await until(node, HOST, (x) => x.status === 200, 10_000);
+  const before = listenOverflows(pid);
+  const statuses = new Map<number | string, number>();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next++ < 2000) {
+      const r = await get(node.proxyPort, HOST).then((x) => x.status, (err: Error) => err.message);
+      statuses.set(r, (statuses.get(r) ?? 0) + 1);
+    }
+  };
+  await Promise.all(Array.from({ length: 40 }, worker));
+  assert.equal(Object.fromEntries(statuses), { 200: 2000 });
+  assert.is(listenOverflows(pid) - before, 0, 'connections dropped at the app\'s full accept queue');
 });
 
 px('kill -9 of pleaco-proxy: routes are back from state within 10 s', async ({ node }) => {

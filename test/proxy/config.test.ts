@@ -128,6 +128,24 @@ t('reload only for shape changes; runtime ops for servers and hosts', () => {
   assert.match(reloadReason(a1, { model: big, slots: slotOf(big, { prev: a1.slots, slotsPerApp: 4 }) }) ?? '', 'more slots');
 });
 
+t('a connection limit is rendered on its server and changed at run time; an emptied slot loses it', () => {
+  const limited = { ...srv('c1', 3001), maxconn: 9 };
+  const m1 = model([{ ...web, servers: [limited, srv('c2', 3002)] }]);
+  assert.match(renderConfig(m1, paths, { slotsPerApp: 4 }).config, '  server s1 10.0.0.5:3001 check maxconn 9\n  server s2 10.0.0.5:3002 check\n');
+  assert.is(code(() => renderConfig(model([{ ...web, servers: [{ ...limited, maxconn: 0 }] }]), paths, { slotsPerApp: 4 })), 'invalid_config');
+  const a1 = { model: m1, slots: slotOf(m1, { slotsPerApp: 4 }) };
+  const m2 = model([{ ...web, servers: [{ ...limited, maxconn: 4 }, srv('c2', 3002)] }]);
+  assert.equal(runtimeOps(a1, { model: m2, slots: slotOf(m2, { prev: a1.slots, slotsPerApp: 4 }) }), [
+    { kind: 'server', backend: 'app_web', server: 's1', update: { maxconn: 4 } },
+  ]);
+  // c1 leaves: its slot is emptied with no limit, so whoever takes it next gets only its own.
+  const m3 = model([{ ...web, servers: [srv('c2', 3002)] }]);
+  const a3 = { model: m3, slots: slotOf(m3, { prev: a1.slots, slotsPerApp: 4 }) };
+  assert.equal(runtimeOps(a1, a3).slice(-1), [{ kind: 'server', backend: 'app_web', server: 's1', update: { addr: '0.0.0.0', port: 1, maxconn: 0 } }]);
+  const m4 = model([{ ...web, servers: [{ ...srv('c3', 3003), maxconn: 2 }, srv('c2', 3002)] }]);
+  assert.equal(runtimeOps(a3, { model: m4, slots: slotOf(m4, { prev: a3.slots, slotsPerApp: 4 }) })[0], { kind: 'server', backend: 'app_web', server: 's1', update: { addr: '10.0.0.5', port: 3003, maxconn: 2 } });
+});
+
 t('server state carried over a reload: only DOWN servers that keep their slot and address', () => {
   const header = '# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port';
   const row = (name: string, addr: string, op: number, admin: number, port: number) => `3 app_web 1 ${name} ${addr} ${op} ${admin} 1 1 7 15 3 3 6 0 0 0 - ${port} - 0 0 - - 0`;

@@ -181,4 +181,28 @@ t('stats from a real `show stat` count what was sent', async ({ r }) => {
   assert.ok(after.reqRate >= 1);
 });
 
+t('a replica\'s connection limit is set at run time: requests beyond it wait in HAProxy\'s queue, none fails', async ({ r, one, two }) => {
+  assert.ok((await r.ctl.apply(r.model([app('web', [one, two])]))).ok); // the other tests' apps go (a reload)
+  await waitFor('both servers up', async () => (await r.ctl.stats()).find((a) => a.app === 'web')!.servers.filter((s) => s.status === 'UP').length === 2, 5000);
+  const pid = r.proc.workerPid;
+  const web = app('web', [one, two]);
+  for (const s of web.servers) s.maxconn = 1;
+  const out = await r.ctl.apply(r.model([web]));
+  assert.equal(out, { ok: true, mode: 'runtime', changes: 2 });
+  const ours = (x: Record<string, string>): boolean => x.pxname === 'app_web' && [one.port, two.port].some((p) => (x.addr ?? '').endsWith(`:${p}`));
+  const rows = async () => (await r.proc.runtime.showStat()).filter(ours);
+  assert.equal((await rows()).map((x) => x.slim), ['1', '1'], 'the limit is HAProxy\'s, set without a reload');
+  await r.proc.runtime.command('clear counters');
+  const replies = await Promise.all(Array.from({ length: 6 }, () => get(r.port, 'web.localhost', '/slow?ms=300', 10_000)));
+  assert.equal(replies.map((x) => x.status), [200, 200, 200, 200, 200, 200]);
+  const after = await rows();
+  assert.equal(after.map((x) => x.smax), ['1', '1'], 'never more than one connection at once to each');
+  const backend = (await r.proc.runtime.showStat()).find((x) => x.pxname === 'app_web' && x.svname === 'BACKEND')!;
+  assert.ok(Number(backend.qmax) > 0, 'the others waited in HAProxy\'s queue');
+  // The limit lifted: the next model without it clears it, still without a reload.
+  assert.ok((await r.ctl.apply(r.model([app('web', [one, two])]))).ok);
+  assert.equal((await rows()).map((x) => x.slim), ['', '']);
+  assert.is(r.proc.workerPid, pid, 'same worker: no reload happened');
+});
+
 t.run();

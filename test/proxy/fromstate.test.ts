@@ -117,4 +117,17 @@ t('invalid records are left out and named; the model of the rest is valid', () =
   validateModel(model);
 });
 
+t('a replica with a small accept queue gets its share of it among the proxies; a large or unknown queue no limit', () => {
+  const state = (proxies: number, backlogs: (number | undefined)[]) => view({
+    'apps/web': app('web'),
+    ...Object.fromEntries(Array.from({ length: proxies }, (_, i) => [`obs/n${i + 1}/proxy`, { ok: true, port: 8080 }])),
+    ...Object.fromEntries(backlogs.map((b, i) => [`obs/n1/slots/web#${i}`, slot('web', i, b === undefined ? {} : { backlog: b })])),
+  });
+  const limits = (m: ReturnType<typeof proxyModel>) => m.apps[0]!.servers.map((s) => s.maxconn);
+  assert.equal(limits(proxyModel(state(1, [9, 5, 127, 128, 511, undefined]), OPTS)), [9, 5, 127, undefined, undefined, undefined]);
+  assert.equal(limits(proxyModel(state(3, [9, 5, 2, 0]), OPTS)), [3, 1, 1, 1], 'three proxies share a queue; each keeps at least one');
+  assert.equal(limits(proxyModel(state(0, [9]), OPTS)), [9], 'no proxy record yet: this one');
+  validateModel(proxyModel(state(2, [9, 1]), OPTS));
+});
+
 t.run();

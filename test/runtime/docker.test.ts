@@ -106,6 +106,15 @@ Adapter('probe: a published port whose app does not listen is not ready (docker-
   await rt.remove(idle.id);
 });
 
+Adapter('the accept queue of a listening app is read in its network namespace; none where nothing listens', async () => {
+  assert.ok(c0.pid && c0.pid > 0, 'a running container has its pid');
+  assert.is(await rt.listenBacklog(c0), 9, 'busybox httpd listens with a backlog of 9');
+  const idle = await rt.create({ app, index: 6, release: 3, image: sleeper, port: 9999, env: {} });
+  assert.is(await rt.listenBacklog(idle), null);
+  await rt.remove(idle.id);
+  assert.is(await rt.listenBacklog({ ...idle, pid: null }), null, 'a container that is not running has none');
+});
+
 Adapter('a taken name gets a short suffix; list sees only labelled containers of this node', async () => {
   const base = await baseImage();
   const other = await docker.createContainer({ name: containerName(app, 1, 3), Image: base, Cmd: ['sleep', '300'] });

@@ -47,6 +47,7 @@ function ctr(app: string, index: number, release: number, state: ObservedContain
     hostPort: running ? 40000 + index : null,
     port: 5000,
     ip: running ? '172.17.0.2' : null,
+    pid: running ? 4242 : null,
     oomKilled: false,
     ready: running,
     ...o,

@@ -11,6 +11,7 @@ import { PleacoError } from '../../errors.js';
 import { LABELS, slotName } from '../../model/index.js';
 import { bounded, deadlinesOf, pingDocker, withSignal, type EngineDeadlines } from './deadline.js';
 import { engineError } from './engine.js';
+import { listenBacklog } from '../backlog.js';
 import { dial, httpCheck, type ProbeOptions } from '../probe.js';
 import { byTime, decodeLogBuffer, jsonLines, pumpLogStream, tailLogs, type DockerEvent } from './logs.js';
 import type {
@@ -122,6 +123,7 @@ export class DockerRuntime implements ContainerRuntime {
       hostPort,
       port,
       ip: info.State.Running ? ip : null,
+      pid: info.State.Running && info.State.Pid > 0 ? info.State.Pid : null,
       oomKilled: Boolean(info.State.OOMKilled),
     };
   }
@@ -308,5 +310,10 @@ export class DockerRuntime implements ContainerRuntime {
     const to = direct ?? { host, port: c.hostPort! };
     if (opts.http) return httpCheck(to.host, to.port, opts.http, timeoutMs);
     return direct ? dial(direct.host, direct.port, timeoutMs, 0) : dial(host, c.hostPort!, timeoutMs, 150);
+  }
+
+  async listenBacklog(c: ManagedContainer): Promise<number | null> {
+    if (c.pid === null || c.port === null) return null;
+    return listenBacklog(c.pid, c.port);
   }
 }
