@@ -2,7 +2,7 @@
  * make bench-state: an agent with a long history. 100 apps x 300 builds, each with a scan report of 5-20 KB, an
  * SBOM and a build log, 100 releases per app; the agent is the real wiring (createAgent, real Store on a temp dir,
  * real WAL and fsync) run in this process, so the event loop measured is the agent's own: the longest stall while
- * the whole state is compacted (perf_hooks monitorEventLoopDelay, and a 10 ms setInterval drift probe beside it),
+ * the whole state is compacted (the longer of perf_hooks monitorEventLoopDelay and a 10 ms setInterval drift probe),
  * then one build-retention pass (keep 50 builds per app) and the compaction that follows it, and the state size
  * before and after. Last line: max_loop_stall_ms=X (goal <= 50). BENCH_STATE_APPS / BENCH_STATE_BUILDS shrink it.
  */
@@ -86,7 +86,7 @@ function generate(stateDir: string): { entries: number; bytes: number } {
 }
 
 /** Runs fn and reports the longest event-loop stall meanwhile, by both probes (ms). */
-async function stallDuring(fn: () => Promise<void>): Promise<{ ms: number; histogramMs: number; probeMs: number; gcMs: number }> {
+async function stallDuring(fn: () => Promise<void>): Promise<{ ms: number; stallMs: number; histogramMs: number; probeMs: number; gcMs: number }> {
   let gcMs = 0;
   const gc = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) gcMs = Math.max(gcMs, e.duration);
@@ -107,7 +107,8 @@ async function stallDuring(fn: () => Promise<void>): Promise<{ ms: number; histo
   h.disable();
   clearInterval(probe);
   gc.disconnect();
-  return { ms, histogramMs: h.max / 1e6, probeMs, gcMs };
+  // The longer of the two probes: each can miss what the other sees (the histogram samples every 5 ms).
+  return { ms, stallMs: Math.max(h.max / 1e6, probeMs), histogramMs: h.max / 1e6, probeMs, gcMs };
 }
 
 function snapshotSize(agent: Agent, stateDir: string): number {
@@ -144,17 +145,17 @@ async function main(): Promise<void> {
     try {
       await nearlyFull(agent, 'a', config.store.compactAfterEntries);
       const c1 = await stallDuring(() => compact(agent, 'a'));
-      console.log(`compaction of the whole state: ${(c1.ms / 1000).toFixed(1)} s, longest loop stall ${c1.histogramMs.toFixed(1)} ms (interval probe ${c1.probeMs.toFixed(1)} ms, longest GC pause ${c1.gcMs.toFixed(1)} ms), snapshot ${mb(snapshotSize(agent, tmp.dir))}`);
+      console.log(`compaction of the whole state: ${(c1.ms / 1000).toFixed(1)} s, longest loop stall ${c1.stallMs.toFixed(1)} ms (histogram ${c1.histogramMs.toFixed(1)} ms, interval probe ${c1.probeMs.toFixed(1)} ms, longest GC pause ${c1.gcMs.toFixed(1)} ms), snapshot ${mb(snapshotSize(agent, tmp.dir))}`);
       const before = agent.store.list('builds/').length;
       const r = await stallDuring(() => agent.pruneBuilds());
       const after = agent.store.list('builds/').length;
-      console.log(`retention (keep ${KEEP}/app): builds ${before} -> ${after} in ${(r.ms / 1000).toFixed(1)} s, longest loop stall ${r.histogramMs.toFixed(1)} ms (probe ${r.probeMs.toFixed(1)} ms, GC ${r.gcMs.toFixed(1)} ms)`);
+      console.log(`retention (keep ${KEEP}/app): builds ${before} -> ${after} in ${(r.ms / 1000).toFixed(1)} s, longest loop stall ${r.stallMs.toFixed(1)} ms (histogram ${r.histogramMs.toFixed(1)} ms, probe ${r.probeMs.toFixed(1)} ms, GC ${r.gcMs.toFixed(1)} ms)`);
       await nearlyFull(agent, 'b', config.store.compactAfterEntries);
       const c2 = await stallDuring(() => compact(agent, 'b'));
-      console.log(`compaction after retention: ${(c2.ms / 1000).toFixed(1)} s, longest loop stall ${c2.histogramMs.toFixed(1)} ms (probe ${c2.probeMs.toFixed(1)} ms, GC ${c2.gcMs.toFixed(1)} ms)`);
+      console.log(`compaction after retention: ${(c2.ms / 1000).toFixed(1)} s, longest loop stall ${c2.stallMs.toFixed(1)} ms (histogram ${c2.histogramMs.toFixed(1)} ms, probe ${c2.probeMs.toFixed(1)} ms, GC ${c2.gcMs.toFixed(1)} ms)`);
       console.log(`state size: snapshot ${mb(gen.bytes)} before retention -> ${mb(snapshotSize(agent, tmp.dir))} after (tombstones of the pruned keys included until reaped), entries ${gen.entries} -> ${agent.store.allEntries().length}`);
       console.log(`rss ${mb(process.memoryUsage().rss)}, heap ${mb(process.memoryUsage().heapUsed)} at the end`);
-      console.log(`max_loop_stall_ms=${Math.max(c1.histogramMs, c2.histogramMs).toFixed(1)}`);
+      console.log(`max_loop_stall_ms=${Math.max(c1.stallMs, c2.stallMs).toFixed(1)}`);
     } finally {
       await agent.close();
     }

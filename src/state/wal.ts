@@ -2,7 +2,9 @@
  * Durable storage for the state map: a snapshot file plus a write-ahead log of JSON lines.
  * `append` resolves only after the lines are fdatasync'ed, so an acknowledged write survives
  * kill -9 and power loss. Appends that arrive while a sync is in flight are committed together
- * (group commit). A write or sync that fails (a full disk, an I/O error) is cut off again (the log
+ * (group commit). The lines are written synchronously (into the page cache: microseconds) and synced
+ * on libuv's thread pool: a sync waits for the disk (tens of ms while it writes a snapshot or an image
+ * layer), and the event loop must not wait with it. At most one batch is written and not yet synced. A write or sync that fails (a full disk, an I/O error) is cut off again (the log
  * is truncated back to the end of the last good batch) and its writers get `unavailable`; while the
  * log cannot be cut back, every append is refused the same way, so nothing is ever acknowledged
  * after a fragment. A torn last line (crash mid-write) is ignored on load and cut off before the
@@ -13,7 +15,7 @@
  * slices that yield to the event loop, and only once that snapshot has replaced the old one is
  * `state.wal.old` removed. Load order: snapshot, `state.wal.old`, `state.wal`.
  */
-import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PleacoError } from '../errors.js';
@@ -109,14 +111,31 @@ function errno(err: unknown): string {
   return (err as NodeJS.ErrnoException)?.code ?? (err instanceof Error ? err.message : String(err));
 }
 
+interface Pending {
+  lines: string;
+  n: number;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+/** The batch written and being synced on the thread pool. */
+interface InFlight {
+  batch: Pending[];
+  bytes: number;
+  /** Settled already (by close, which syncs it itself): the thread pool's answer is then ignored. */
+  settled: boolean;
+}
+
 export class Wal {
   private fd: number;
   /** Byte offset just after the last batch that was written and synced whole. */
   private good: number;
   /** Why the log refuses appends: a failed write could not be cut back yet. */
   private broken: unknown = null;
-  private pending: { lines: string; n: number; resolve: () => void; reject: (e: Error) => void }[] = [];
-  private flushing = false;
+  private pending: Pending[] = [];
+  private inFlight: InFlight | null = null;
+  /** Descriptors to close once the sync in flight on them has answered (a closed fd number may be reused). */
+  private retired: number[] = [];
   private walEntries = 0;
   private closed = false;
   private compacting: Promise<void> | null = null;
@@ -174,32 +193,88 @@ export class Wal {
     this.walEntries += entries.length;
     return new Promise((resolve, reject) => {
       this.pending.push({ lines, n: entries.length, resolve, reject });
-      if (!this.flushing) setImmediate(() => this.flush());
+      if (!this.inFlight) setImmediate(() => this.flush());
     });
   }
 
+  /** Writes the pending batch and syncs it on the thread pool; the next batch waits for that sync. */
   private flush(): void {
-    if (this.flushing || this.pending.length === 0 || this.closed) return;
-    this.flushing = true;
+    if (this.inFlight || this.pending.length === 0 || this.closed) return;
+    const batch = this.pending;
+    this.pending = [];
+    let buf: Buffer;
+    try {
+      buf = this.write(batch);
+    } catch (err) {
+      this.fail(batch, err);
+      if (this.pending.length) setImmediate(() => this.flush());
+      return;
+    }
+    const flight: InFlight = { batch, bytes: buf.length, settled: false };
+    this.inFlight = flight;
+    const fd = this.fd;
+    fdatasync(fd, (err) => {
+      this.inFlight = null;
+      for (const r of this.retired.splice(0)) closeSync(r);
+      if (!flight.settled) {
+        flight.settled = true;
+        if (err) this.fail(batch, err);
+        else this.synced(flight);
+      }
+      if (this.closed) return;
+      if (this.pending.length) setImmediate(() => this.flush());
+    });
+  }
+
+  /** Writes a batch's lines at the end of the log (not synced); throws what the write threw. */
+  private write(batch: Pending[]): Buffer {
+    const buf = Buffer.from(batch.map((b) => b.lines).join(''));
+    let off = 0;
+    while (off < buf.length) off += writeSync(this.fd, buf, off);
+    return buf;
+  }
+
+  private synced(flight: InFlight): void {
+    this.good += flight.bytes;
+    for (const b of flight.batch) b.resolve();
+  }
+
+  /** Nothing of a failed batch is acknowledged; it is cut off so that the next batch starts at a line of its own. */
+  private fail(batch: Pending[], err: unknown): void {
+    for (const b of batch) this.walEntries -= b.n;
+    this.repair(err);
+    const e = new PleacoError('unavailable', `state log write failed (${errno(err)}): the write was not stored`, { cause: err });
+    for (const b of batch) b.reject(e);
+  }
+
+  /** Writes and syncs what is pending, synchronously (close: the process may be about to end). */
+  private flushSync(): void {
+    const flight = this.inFlight;
+    if (flight && !flight.settled) {
+      flight.settled = true; // the thread pool's answer comes later and is ignored
+      try {
+        fdatasyncSync(this.fd);
+        this.synced(flight);
+      } catch (err) {
+        this.fail(flight.batch, err);
+      }
+    }
+    if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
     try {
-      const buf = Buffer.from(batch.map((b) => b.lines).join(''));
-      let off = 0;
-      while (off < buf.length) off += writeSync(this.fd, buf, off);
+      const buf = this.write(batch);
       fdatasyncSync(this.fd);
-      this.good += buf.length;
-      for (const b of batch) b.resolve();
+      this.synced({ batch, bytes: buf.length, settled: true });
     } catch (err) {
-      // Nothing of this batch is acknowledged; cut it off so that the next batch starts at a line of its own.
-      for (const b of batch) this.walEntries -= b.n;
-      this.repair(err);
-      const e = new PleacoError('unavailable', `state log write failed (${errno(err)}): the write was not stored`, { cause: err });
-      for (const b of batch) b.reject(e);
-    } finally {
-      this.flushing = false;
-      if (this.pending.length) setImmediate(() => this.flush());
+      this.fail(batch, err);
     }
+  }
+
+  /** Closes fd now, or once the sync in flight on it has answered. */
+  private release(fd: number): void {
+    if (this.inFlight) this.retired.push(fd);
+    else closeSync(fd);
   }
 
   /** Truncates the log back to the last good batch and syncs it; false (and the log stays broken) when that fails too. */
@@ -219,11 +294,13 @@ export class Wal {
    * Compacts in the background; resolves when done (rejects if it failed: the files are then as before
    * plus the rotated log, and the next compaction retries). `snapshot` is called synchronously at the
    * rotation point and must return every entry appended to the log up to then (the store's map, with
-   * nothing appended but not yet applied). One compaction at a time: a call during one returns it.
+   * nothing appended but not yet applied). One compaction at a time: a call during one returns it. Not while a
+   * batch is being synced (its entries are not applied yet, and would be in the rotated log only): a no-op then,
+   * the store asks again after a later write.
    */
   compact(snapshot: () => readonly Entry[]): Promise<void> {
     if (this.compacting) return this.compacting;
-    if (this.closed || this.broken !== null) return Promise.resolve();
+    if (this.closed || this.broken !== null || this.inFlight) return Promise.resolve();
     const rotated = !this.hasOldLog;
     if (rotated) this.rotate();
     const entries = snapshot();
@@ -239,12 +316,12 @@ export class Wal {
     return this.compacting;
   }
 
-  /** Moves the log aside as state.wal.old and starts an empty one (between two flushes: flush is synchronous). */
+  /** Moves the log aside as state.wal.old and starts an empty one (never with a batch in flight: see compact). */
   private rotate(): void {
     renameSync(join(this.dir, LOG), join(this.dir, OLD_LOG));
     const fd = openSync(join(this.dir, LOG), 'a', 0o600);
     fsyncDir(this.dir);
-    closeSync(this.fd);
+    this.release(this.fd);
     this.fd = fd;
     this.good = 0;
     this.walEntries = 0;
@@ -265,11 +342,12 @@ export class Wal {
     await fsyncDirAsync(this.dir);
   }
 
+  /** Syncs what is in flight and writes what is pending (their writers resolve), then closes the log. */
   close(): void {
     if (this.closed) return;
-    this.flush();
+    this.flushSync();
     this.closed = true;
     for (const b of this.pending.splice(0)) b.reject(new PleacoError('unavailable', 'state log is closed'));
-    closeSync(this.fd);
+    this.release(this.fd);
   }
 }

@@ -65,4 +65,20 @@ test('list skips tombstones; reap removes only tombstones older than the bound',
   assert.ok(m.getEntry('a/3'));
 });
 
+test('reap finds every old tombstone whatever the order they came in (a peer\'s older delete after a newer one)', () => {
+  const m = new LwwMap();
+  const ts = (wall: number) => ({ wall, counter: 0, node: 'b' });
+  m.apply({ key: 'k/new', value: null, ts: ts(100) });
+  assert.is(m.reap(50), 0, 'nothing old enough yet');
+  m.apply({ key: 'k/old', value: null, ts: ts(10) });
+  m.apply({ key: 'k/back', value: null, ts: ts(5) });
+  m.apply({ key: 'k/back', value: 'alive again', ts: ts(6) });
+  assert.is(m.reap(50), 1);
+  assert.equal([m.getEntry('k/old'), m.get('k/back')], [undefined, 'alive again']);
+  assert.is(m.reap(101), 1);
+  assert.is(m.getEntry('k/new'), undefined);
+  m.apply({ key: 'k/late', value: null, ts: ts(20) });
+  assert.is(m.reap(101), 1, 'a tombstone older than the last reap\'s bound, arriving after it');
+});
+
 test.run();

@@ -145,6 +145,29 @@ test('a torn batch line loses the whole batch, never half of it', async () => {
   }
 });
 
+test('the event loop keeps turning while a write is synced to disk; a close syncs what is in flight', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const s = Store.open(opts(dir));
+    const order: string[] = [];
+    const put = s.put('apps/a', { v: 1 }).then(() => order.push('acknowledged'));
+    setImmediate(() => order.push('loop turned')); // queued after the log's flush, in the same turn
+    await put;
+    // A sync on the event loop would acknowledge the write before any later turn of the loop.
+    assert.equal(order, ['loop turned', 'acknowledged']);
+    // Closed with a write whose sync is still on the thread pool: close finishes it, and it is there on reopen.
+    const late = s.put('apps/b', { v: 2 });
+    await new Promise((r) => setImmediate(r)); // written, sync in flight
+    s.close();
+    await late;
+    const again = Store.open(opts(dir));
+    assert.equal([again.get('apps/a'), again.get('apps/b')], [{ v: 1 }, { v: 2 }]);
+    again.close();
+  } finally {
+    cleanup();
+  }
+});
+
 test('every acknowledged write survives kill -9 of the writing process', async () => {
   const { dir, cleanup } = tempDir();
   const writer = join(fileURLToPath(new URL('.', import.meta.url)), 'fixtures', 'writer.js');
