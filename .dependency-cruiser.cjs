@@ -3,6 +3,7 @@
  * name and fails `make test`. Dependencies point inward:
  *
  *   model ← state ← cluster
+ *   model ← scale                      (rendezvous ownership and placement: pure)
  *   model ← agent, link, config        (agent/state: the agent's core; link: the subsystem↔agent contract)
  *   link  ← source, runtime, scan, builder, proxy   (subsystems)
  *   agent, link, subsystems ← api ← main;  link ← cli ← main
@@ -32,14 +33,15 @@ module.exports = {
     layer('state-is-inner', 'state', ['model'], 'The replicated store knows records, not who reads them (no API, no client).'),
     layer('config-is-inner', 'config', ['model'], 'Configuration is loaded and validated against the model only.'),
     layer('cluster-knows-only-state', 'cluster', ['state', 'model'], 'Membership and transport carry the store; nothing above.'),
-    layer('agent-is-core', 'agent', ['model', 'state', 'config'], 'The operations on apps, builds, releases: over the store, never over an adapter or a subsystem.'),
+    layer('scale-is-pure', 'scale', ['model'], 'Ownership and placement are pure functions of state and members: any node computes the same.'),
+    layer('agent-is-core', 'agent', ['model', 'state', 'config', 'scale'], 'The operations on apps, builds, releases: over the store, never over an adapter or a subsystem.'),
     layer('link-is-the-contract', 'link', ['model', 'state', 'config'], 'The subsystem↔agent contract: it may not depend on either side.'),
     layer('source-is-a-subsystem', 'source', ['model', 'link', 'config'], 'git and webhooks: over the contract and the model.'),
-    layer('runtime-is-a-subsystem', 'runtime', ['model', 'link', 'state', 'config'], 'Containers: over the contract; planners read a StateReader.'),
+    layer('runtime-is-a-subsystem', 'runtime', ['model', 'link', 'state', 'config', 'scale'], 'Containers: over the contract; planners read a StateReader.'),
     layer('scan-is-a-subsystem', 'scan', ['model', 'link', 'runtime', 'config'], 'The scanner reads images through the runtime\'s ContainerEngine interface.'),
     layer('builder-is-a-subsystem', 'builder', ['model', 'link', 'runtime', 'scan', 'source', 'config'], 'The builder uses the ContainerEngine, the scanner and the git mirror through their faces.'),
     layer('proxy-is-a-subsystem', 'proxy', ['model', 'link', 'state', 'config'], 'The data plane: state in, HAProxy out.'),
-    layer('api-serves-the-agent', 'api', ['model', 'agent', 'link', 'state', 'config', 'source', 'runtime', 'scan', 'cluster'], 'Routes use the agent\'s services and the interfaces main/ hands them, never an adapter.'),
+    layer('api-serves-the-agent', 'api', ['model', 'agent', 'link', 'state', 'config', 'source', 'runtime', 'scan', 'cluster', 'scale'], 'Routes use the agent\'s services and the interfaces main/ hands them, never an adapter.'),
     layer('cli-talks-only-through-the-link', 'cli', ['model', 'link'], 'The CLI is a client: it knows the API contract and the model, not the agent.'),
     {
       name: 'only-through-index', comment: 'Another folder is used through its index.ts (its face); main/ too.', severity: 'error',

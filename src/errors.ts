@@ -98,6 +98,11 @@ export class PleacoError extends Error {
   }
 }
 
+/** A stable error code (one a peer's answer may carry). */
+export function isErrorCode(s: unknown): s is ErrorCode {
+  return typeof s === 'string' && Object.hasOwn(STATUS, s);
+}
+
 export function isPleacoError(err: unknown): err is PleacoError {
   return err instanceof PleacoError;
 }

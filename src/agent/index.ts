@@ -8,3 +8,6 @@ export { BuildLogs } from './buildlogs.js';
 export { DomainService, type DomainServiceOptions, type DomainView } from './domains.js';
 export { ScanService, type PolicyInput } from './scan.js';
 export { BuildRetention, buildsToPrune, LOG_GRACE_MS, type RetentionOptions, type RetentionResult } from './retention.js';
+export { NodeService, type NodeServiceOptions } from './nodes.js';
+export { OwnerGate, APP_OP, type OwnerGateOptions, type OwnerPeers, type OwnerDispatch } from './owner.js';
+export { OwnedAppService } from './owned.js';

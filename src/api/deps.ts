@@ -1,7 +1,7 @@
 /** What the routes are given: the core and the adapters main/ wired in. Routes never build their own. */
 import type { ClusterHealth, MemberView } from '../cluster/index.js';
 import type { Config } from '../config/index.js';
-import type { AppService, BuildLogs, DomainService, ScanService } from '../agent/index.js';
+import type { AppService, BuildLogs, DomainService, NodeService, ScanService } from '../agent/index.js';
 import type { ScanDbRecord } from '../model/index.js';
 import type { Logger } from '../log.js';
 import type { AppLogReader, EngineHealth } from '../runtime/index.js';
@@ -11,6 +11,8 @@ import type { SoftState, Store } from '../state/index.js';
 export interface ClusterView {
   members(): MemberView[];
   health(): ClusterHealth;
+  on(event: 'member', listener: () => void): unknown;
+  off(event: 'member', listener: () => void): unknown;
 }
 
 /** Loads a new advisory database on this node and says which copy it holds. */
@@ -28,6 +30,7 @@ export interface ApiDeps {
   apps: AppService;
   domains: DomainService;
   scan: ScanService;
+  nodes: NodeService;
   /** This node's copy of the advisory database (scan/replicator.ts); absent: the node keeps none. */
   scanDb?: ScanDbControl;
   /** Values with a TTL, in this agent's memory only (the proxy's metrics: `metrics/<node>/<app>`). */

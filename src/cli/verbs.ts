@@ -10,7 +10,7 @@ import { domains, domainsAdd, domainsRemove, healthcheck, healthcheckSet } from 
 import { logs } from './commands/logs.js';
 import { metrics } from './commands/metrics.js';
 import { token, version } from './commands/meta.js';
-import { nodes } from './commands/nodes.js';
+import { nodeDrain, nodes } from './commands/nodes.js';
 import { ps, psScale } from './commands/ps.js';
 import { releases, rollback } from './commands/releases.js';
 import { resources, resourcesSet } from './commands/resources.js';
@@ -184,6 +184,13 @@ export const VERBS: Verb[] = [
     example: 'pleaco scan:db:update /srv/osv/all.zip', run: scanDbUpdate,
   },
   { name: 'nodes', group: 'Cluster', args: [], json: true, summary: 'List the nodes of the cluster', example: 'pleaco nodes', run: nodes },
+  {
+    name: 'nodes:drain', group: 'Cluster', args: ['NODE'],
+    summary: 'Move every replica off a node before maintenance; it gets no new ones',
+    details: ['Each replica starts on another node first and stops on NODE once it runs there (pleaco ps shows where).', 'The node stays a member: undrain it to let it take replicas again.'],
+    example: 'pleaco nodes:drain node-2', run: nodeDrain(true),
+  },
+  { name: 'nodes:undrain', group: 'Cluster', args: ['NODE'], summary: 'Let a drained node take replicas again', example: 'pleaco nodes:undrain node-2', run: nodeDrain(false) },
   {
     name: 'token', group: 'Cluster', args: [],
     summary: "Print the node's API token (for PLEACO_TOKEN on another machine)",

@@ -6,7 +6,7 @@
  * Events: 'synced' (after each full snapshot), 'change' (entry), 'disconnected' (error).
  */
 import { EventEmitter } from 'node:events';
-import type { StateReader } from '../model/index.js';
+import type { MembersView, StateReader } from '../model/index.js';
 import { wins, type Entry } from '../state/index.js';
 import type { AgentClient } from './client.js';
 import { pathOf, ROUTES } from './contract.js';
@@ -27,10 +27,19 @@ export interface StateView extends StateReader {
   off(event: 'synced', listener: () => void): unknown;
 }
 
-type WatchEvent = { type: 'entry'; entry: Entry } | { type: 'synced' } | { type: 'ping' };
+type WatchEvent = { type: 'entry'; entry: Entry } | { type: 'synced' } | { type: 'members'; view: MembersView } | { type: 'ping' };
 
-export class StateMirror extends EventEmitter implements StateView {
+/** The cluster's members as the node's agent sees them (StateMirror: sent on its watch stream at every change). */
+export interface MembersSource {
+  /** null until the agent has said (or while reconnecting to it). */
+  members(): MembersView | null;
+  on(event: 'members', listener: (view: MembersView) => void): unknown;
+  off(event: 'members', listener: (view: MembersView) => void): unknown;
+}
+
+export class StateMirror extends EventEmitter implements StateView, MembersSource {
   private map = new Map<string, Entry>();
+  private memberView: MembersView | null = null;
   private abort: AbortController | null = null;
   private stopped = false;
   private readonly firstSync: Promise<void>;
@@ -68,6 +77,9 @@ export class StateMirror extends EventEmitter implements StateView {
             this.replace(fresh);
             fresh = null;
             delay = 200;
+          } else if (ev.type === 'members' && isMembersView(ev.view)) {
+            this.memberView = ev.view;
+            this.emit('members', ev.view);
           }
         }, { signal: this.abort.signal });
         if (!this.stopped) this.emit('disconnected', new Error('watch stream ended'));
@@ -76,6 +88,7 @@ export class StateMirror extends EventEmitter implements StateView {
         this.emit('disconnected', err);
       }
       this.synced = false;
+      this.memberView = null;
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 5000);
     }
@@ -104,6 +117,10 @@ export class StateMirror extends EventEmitter implements StateView {
     for (const e of entries) if (this.prefixes.some((p) => e.key.startsWith(p))) this.applyChange(e);
   }
 
+  members(): MembersView | null {
+    return this.memberView;
+  }
+
   get<T>(key: string): T | undefined {
     const v = this.map.get(key)?.value;
     return v === null ? undefined : (v as T | undefined);
@@ -119,4 +136,11 @@ export class StateMirror extends EventEmitter implements StateView {
     this.stopped = true;
     this.abort?.abort();
   }
+}
+
+const MEMBER_STATES = new Set(['alive', 'suspect', 'dead', 'left']);
+
+function isMembersView(v: unknown): v is MembersView {
+  const m = v as MembersView | null;
+  return !!m && typeof m.self === 'string' && Array.isArray(m.members) && m.members.every((x) => typeof x?.id === 'string' && MEMBER_STATES.has(x.state));
 }

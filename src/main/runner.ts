@@ -13,10 +13,10 @@ runSubsystem({
   proc: 'runner',
   prefixes: runnerPrefixes,
   stopNote: 'runner stopping; containers keep running',
-  start: async ({ config, nodeId, view, link, log }) => {
+  start: async ({ config, nodeId, view, members, link, log }) => {
     const version = readVersion();
     const runtime = new DockerRuntime({ engine: connectDocker(config.docker.socketPath), nodeId, bindHost: config.runtime.bindHost, socketPath: config.docker.socketPath });
-    const runner = new Runner({ view, link, runtime, nodeId, config, log, version });
+    const runner = new Runner({ view, members, link, runtime, nodeId, config, log, version });
     await runner.start();
     log.info('runner ready', { node: nodeId, version, bindHost: config.runtime.bindHost, docker: config.docker.socketPath });
     return () => runner.stop();

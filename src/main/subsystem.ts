@@ -6,7 +6,7 @@
  */
 import { setPriority } from 'node:os';
 import { loadConfig, type Config } from '../config/index.js';
-import { AgentLink, StateMirror, type StateView } from '../link/index.js';
+import { AgentLink, StateMirror, type MembersSource, type StateView } from '../link/index.js';
 import { createLogger, setLogLevel, type Logger } from '../log.js';
 import { connectToAgent, ensureNodeId } from './node.js';
 
@@ -14,6 +14,8 @@ export interface SubsystemContext {
   config: Config;
   nodeId: string;
   view: StateView;
+  /** The cluster's members as the agent sees them (the same watch stream as the view). */
+  members: MembersSource;
   link: AgentLink;
   log: Logger;
 }
@@ -72,7 +74,7 @@ export function runSubsystem(spec: SubsystemSpec): void {
     mirror.on('disconnected', (err: unknown) => log.debug('state watch disconnected; reconnecting', { error: err }));
     await mirror.start();
     if (stopping) return;
-    stopWork = await spec.start({ config, nodeId, view: mirror, link: new AgentLink(client, mirror), log });
+    stopWork = await spec.start({ config, nodeId, view: mirror, members: mirror, link: new AgentLink(client, mirror), log });
   };
   main().catch((err: unknown) => {
     log.error(`${spec.proc} failed to start`, { error: err });

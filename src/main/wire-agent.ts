@@ -4,7 +4,7 @@
  * agent (test/helpers/agent.ts) runs the same wiring with a temp state dir, so what they test is what runs.
  */
 import { join } from 'node:path';
-import { AppService, BuildLogs, BuildRetention, DomainService, ScanService } from '../agent/index.js';
+import { AppService, BuildLogs, BuildRetention, DomainService, NodeService, OwnedAppService, OwnerGate, ScanService } from '../agent/index.js';
 import { createApi, serveApi, type ApiServers } from '../api/index.js';
 import type { ClusterNode } from '../cluster/index.js';
 import type { Config } from '../config/index.js';
@@ -112,16 +112,19 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
   // What health and the deploy route know of the engine, kept fresh in the background: they never wait on it.
   const engineMonitor = new EngineMonitor({ where: engine.where, ping: () => engine.ping(), dataRoot: () => engine.dataRoot(), log: log.child({ component: 'engine' }) });
   await engineMonitor.start();
-  const apps = new AppService({ store, allowLocalRepos: config.source.allowLocal });
-  const domains = new DomainService({ store, apps, domain: config.proxy.domain });
-  const scan = new ScanService({ store, apps });
   const softState = new SoftState();
   // The cluster member before the API: a node answers for the cluster once it has its replica running.
   const cluster = await startCluster({ config, store, nodeId, version: o.version, log });
+  // In a cluster, the decisions about an app are taken by its owner (agent/owner.ts); on its own, here.
+  const appOpts = { store, allowLocalRepos: config.source.allowLocal };
+  const apps = cluster ? new OwnedAppService(appOpts, new OwnerGate({ self: nodeId, peers: cluster.node, absorb: async (entries) => void (await store.applyRemote(entries)), log: log.child({ component: 'owner' }) })) : new AppService(appOpts);
+  const domains = new DomainService({ store, apps, domain: config.proxy.domain });
+  const scan = new ScanService({ store, apps });
+  const nodes = new NodeService({ store, members: () => cluster?.node.members().map((m) => m.id) ?? [nodeId] });
   const buildLogs = new BuildLogs(join(config.stateDir, 'builds'));
   const scanDb = new ScanDbReplicator({ root: scanDbRoot(config), nodeId, record: scanDbRecord(store, scan), cluster: cluster?.node ?? null, log: log.child({ component: 'scan-db' }) });
   const { app } = createApi({
-    config, nodeId, version: o.version, token: o.token, store, apps, domains, scan, scanDb, softState, log,
+    config, nodeId, version: o.version, token: o.token, store, apps, domains, scan, nodes, scanDb, softState, log,
     buildLogs,
     engine: engineMonitor,
     appLogs: runtime.appLogs,

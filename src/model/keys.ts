@@ -15,6 +15,8 @@ export const keys = {
   slot: (node: string, app: string, i: number) => `obs/${node}/slots/${app}#${i}`,
   slotPrefix: (node: string) => `obs/${node}/slots/`,
   node: (node: string) => `obs/${node}/node`,
+  nodeSpec: (node: string) => `nodes/${node}`,
+  nodeSpecPrefix: 'nodes/',
   domain: (host: string) => `domains/${host}`,
   domainPrefix: 'domains/',
   health: (app: string) => `health/${app}`,

@@ -14,6 +14,7 @@
  *   scan/policy/<app>          ScanPolicy       (absent: the cluster default)
  *   scan/policy-default        ScanPolicy       (absent: DEFAULT_SCAN_POLICY)
  *   scan/db                    ScanDbRecord     (the advisory database every node should hold; fetched by digest)
+ *   nodes/<node>               NodeSpec         (what an operator decided about a node: drained or not)
  *   scans/<app>/<build>        ScanReport       (immutable: what the builder found, allowed and blocked)
  *   sboms/<app>/<build>        StoredSbom       (immutable: the CycloneDX SBOM, gzipped)
  * Observed state (one writer: the node named in the key):
@@ -224,6 +225,25 @@ export interface NodeStatus {
   docker: { ok: boolean; version?: string; error?: string };
   cpus: number;
   memoryBytes: number;
+}
+
+/** What an operator decided about a node (`nodes:drain`): a drained node wins no slots; its own stop after the new ones run. */
+export interface NodeSpec {
+  drain: boolean;
+  /** When it was drained or undrained (ISO). */
+  at: string;
+}
+
+/** A cluster member as this node's membership sees it (GET /v1/internal/members). */
+export interface ClusterMember {
+  id: string;
+  state: 'alive' | 'suspect' | 'dead' | 'left';
+}
+
+/** This node's view of the members, for the subsystems' placement (a node on its own: itself, alive). */
+export interface MembersView {
+  self: string;
+  members: ClusterMember[];
 }
 
 /** Who owns an extra host name (`domains:add`). */

@@ -1,16 +1,15 @@
 /**
  * Desired slots of this node, read from the replicated state (pure over a read-only view):
  * every app with `apps/<app>`, `current/<app>` and that release present runs slots
- * 0..replicas-1 (`scale/<app>`, default 1), filtered by the placement hook, each with the app's health
+ * 0..replicas-1 (`scale/<app>`, default 1), filtered by the placement (scale/: the slots this node wins; a node
+ * on its own, or a test without members: every slot), each with the app's health
  * check (`health/<app>`, defaults for fields never set) for the rollout to apply.
  */
 import { currentRelease, effectiveResources, healthcheckOf, isAppName, replicasOf, type AppSpec, type ResourceDefaults, type StateReader } from '../model/index.js';
+import type { Placement } from '../scale/index.js';
 import type { DesiredSlot } from './plan.js';
 
-export type { StateReader };
-
-/** Decides whether slot `app#i` runs on this node. Single node: always true. */
-export type Placement = (app: string, index: number) => boolean;
+export type { StateReader, Placement };
 
 export const everywhere: Placement = () => true;
 
@@ -46,7 +45,7 @@ export function desiredSlots(state: StateReader, opts: DesiredOptions): DesiredS
     const health = { path: hc.path, host: `${app}.${opts.domain ?? 'localhost'}`, rise: hc.rise, deadlineMs: hc.deadlineMs };
     const replicas = replicasOf(state, app);
     for (let i = 0; i < replicas; i++) {
-      if (!placement(app, i)) continue;
+      if (!placement(app, i, replicas)) continue;
       const slot: DesiredSlot = {
         app,
         index: i,

@@ -7,9 +7,10 @@
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/index.js';
-import { Reconciler, type StateChange, type StateView } from '../link/index.js';
+import { Reconciler, type MembersSource, type StateChange, type StateView } from '../link/index.js';
 import type { Logger } from '../log.js';
 import { keys, type FailureReport, type NodeStatus, type ProxyDraining, type StateReader } from '../model/index.js';
+import { placementPass } from '../scale/index.js';
 import type { WriteOp } from '../state/index.js';
 import { desiredSlots, everywhere, type Placement } from './desired.js';
 import { isEngineDown } from './engine.js';
@@ -25,7 +26,7 @@ export interface RunnerLink {
 
 /** The prefixes a runner's StateMirror must watch (every node's `obs/`: any proxy may drain this node's replicas). */
 export function runnerPrefixes(_nodeId: string): string[] {
-  return ['apps/', 'scale/', 'current/', 'releases/', 'health/', 'obs/'];
+  return ['apps/', 'scale/', 'current/', 'releases/', 'health/', 'obs/', 'nodes/'];
 }
 
 const PROXY_DRAINING_RE = /^obs\/[^/]+\/proxy-draining$/;
@@ -52,6 +53,11 @@ export interface RunnerDeps {
   config: Config;
   log: Logger;
   version?: string;
+  /**
+   * The cluster's members as the agent sees them: the runner runs the slots this node wins (scale/ placement).
+   * Absent (tests of one runner): a fixed `placement`, or every slot.
+   */
+  members?: MembersSource;
   placement?: Placement;
   tickMs?: number;
   debounceMs?: number;
@@ -87,8 +93,11 @@ export class Runner {
   private readonly log: Logger;
   private readonly planCfg: PlanConfig;
   private readonly onChange = (e: StateChange): void => {
-    if (!e.key.startsWith('obs/')) this.trigger();
+    // Other nodes' observed state matters to placement: their capacity and Engine (node), and whether a slot that
+    // moves away from here runs there yet (slots).
+    if (!e.key.startsWith('obs/') || (this.deps.members && !e.key.startsWith(this.ownObs) && (e.key.endsWith('/node') || e.key.includes('/slots/')))) this.trigger();
   };
+  private readonly onMembers = (): void => this.trigger();
 
   constructor(private readonly deps: RunnerDeps) {
     this.now = deps.now ?? Date.now;
@@ -104,6 +113,19 @@ export class Runner {
       onError: (err) => this.log.error('reconcile failed', { error: err }),
     });
     this.nodeLoop = new Reconciler({ pass: () => this.writeNode(), tickMs: deps.nodeStatusMs ?? 10_000, now: this.now, onError: (err) => this.log.warn('cannot publish node status', { error: err }) });
+  }
+
+  private get ownObs(): string {
+    return `obs/${this.deps.nodeId}/`;
+  }
+
+  /** Which slots this node runs in this pass: its placement over the members, or the fixed one, or all. */
+  private placement(): Placement {
+    const members = this.deps.members?.members();
+    if (!this.deps.members) return this.deps.placement ?? everywhere;
+    // Not told the members yet (agent reconnecting): keep what runs here, start nothing new.
+    if (!members) return (app, i) => this.published.get(`${app}#${i}`)?.state === 'running';
+    return placementPass(this.deps.nodeId, this.deps.view, members.members).wins;
   }
 
   private get slotPrefix(): string {
@@ -125,6 +147,7 @@ export class Runner {
       if (value.fallback) this.readyIds.add(value.fallback.containerId);
     }
     this.deps.view.on('change', this.onChange);
+    this.deps.members?.on('members', this.onMembers);
     void this.eventsLoop();
     await this.nodeLoop.start();
     await this.loop.start();
@@ -134,6 +157,7 @@ export class Runner {
   async stop(): Promise<void> {
     this.stopped = true;
     this.deps.view.off('change', this.onChange);
+    this.deps.members?.off('members', this.onMembers);
     this.abort.abort();
     await Promise.all([this.loop.stop(), this.nodeLoop.stop()]);
   }
@@ -152,7 +176,7 @@ export class Runner {
     try {
       for (let i = 0; i < MAX_PASSES && !this.stopped; i++) {
         const desired = desiredSlots(this.deps.view, {
-          placement: this.deps.placement ?? everywhere,
+          placement: this.placement(),
           defaultPort: this.deps.config.runtime.defaultPort,
           domain: this.deps.config.proxy.domain,
           limits: this.deps.config.app,

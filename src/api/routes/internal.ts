@@ -1,5 +1,6 @@
 /** Routes for the subsystems on this node (builder, runner, proxy), as link/contract.ts declares them: the watch stream, writes, build claims and logs, releases. */
 import { parseClaim, parseFailureReport, parseReleaseInput, parseWriteOps, ROUTES } from '../../link/index.js';
+import type { MembersView } from '../../model/index.js';
 import type { Entry } from '../../state/index.js';
 import type { ApiDeps } from '../deps.js';
 import { jsonBody, ndjson, readRaw } from '../http.js';
@@ -20,13 +21,17 @@ export function internalRoutes(d: ApiDeps): RouteDef[] {
         const onChange = (e: Entry) => {
           if (match(e.key)) out.send({ type: 'entry', entry: e });
         };
+        const onMember = () => out.send({ type: 'members', view: membersView(d) });
         d.store.on('change', onChange);
+        d.cluster?.on('member', onMember);
         for (const e of d.store.entries()) if (match(e.key)) out.send({ type: 'entry', entry: e });
         out.send({ type: 'synced' });
+        onMember();
         const ping = setInterval(() => out.send({ type: 'ping' }), 15_000);
         await out.closed;
         clearInterval(ping);
         d.store.off('change', onChange);
+        d.cluster?.off('member', onMember);
       },
     },
     {
@@ -72,4 +77,11 @@ export function internalRoutes(d: ApiDeps): RouteDef[] {
       },
     },
   ];
+}
+
+/** The members as this agent sees them (itself always, alive): what its subsystems place slots over. */
+export function membersView(d: Pick<ApiDeps, 'nodeId' | 'cluster'>): MembersView {
+  const members = (d.cluster?.members() ?? []).filter((m) => m.id !== d.nodeId).map((m) => ({ id: m.id, state: m.state }));
+  members.push({ id: d.nodeId, state: 'alive' });
+  return { self: d.nodeId, members: members.sort((a, b) => (a.id < b.id ? -1 : 1)) };
 }

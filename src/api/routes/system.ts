@@ -37,9 +37,19 @@ export function systemRoutes(d: ApiDeps, doc: () => Record<string, unknown>): Ro
           const address = m.addr.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
           nodes.push({ id: m.id, address, version: m.meta.version ?? '', startedAt: '', docker: { ok: false, error: 'no status from its runner' }, cpus: 0, memoryBytes: 0, self: false, state: m.state });
         }
+        for (const n of nodes) Object.assign(n, { drained: d.nodes.spec(n.id)?.drain === true });
         ctx.body = { nodes };
       },
     },
+    ...(['drain', 'undrain'] as const).map((verb): RouteDef => ({
+      method: 'POST', path: `/v1/nodes/:id/${verb}`, tag: 'system',
+      summary: verb === 'drain' ? 'Move every slot off a node (each stops there once it runs elsewhere); it wins no new ones' : 'Let a drained node win slots again',
+      handler: async (ctx) => {
+        const spec = await d.nodes.setDrain(ctx.params.id, verb === 'drain');
+        d.log.info(`node ${verb === 'drain' ? 'drained' : 'undrained'}`, { node: ctx.params.id });
+        ctx.body = { node: ctx.params.id, ...spec };
+      },
+    })),
     {
       method: 'GET', path: '/v1/apps/:name/logs', tag: 'processes', stream: true, query: { tail: 'lines per container (default 100)', follow: '1 to follow' },
       summary: "The app's container logs as ndjson",
