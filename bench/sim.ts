@@ -6,11 +6,16 @@
  * detection, false positives, and bytes per node per second. Every phase has a simulated-time limit
  * and prints "not converged" instead of waiting longer.
  *
+ * Then the placement scenario (bench/sim/placement.ts): SIM_APPS x SIM_REPLICAS slots (default 1,000 x 10) placed
+ * by the real ranking code; one node crashes, one joins: slots moved against those that had to, and the time until
+ * every node agrees on the placement. Last line: placement_moved_ratio=X (moved / must over both changes; 1 is ideal).
+ *
  * Environment: SIM_NODES (default 1000), SIM_SEED (default 1), SIM_WIRE=json to serialize every
  * message as the real transport does (slower; default: objects are handed over), SIM_SWIM a JSON object of
  * SwimConfig overrides (e.g. '{"eagerGossip":false}', to compare a protocol option side by side).
  */
 import { resolveConfig, type SwimConfig } from '../src/cluster/index.js';
+import { placementScenario } from './sim/placement.js';
 import { SimCluster, lossWithCrash, oneCrash, partitionHeals, steadyState, type ScenarioResult, type Timing } from './sim/scenarios.js';
 
 const NODES = Number(process.env.SIM_NODES ?? 1000);
@@ -70,3 +75,14 @@ for (const scenario of [steadyState, oneCrash, lossWithCrash, partitionHeals]) {
 const deliveredPerSec = c.net.delivered / (c.net.now / 1000);
 console.log('');
 console.log(`simulated ${(c.net.now / 1000).toFixed(0)} s, ${c.net.delivered} messages delivered (${deliveredPerSec.toFixed(0)}/s), ${c.net.dropped} dropped; wall ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+const APPS = Number(process.env.SIM_APPS ?? 1000);
+const REPLICAS = Number(process.env.SIM_REPLICAS ?? 10);
+const p = placementScenario(c, APPS, REPLICAS);
+console.log('');
+console.log(`placement: ${p.slots} slots (${APPS} apps x ${REPLICAS}) over ${NODES} nodes, placed in ${(p.placeMs / 1000).toFixed(2)} s wall by one node`);
+for (const [what, ch] of [['1 node crashes', p.crash], ['1 node joins', p.join]] as const) {
+  console.log(`  ${what}: ${ch.moved} slots moved, ${ch.must} had to; every node agrees on the placement after ${t(ch.agree)}`);
+}
+const ratio = (p.crash.moved + p.join.moved) / Math.max(1, p.crash.must + p.join.must);
+console.log(`placement_moved_ratio=${ratio.toFixed(3)}`);

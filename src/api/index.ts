@@ -2,3 +2,4 @@
 export { createApi } from './app.js';
 export { serveApi, type ApiServers } from './server.js';
 export type { ApiDeps, ClusterView, ScanDbControl } from './deps.js';
+export { membersView } from './routes/internal.js';

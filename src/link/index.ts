@@ -6,5 +6,5 @@
 export { AgentClient, type ClientOptions, type RequestOptions } from './client.js';
 export { ROUTES, SOFT, pathOf, parseClaim, parseFailureReport, parseReleaseInput, parseSoftEntries, parseWriteOps, type Method, type RouteSpec, type SoftEntry } from './contract.js';
 export { AgentLink, type LinkTransport, type WriteSink } from './agent.js';
-export { StateMirror, type MembersSource, type StateChange, type StateView } from './view.js';
+export { StateMirror, whenReady, type MembersSource, type StateChange, type StateView } from './view.js';
 export { Reconciler, type ReconcilerOptions } from './reconciler.js';

@@ -142,5 +142,19 @@ const MEMBER_STATES = new Set(['alive', 'suspect', 'dead', 'left']);
 
 function isMembersView(v: unknown): v is MembersView {
   const m = v as MembersView | null;
-  return !!m && typeof m.self === 'string' && Array.isArray(m.members) && m.members.every((x) => typeof x?.id === 'string' && MEMBER_STATES.has(x.state));
+  return !!m && typeof m.self === 'string' && typeof m.ready === 'boolean' && Array.isArray(m.members) && m.members.every((x) => typeof x?.id === 'string' && MEMBER_STATES.has(x.state));
+}
+
+/** Resolves once the agent says its state is synced (MembersView.ready), telling `onWait` once if it has to wait. */
+export function whenReady(members: MembersSource, onWait: () => void): Promise<void> {
+  if (members.members()?.ready) return Promise.resolve();
+  onWait();
+  return new Promise((resolve) => {
+    const check = (v: MembersView): void => {
+      if (!v.ready) return;
+      members.off('members', check);
+      resolve();
+    };
+    members.on('members', check);
+  });
 }

@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import { BuildWorker, BUILDER_PREFIXES, DockerBuilder, KanikoBuilder, type Builder } from '../builder/index.js';
+import { whenReady } from '../link/index.js';
 import { DockerEngine } from '../runtime/docker/index.js';
 import { AdvisoryStore, scanDbRoot } from '../scan/index.js';
 import { GitMirror, Poller } from '../source/index.js';
@@ -16,7 +17,7 @@ runSubsystem({
   proc: 'builder',
   nice: 10,
   prefixes: () => BUILDER_PREFIXES,
-  start: async ({ config, nodeId, view, link, log }) => {
+  start: async ({ config, nodeId, view, members, link, log }) => {
     const engine = DockerEngine.connect(config.docker.socketPath);
     const builder: Builder =
       config.build.backend === 'kaniko'
@@ -30,6 +31,8 @@ runSubsystem({
     const git = new GitMirror({ root: join(config.stateDir, 'git'), log: log.child({ subsystem: 'source' }) });
     // The agent of this node installs the advisory database there (scan/replicator.ts); the builder only reads it.
     const advisories = new AdvisoryStore(scanDbRoot(config));
+    // A node back from an absence takes and recovers builds only once its state caught up (no stale record rewritten).
+    await whenReady(members, () => log.info('waiting for a full state sync with a peer before taking builds'));
     const worker = new BuildWorker({ view, link, git, builder, engine, nodeId, config, log, advisories, version: readVersion() });
     await worker.start();
     const poller = new Poller({

@@ -244,6 +244,11 @@ export interface ClusterMember {
 export interface MembersView {
   self: string;
   members: ClusterMember[];
+  /**
+   * The agent completed a full state exchange with a peer since it started (or has no live peer): until then its
+   * state may be behind what happened while it was away, and its subsystems start and stop nothing on it.
+   */
+  ready: boolean;
 }
 
 /** Who owns an extra host name (`domains:add`). */

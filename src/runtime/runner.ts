@@ -123,8 +123,9 @@ export class Runner {
   private placement(): Placement {
     const members = this.deps.members?.members();
     if (!this.deps.members) return this.deps.placement ?? everywhere;
-    // Not told the members yet (agent reconnecting): keep what runs here, start nothing new.
-    if (!members) return (app, i) => this.published.get(`${app}#${i}`)?.state === 'running';
+    // Not told the members yet (agent reconnecting), or the agent's state not synced since it started (it may be
+    // behind what happened while this node was away): keep what runs here, start nothing new.
+    if (!members || !members.ready) return (app, i) => this.published.get(`${app}#${i}`)?.state === 'running';
     return placementPass(this.deps.nodeId, this.deps.view, members.members).wins;
   }
 

@@ -6,6 +6,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { placementScenario } from '../../bench/sim/placement.js';
 import { SimCluster, lossWithCrash, oneCrash, partitionHeals, steadyState } from '../../bench/sim/scenarios.js';
 
 const c = new SimCluster({ nodes: 50, seed: 7, wire: 'json' });
@@ -52,6 +53,16 @@ test('a partition heals: the majority detects the cut-off nodes, and after the h
   assert.ok(r.heal!.seconds !== null, 'views did not converge after the heal');
   assert.ok(r.dissemination.seconds !== null);
   for (const h of c.up()) assert.equal(h.node.members().filter((m) => m.state === 'alive').length, c.up().length);
+});
+
+test('placement (the real ranking code): a crash and a join move about the slots that must move, and every node agrees again', () => {
+  c.settle();
+  const p = placementScenario(c, 200, 5);
+  for (const [what, ch] of [['crash', p.crash], ['join', p.join]] as const) {
+    assert.ok(ch.agree.seconds !== null, `${what}: the nodes never agreed on the members`);
+    assert.ok(ch.must > 0, `${what}: some slots had to move`);
+    assert.ok(ch.moved >= ch.must && ch.moved <= ch.must * 1.5 + 2, `${what}: moved ${ch.moved}, had to ${ch.must}`);
+  }
 });
 
 test.run();

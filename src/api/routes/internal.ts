@@ -21,7 +21,16 @@ export function internalRoutes(d: ApiDeps): RouteDef[] {
         const onChange = (e: Entry) => {
           if (match(e.key)) out.send({ type: 'entry', entry: e });
         };
-        const onMember = () => out.send({ type: 'members', view: membersView(d) });
+        let sentReady = false;
+        const onMember = () => {
+          const view = membersView(d);
+          sentReady = view.ready;
+          out.send({ type: 'members', view });
+        };
+        // Readiness comes with the first full sync, which is no membership event: looked at until it came.
+        const readiness = setInterval(() => {
+          if (!sentReady && membersView(d).ready) onMember();
+        }, 500);
         d.store.on('change', onChange);
         d.cluster?.on('member', onMember);
         for (const e of d.store.entries()) if (match(e.key)) out.send({ type: 'entry', entry: e });
@@ -30,6 +39,7 @@ export function internalRoutes(d: ApiDeps): RouteDef[] {
         const ping = setInterval(() => out.send({ type: 'ping' }), 15_000);
         await out.closed;
         clearInterval(ping);
+        clearInterval(readiness);
         d.store.off('change', onChange);
         d.cluster?.off('member', onMember);
       },
@@ -79,9 +89,15 @@ export function internalRoutes(d: ApiDeps): RouteDef[] {
   ];
 }
 
+/** When this agent process started (wall ms): a full sync completed after it makes the node ready. */
+const STARTED_AT = Date.now() - process.uptime() * 1000;
+
 /** The members as this agent sees them (itself always, alive): what its subsystems place slots over. */
 export function membersView(d: Pick<ApiDeps, 'nodeId' | 'cluster'>): MembersView {
   const members = (d.cluster?.members() ?? []).filter((m) => m.id !== d.nodeId).map((m) => ({ id: m.id, state: m.state }));
+  const peers = members.some((m) => m.state === 'alive');
+  const sync = d.cluster?.health().sync;
+  const ready = !peers || (!!sync && sync.syncedAt >= STARTED_AT);
   members.push({ id: d.nodeId, state: 'alive' });
-  return { self: d.nodeId, members: members.sort((a, b) => (a.id < b.id ? -1 : 1)) };
+  return { self: d.nodeId, members: members.sort((a, b) => (a.id < b.id ? -1 : 1)), ready };
 }
