@@ -11,3 +11,4 @@ export { BuildRetention, buildsToPrune, LOG_GRACE_MS, type RetentionOptions, typ
 export { NodeService, type NodeServiceOptions } from './nodes.js';
 export { OwnerGate, APP_OP, type OwnerGateOptions, type OwnerPeers, type OwnerDispatch } from './owner.js';
 export { OwnedAppService } from './owned.js';
+export { buildsOnLostNodes, takeOverBuilds, type TakeoverOptions } from './takeover.js';

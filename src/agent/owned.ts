@@ -18,14 +18,15 @@ export class OwnedAppService extends AppService {
     super(opts);
     const base = AppService.prototype;
     // What a peer may ask the owner to run: the plain operations, by name, with the arguments as sent.
-    const a = (args: unknown[], i: number): never => args[i] as never;
+    // JSON carries an absent optional argument as null: back to undefined (no top-level argument means null).
+    const a = (args: unknown[], i: number): never => (args[i] ?? undefined) as never;
     this.local = {
       create: (x) => base.create.call(this, a(x, 0)),
       destroy: (x) => base.destroy.call(this, a(x, 0)),
       enqueue: (x) => base.enqueue.call(this, a(x, 0), a(x, 1), a(x, 2)),
       claim: (x) => base.claim.call(this, a(x, 0), a(x, 1), a(x, 2)),
       createRelease: (x) => base.createRelease.call(this, a(x, 0), a(x, 1)),
-      rollback: (x) => base.rollback.call(this, a(x, 0), (a(x, 1) as number | null) ?? undefined),
+      rollback: (x) => base.rollback.call(this, a(x, 0), a(x, 1)),
       failRelease: (x) => base.failRelease.call(this, a(x, 0), a(x, 1), a(x, 2)),
       setConfig: (x) => base.setConfig.call(this, a(x, 0), a(x, 1), a(x, 2)),
       setResources: (x) => base.setResources.call(this, a(x, 0), a(x, 1)),
@@ -42,7 +43,11 @@ export class OwnedAppService extends AppService {
       };
       opts.store.on('change', onChange);
       try {
-        return { result: await fn(args), entries };
+        const result = await fn(args);
+        // The app's spec too, so that the asking node knows the app it just acted on (it may not have heard yet).
+        const spec = opts.store.getEntry(keys.app(app));
+        if (spec && !entries.includes(spec)) entries.push(spec);
+        return { result, entries };
       } finally {
         opts.store.off('change', onChange);
       }

@@ -8,10 +8,10 @@
  */
 import type { StateView } from '../link/index.js';
 import type { Logger } from '../log.js';
-import { keys, type Build } from '../model/index.js';
+import { keys, recoveredBuild, type Build } from '../model/index.js';
 
-/** A build record as the worker writes it: `retried` marks a build re-queued after a crash. */
-export type WorkerBuild = Build & { retried?: boolean };
+/** A build record as the worker writes it (`retried` marks a build re-queued after a crash). */
+export type WorkerBuild = Build;
 
 export interface RecoveryDeps {
   view: StateView;
@@ -23,12 +23,6 @@ export interface RecoveryDeps {
   stopping(): boolean;
 }
 
-/** What becomes of an orphan: re-queued once, or failed 'interrupted' with `message`. */
-export function recovered(b: WorkerBuild, newer: boolean, message: string, now: Date): WorkerBuild {
-  if (b.retried || newer) return { ...b, status: 'failed', finishedAt: now.toISOString(), error: { code: 'interrupted', message } };
-  const { node: _n, startedAt: _s, ...rest } = b;
-  return { ...rest, status: 'queued', stage: 'queued', retried: true };
-}
 
 /** Settles every orphan build of this node; `cause` names what left them behind in the log. */
 export async function recoverBuilds(d: RecoveryDeps, message: string, cause: string): Promise<void> {
@@ -37,7 +31,7 @@ export async function recoverBuilds(d: RecoveryDeps, message: string, cause: str
     const b = d.view.get<WorkerBuild>(key) ?? value; // current: an earlier put may have taken a while
     if (!d.isOrphan(key, b)) continue;
     const newer = d.view.list<Build>(keys.buildPrefix(b.app)).some((o) => o.value.createdAt > b.createdAt);
-    const next = recovered(b, newer, message, new Date());
+    const next = recoveredBuild(b, newer, message, new Date());
     try {
       await d.putBuild(next);
       d.log.info(next.status === 'queued' ? `re-queued a build interrupted by ${cause}` : `failed a build interrupted by ${cause}`, { app: b.app, build: b.id });

@@ -4,7 +4,7 @@
  * agent (test/helpers/agent.ts) runs the same wiring with a temp state dir, so what they test is what runs.
  */
 import { join } from 'node:path';
-import { AppService, BuildLogs, BuildRetention, DomainService, NodeService, OwnedAppService, OwnerGate, ScanService } from '../agent/index.js';
+import { AppService, BuildLogs, BuildRetention, DomainService, NodeService, OwnedAppService, OwnerGate, ScanService, takeOverBuilds, type TakeoverOptions } from '../agent/index.js';
 import { createApi, serveApi, type ApiServers } from '../api/index.js';
 import type { ClusterNode } from '../cluster/index.js';
 import type { Config } from '../config/index.js';
@@ -85,6 +85,23 @@ function startRetention(store: Store, buildLogs: BuildLogs, keepBuilds: number, 
   return loop;
 }
 
+/** The owner's take-over of builds on nodes that left: kicked by membership changes, ticked as a safety net. */
+function startTakeover(node: ClusterNode, gate: OwnerGate, o: Pick<TakeoverOptions, 'store' | 'apps' | 'self' | 'log'>): Reconciler {
+  const loop = new Reconciler({
+    pass: async () => void (await takeOverBuilds({ ...o, members: () => node.members(), owner: (app) => gate.owner(app) })),
+    debounceMs: 1000,
+    tickMs: 30_000,
+    onError: (err) => o.log.warn('build take-over failed', { error: err instanceof Error ? err.message : String(err) }),
+  });
+  node.on('member', () => loop.kick());
+  // A build claimed for a node that is gone already (a claim that raced the node's death) is looked at too.
+  o.store.on('change', (e: Entry) => {
+    if (e.key.startsWith('builds/') && (e.value as Build | null)?.status === 'running') loop.kick();
+  });
+  void loop.start(false);
+  return loop;
+}
+
 /** Logs what the store refuses for its clock: at most one line a minute, with the running count. */
 function watchClock(store: Store, log: Logger): void {
   const s = store.skew;
@@ -117,7 +134,8 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
   const cluster = await startCluster({ config, store, nodeId, version: o.version, log });
   // In a cluster, the decisions about an app are taken by its owner (agent/owner.ts); on its own, here.
   const appOpts = { store, allowLocalRepos: config.source.allowLocal };
-  const apps = cluster ? new OwnedAppService(appOpts, new OwnerGate({ self: nodeId, peers: cluster.node, absorb: async (entries) => void (await store.applyRemote(entries)), log: log.child({ component: 'owner' }) })) : new AppService(appOpts);
+  const gate = cluster ? new OwnerGate({ self: nodeId, peers: cluster.node, absorb: async (entries) => void (await store.applyRemote(entries)), log: log.child({ component: 'owner' }) }) : null;
+  const apps = gate ? new OwnedAppService(appOpts, gate) : new AppService(appOpts);
   const domains = new DomainService({ store, apps, domain: config.proxy.domain });
   const scan = new ScanService({ store, apps });
   const nodes = new NodeService({ store, members: () => cluster?.node.members().map((m) => m.id) ?? [nodeId] });
@@ -133,12 +151,14 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
   });
   const servers = await serveApi(app, { host: config.api.host, port: config.api.port, socketPath: config.socketPath });
   const retention = startRetention(store, buildLogs, config.retention.keepBuilds, log.child({ component: 'retention' }));
+  const takeover = cluster && gate ? startTakeover(cluster.node, gate, { store, apps, self: nodeId, log: log.child({ component: 'takeover' }) }) : null;
   return {
     store, apps, domains, scan, softState, scanDb, cluster, servers,
     pruneBuilds: () => retention.run(),
     close: async () => {
       await servers.close();
       await retention.stop();
+      await takeover?.stop();
       await engineMonitor.stop();
       await scanDb.close();
       await cluster?.node.leave().catch(() => undefined);

@@ -92,6 +92,19 @@ export interface Build {
   durations?: Partial<Record<'fetch' | 'build' | 'test' | 'scan', number>>;
   /** The scan's outcome (also for a build the scan blocked; the report: scans/<app>/<id>). */
   scan?: ScanSummary;
+  /** Re-queued once after the builder working on it was lost (a crash, or its node left the cluster). */
+  retried?: boolean;
+}
+
+/**
+ * What becomes of a build whose builder was lost (crashed, or its node left the cluster): re-queued once (most
+ * losses are transient: an OOM kill, a reboot), or failed 'interrupted' when it was retried already or a newer build
+ * of the app overtook it, so a build that kills its builder cannot loop forever.
+ */
+export function recoveredBuild(b: Build, newer: boolean, message: string, now: Date): Build {
+  if (b.retried || newer) return { ...b, status: 'failed', finishedAt: now.toISOString(), error: { code: 'interrupted', message } };
+  const { node: _n, startedAt: _s, ...rest } = b;
+  return { ...rest, status: 'queued', stage: 'queued', retried: true };
 }
 
 export interface Release {

@@ -85,4 +85,26 @@ c('the owner killed: once it is declared dead, another node takes its decisions'
   assert.is(again.release.number, 3, 'the other survivor agrees on the new owner');
 });
 
+c('a build running on a node that left is taken over by the app\'s owner: re-queued once', async ({ cl }) => {
+  const [a, b, gone] = cl.nodes as [AgentProc, AgentProc, AgentProc];
+  assert.is(gone.proc, null, 'the third node was killed by the test before');
+  const goneId = (await a.cluster()).members.find((m) => m.address.startsWith(`${gone.ip}:`))!.id;
+  await until('the third node is dead for both', async () => {
+    const views = await Promise.all([a.cluster(), b.cluster()]);
+    return views.every((v) => v.members.find((m) => m.id === goneId)?.state === 'dead') ? true : null;
+  }, 30_000);
+  await createApp(a, 'orphan');
+  const { build } = await b.client.request<{ build: { id: string } }>('POST', '/v1/apps/orphan/deploys', { body: {} });
+  // The dead node's builder had claimed it just before it died (its claim arrived through a survivor).
+  const claimed = await b.client.request<{ build: { status: string; node: string } }>('POST', `/v1/internal/apps/orphan/builds/${build.id}/claim`, { body: { node: goneId } });
+  assert.equal([claimed.build.status, claimed.build.node], ['running', goneId]);
+  for (const n of [a, b]) {
+    const got = await until(`${n.name} sees the build queued again`, async () => {
+      const r = await n.client.request<{ build: { status: string; retried?: boolean; node?: string } }>('GET', `/v1/apps/orphan/builds/${build.id}`);
+      return r.build.status === 'queued' ? r.build : null;
+    }, 15_000);
+    assert.equal([got.retried, got.node], [true, undefined]);
+  }
+});
+
 c.run();

@@ -16,7 +16,8 @@ export function buildRoutes(d: ApiDeps): RouteDef[] {
       body: { type: 'object', properties: { ref: { type: 'string' }, trigger: { enum: TRIGGERS } } },
       handler: async (ctx) => {
         const b = await jsonBody(ctx, limit);
-        d.apps.get(ctx.params.name);
+        // No local existence check: in a cluster the app's owner may know an app this node has not heard of yet;
+        // enqueue answers 404 from there.
         const trigger = (b.trigger ?? 'api') as Build['trigger'];
         if (!TRIGGERS.includes(trigger)) throw new PleacoError('bad_request', `trigger must be one of ${TRIGGERS.join(', ')}`);
         const engine = d.engine.status(); // as last checked: a wedged engine refuses the deploy at once
