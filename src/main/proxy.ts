@@ -26,12 +26,12 @@ runSubsystem({
   nice: -5,
   prefixes: () => PROXY_PREFIXES,
   stopNote: 'proxy stopping; haproxy stops with it',
-  start: async ({ config, nodeId, view, link, log }) => {
+  start: async ({ config, nodeId, view, members, link, log }) => {
     checkHaproxy();
     const dir = join(config.stateDir, 'proxy');
     const statsSocket = join(dir, 'stats.sock');
     const proc = new HAProxyProcess({ dir, statsSocket, bin: HAPROXY, logger: log.child({ component: 'haproxy' }) });
-    const loop = new ProxyLoop({ view, link, proc, paths: { dir, statsSocket }, nodeId, proxy: config.proxy, log });
+    const loop = new ProxyLoop({ view, members, link, proc, paths: { dir, statsSocket }, nodeId, proxy: config.proxy, log });
     const { apps } = await loop.start();
     log.info('proxy ready', { ...config.proxy, apps, dir });
     return () => loop.stop();

@@ -33,6 +33,11 @@ export interface FromStateOptions {
    * it runs here; on another node such a record has no usable address and is skipped.
    */
   node?: string;
+  /**
+   * Whether a node is a live member (alive or suspected) as this node's agent sees it: replicas of a node that died
+   * leave routing at once (its records stay until it returns). Absent: every node counts.
+   */
+  live?: (node: string) => boolean;
 }
 
 /** A record left out of the model, and why. */
@@ -85,9 +90,9 @@ function addressOf(s: SlotStatus, node: string | undefined): string | null {
 }
 
 /** Routable servers per app from every node's observed slot records. */
-function serversByApp(state: StateReader, node: string | undefined, skip: (key: string, reason: string) => void): Map<string, ProxyServer[]> {
+function serversByApp(state: StateReader, node: string | undefined, live: (node: string) => boolean, skip: (key: string, reason: string) => void): Map<string, ProxyServer[]> {
   const out = new Map<string, ProxyServer[]>();
-  const obs = state.list<SlotStatus>('obs/');
+  const obs = state.list<SlotStatus>('obs/').filter((e) => live(e.key.split('/')[1]!));
   const proxies = obs.filter((e) => PROXY_KEY_RE.test(e.key)).length;
   for (const { key, value: s } of obs) {
     if (!SLOT_KEY_RE.test(key)) continue;
@@ -180,7 +185,7 @@ export function proxyModelOf(state: StateReader, opts: FromStateOptions): { mode
   const names = appNames(state, domain, skip);
   const implicit = new Map(names.map((n) => [`${n}.${domain}`, n]));
   const extra = extraHosts(state, implicit, domain, skip);
-  const servers = serversByApp(state, opts.node, skip);
+  const servers = serversByApp(state, opts.node, opts.live ?? (() => true), skip);
   const apps: ProxyApp[] = names.map((name) => ({
     name,
     // The implicit host first: the controller uses hosts[0] as the health-check Host header.

@@ -4,7 +4,7 @@
  * `obs/<node>/proxy` (on change, and as a heartbeat), and publish the servers in drain at
  * `obs/<node>/proxy-draining` (on change, and refreshed while not empty). Each loop is a Reconciler.
  */
-import type { AgentLink, SoftEntry, StateChange, StateView } from '../link/index.js';
+import type { AgentLink, MembersSource, SoftEntry, StateChange, StateView } from '../link/index.js';
 import { Reconciler } from '../link/index.js';
 import type { Logger } from '../log.js';
 import { keys, type AppMetrics, type ProxyDraining, type ProxyStatus } from '../model/index.js';
@@ -30,6 +30,8 @@ export interface ProxyLoopOptions {
   /** The process dir and its stats socket. */
   paths: { dir: string; statsSocket: string };
   nodeId: string;
+  /** The members as the agent sees them: replicas on nodes that are not live are left out of routing. */
+  members?: MembersSource;
   proxy: { port: number; bindHost: string; domain: string };
   log: Logger;
 }
@@ -72,7 +74,9 @@ export class ProxyLoop {
 
   /** The model from the view; records left out of it are logged once each and kept for the status record. */
   private model(): ReturnType<typeof proxyModelOf>['model'] {
-    const { model, skipped } = proxyModelOf(this.o.view, { ...this.o.proxy, node: this.o.nodeId });
+    const view = this.o.members?.members();
+    const live = view ? new Set(view.members.filter((m) => m.state === 'alive' || m.state === 'suspect').map((m) => m.id)).add(this.o.nodeId) : null;
+    const { model, skipped } = proxyModelOf(this.o.view, { ...this.o.proxy, node: this.o.nodeId, ...(live ? { live: (n: string) => live.has(n) } : {}) });
     const now = new Set(skipped.map((r) => `${r.key}\n${r.reason}`));
     for (const r of skipped) {
       if (!this.logged.has(`${r.key}\n${r.reason}`)) this.o.log.warn('invalid record left out of routing', { key: r.key, reason: r.reason });
@@ -92,11 +96,13 @@ export class ProxyLoop {
     await this.apply.start(false);
     this.o.view.on('change', this.onChange);
     this.o.view.on('synced', this.onSynced);
+    this.o.members?.on('members', this.onSynced);
     const model = this.model();
     const first = await this.controller.apply(model);
     if (!first.ok) {
       this.o.view.off('change', this.onChange);
       this.o.view.off('synced', this.onSynced);
+      this.o.members?.off('members', this.onSynced);
       await this.apply.stop();
       await this.controller.close().catch(() => undefined);
       throw first.error;
@@ -112,6 +118,7 @@ export class ProxyLoop {
   async stop(): Promise<void> {
     this.o.view.off('change', this.onChange);
     this.o.view.off('synced', this.onSynced);
+    this.o.members?.off('members', this.onSynced);
     await Promise.all([this.apply.stop(), this.metrics.stop(), this.heartbeat.stop(), this.drainingRefresh.stop()]);
     await this.controller.close();
     await this.drainingWrite.catch(() => undefined);

@@ -130,4 +130,18 @@ t('a replica with a small accept queue gets its share of it among the proxies; a
   validateModel(proxyModel(state(2, [9, 1]), OPTS));
 });
 
+t('replicas of a node that is not a live member leave routing; their proxy no longer counts for the maxconn share', () => {
+  const state = view({
+    'apps/web': app('web'),
+    'obs/n1/slots/web#0': slot('web', 0, { backlog: 9 }),
+    'obs/n2/slots/web#1': slot('web', 1, { node: 'n2', host: '10.0.0.2', containerId: 'cweb1-n2', backlog: 9 }),
+    'obs/n1/proxy': { ok: true, port: 8080 },
+    'obs/n2/proxy': { ok: true, port: 8080 },
+  });
+  const all = proxyModel(state, OPTS).apps[0]!.servers;
+  assert.equal(all.map((s) => [s.id, s.maxconn]), [['cweb0', 4], ['cweb1-n2', 4]], 'both nodes live: two proxies share each queue');
+  const one = proxyModel(state, { ...OPTS, live: (n) => n === 'n1' }).apps[0]!.servers;
+  assert.equal(one.map((s) => [s.id, s.maxconn]), [['cweb0', 9]], 'n2 dead: its replica is gone and n1 has the whole queue');
+});
+
 t.run();
