@@ -252,6 +252,24 @@ export class AppService {
     }
   }
 
+  /**
+   * Keeps a release that lost its number to another one written for the same number elsewhere (both sides of a
+   * partition released): it gets the next free number, marked `renumberedFrom`, and does not become current (the
+   * release written last did). Idempotent: a release already kept (same creation time, kind and build) is returned.
+   */
+  readoptRelease(name: string, lost: Release): Promise<Release | null> {
+    return this.lock.run(name, async () => {
+      if (!this.store.get(keys.app(name)) || typeof lost?.createdAt !== 'string' || !Number.isSafeInteger(lost.number)) return null;
+      const all = this.store.list<Release>(keys.releasePrefix(name)).map((e) => e.value);
+      const kept = all.find((r) => r.createdAt === lost.createdAt && r.kind === lost.kind && r.build === lost.build);
+      if (kept) return kept;
+      const number = all.reduce((m, r) => Math.max(m, r.number), 0) + 1;
+      const release: Release = { ...lost, app: name, number, renumberedFrom: lost.number, description: `${lost.description} (was v${lost.number}: released on both sides of a partition)` };
+      await this.store.put(keys.release(name, number), release);
+      return release;
+    });
+  }
+
   /** Deploys an earlier release's image and config again, as a new release. Default: the one before current. */
   rollback(name: string, target?: number): Promise<Release> {
     this.get(name);

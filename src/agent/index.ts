@@ -12,3 +12,4 @@ export { NodeService, type NodeServiceOptions } from './nodes.js';
 export { OwnerGate, APP_OP, type OwnerGateOptions, type OwnerPeers, type OwnerDispatch } from './owner.js';
 export { OwnedAppService } from './owned.js';
 export { buildsOnLostNodes, takeOverBuilds, type TakeoverOptions } from './takeover.js';
+export { sameRelease, watchReleases } from './releaseguard.js';

@@ -31,6 +31,7 @@ export class OwnedAppService extends AppService {
       setConfig: (x) => base.setConfig.call(this, a(x, 0), a(x, 1), a(x, 2)),
       setResources: (x) => base.setResources.call(this, a(x, 0), a(x, 1)),
       scale: (x) => base.scale.call(this, a(x, 0), a(x, 1)),
+      readoptRelease: (x) => base.readoptRelease.call(this, a(x, 0), a(x, 1)),
     };
     gate.handle(async (op, args) => {
       const fn = Object.hasOwn(this.local, op) ? this.local[op] : undefined;
@@ -93,6 +94,10 @@ export class OwnedAppService extends AppService {
 
   override setResources(name: string, input: unknown): Promise<{ resources: Resources; release: Release | null }> {
     return this.owned(name, 'setResources', [name, input]);
+  }
+
+  override readoptRelease(name: string, lost: Release): Promise<Release | null> {
+    return this.owned(name, 'readoptRelease', [name, lost]);
   }
 
   override scale(name: string, replicas: unknown): Promise<number> {

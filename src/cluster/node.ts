@@ -56,6 +56,10 @@ function refused(err: unknown): boolean {
   return err instanceof PleacoError && err.details?.errno === 'ECONNREFUSED';
 }
 
+/** Seeds are asked again after this while no other member is alive, doubling up to REJOIN_MAX_MS. */
+const REJOIN_FIRST_MS = 1000;
+const REJOIN_MAX_MS = 30_000;
+
 export class ClusterNode extends EventEmitter {
   private swim!: SwimNode;
   private udp!: UdpTransport;
@@ -67,6 +71,7 @@ export class ClusterNode extends EventEmitter {
   private closed = false;
   private syncing = false;
   private readonly services = new Map<string, ServiceHandler>();
+  private rejoinTimer: NodeJS.Timeout | undefined;
   addr = '';
 
   constructor(private readonly o: ClusterNodeOptions) {
@@ -96,6 +101,7 @@ export class ClusterNode extends EventEmitter {
       });
     }
     if (o.seeds.length > 0) this.run(this.swim.join(o.seeds.filter((s) => s !== this.addr), Date.now()));
+    this.rejoin(REJOIN_FIRST_MS);
     const every = o.antiEntropyMs ?? 30_000;
     this.aeTimer = setInterval(() => void this.antiEntropy(), every);
     this.aeTimer.unref();
@@ -104,6 +110,21 @@ export class ClusterNode extends EventEmitter {
 
   members(): MemberView[] {
     return this.swim.members();
+  }
+
+  /**
+   * While no other member is alive, the seeds are asked again, with backoff (1 s doubling to 30 s): a node whose
+   * seeds were down when it started (or that lost every peer) runs on its own and merges with them when they are
+   * back — state is mergeable, there is no leader to conflict.
+   */
+  private rejoin(delayMs: number): void {
+    if (this.closed || this.o.seeds.length === 0) return;
+    this.rejoinTimer = setTimeout(() => {
+      const alone = !this.swim.members().some((m) => m.id !== this.o.id && m.state === 'alive');
+      if (alone) this.run(this.swim.join(this.o.seeds.filter((s) => s !== this.addr), Date.now()));
+      this.rejoin(alone ? Math.min(delayMs * 2, REJOIN_MAX_MS) : REJOIN_FIRST_MS);
+    }, delayMs);
+    this.rejoinTimer.unref();
   }
 
   health(): ClusterHealth {
@@ -148,6 +169,7 @@ export class ClusterNode extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);
+    clearTimeout(this.rejoinTimer);
     clearInterval(this.aeTimer);
     this.detach?.();
     await Promise.allSettled([this.udp?.close(), this.server?.close()]);

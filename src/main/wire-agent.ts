@@ -4,7 +4,7 @@
  * agent (test/helpers/agent.ts) runs the same wiring with a temp state dir, so what they test is what runs.
  */
 import { join } from 'node:path';
-import { AppService, BuildLogs, BuildRetention, DomainService, NodeService, OwnedAppService, OwnerGate, ScanService, takeOverBuilds, type TakeoverOptions } from '../agent/index.js';
+import { AppService, BuildLogs, BuildRetention, DomainService, NodeService, OwnedAppService, OwnerGate, ScanService, takeOverBuilds, watchReleases, type TakeoverOptions } from '../agent/index.js';
 import { createApi, serveApi, type ApiServers } from '../api/index.js';
 import type { ClusterNode } from '../cluster/index.js';
 import type { Config } from '../config/index.js';
@@ -151,6 +151,7 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
   });
   const servers = await serveApi(app, { host: config.api.host, port: config.api.port, socketPath: config.socketPath });
   const retention = startRetention(store, buildLogs, config.retention.keepBuilds, log.child({ component: 'retention' }));
+  const unwatchReleases = cluster ? watchReleases(store, apps, log.child({ component: 'releases' })) : null;
   const takeover = cluster && gate ? startTakeover(cluster.node, gate, { store, apps, self: nodeId, log: log.child({ component: 'takeover' }) }) : null;
   return {
     store, apps, domains, scan, softState, scanDb, cluster, servers,
@@ -159,6 +160,7 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
       await servers.close();
       await retention.stop();
       await takeover?.stop();
+      unwatchReleases?.();
       await engineMonitor.stop();
       await scanDb.close();
       await cluster?.node.leave().catch(() => undefined);

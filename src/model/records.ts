@@ -130,6 +130,11 @@ export interface Release {
   failure?: ReleaseFailure;
   /** The app's container limits when the release was made (absent: the node's defaults). */
   resources?: Resources;
+  /**
+   * Numbered vN on one side of a partition while the other side numbered its own vN too: the release written last
+   * kept vN (and current), this one was given the next free number after the heal (agent/releaseguard.ts).
+   */
+  renumberedFrom?: number;
 }
 
 /** What a builder hands the agent to make a tested, scanned build the new current release. */

@@ -109,6 +109,11 @@ export interface PlanInput {
    * rotation, in-flight requests may still run on them. Absent: nothing is draining.
    */
   draining?: ReadonlySet<string>;
+  /**
+   * Rollouts go one slot at a time across the cluster, in slot order: true while a slot of `app` with a lower index
+   * than `index`, on another live node, has not finished moving to `release`. Absent: nothing elsewhere.
+   */
+  waitForOthers?: (app: string, index: number, release: number) => boolean;
 }
 
 export interface PlanOutput {

@@ -89,7 +89,7 @@ function planUnwanted(p: Plan, desired: Map<string, DesiredSlot>, bySlot: Map<st
 
 /**
  * One slot at a time per app: the lowest slot whose old-release container still runs (serving, or as the
- * fallback of a new container not yet stable). An app's rollout holds (no new container starts, no fallback is
+ * fallback of a new container not yet stable), and only once every lower slot on other nodes has finished. An app's rollout holds (no new container starts, no fallback is
  * removed) while one of its slots without an old container has crashed with the release and not run
  * stableAfterMs since (say, its new container crashed after its own rollout completed).
  */
@@ -98,7 +98,8 @@ function rolloutOrder(p: Plan, desired: Map<string, DesiredSlot>, bySlot: Map<st
     const k = slotName(d.app, d.index);
     const list = bySlot.get(k) ?? [];
     if (list.some((c) => c.release !== d.release && c.state === 'running')) {
-      if (!p.transitioning.has(d.app)) p.transitioning.set(d.app, d.index);
+      // -1: the app's rollout waits for a lower slot on another node; no slot of it here starts a new container.
+      if (!p.transitioning.has(d.app)) p.transitioning.set(d.app, p.input.waitForOthers?.(d.app, d.index, d.release) ? -1 : d.index);
       continue;
     }
     const seen = p.input.memory.get(k);

@@ -9,12 +9,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/index.js';
 import { Reconciler, type MembersSource, type StateChange, type StateView } from '../link/index.js';
 import type { Logger } from '../log.js';
-import { keys, type FailureReport, type NodeStatus, type ProxyDraining, type StateReader } from '../model/index.js';
+import { keys, type FailureReport, type NodeStatus, type ProxyDraining, type SlotStatus, type StateReader } from '../model/index.js';
 import { placementPass } from '../scale/index.js';
 import type { WriteOp } from '../state/index.js';
 import { desiredSlots, everywhere, type Placement } from './desired.js';
 import { isEngineDown } from './engine.js';
-import { memoryFromStatus, plan, recordFailure, type Action, type DesiredSlot, type ObservedContainer, type PlanConfig, type RunnerSlotStatus, type SlotHealth, type SlotMemory } from './plan.js';
+import { memoryFromStatus, plan, recordFailure, type Action, type DesiredSlot, type ObservedContainer, type PlanConfig, type PlanInput, type RunnerSlotStatus, type SlotHealth, type SlotMemory } from './plan.js';
 import { OOM_NOTE, type ContainerRuntime } from './runtime.js';
 
 /** What the runner writes through: its node's observed state, and a failed release (AgentLink satisfies it). */
@@ -129,6 +129,25 @@ export class Runner {
     return placementPass(this.deps.nodeId, this.deps.view, members.members).wins;
   }
 
+  /**
+   * For the plan: whether a lower slot of the app on another live node has not finished moving to the release (its
+   * record runs another release, or still has a new container pending or an old one kept as fallback).
+   */
+  private othersRollingOut(): PlanInput['waitForOthers'] {
+    const view = this.deps.members?.members();
+    if (!view) return undefined;
+    const live = new Set(view.members.filter((m) => m.state === 'alive' || m.state === 'suspect').map((m) => m.id));
+    return (app, index, release) => {
+      for (const { key, value: s } of this.deps.view.list<SlotStatus>('obs/')) {
+        const node = key.split('/')[1]!;
+        if (node === this.deps.nodeId || !live.has(node) || !key.includes('/slots/') || s.app !== app) continue;
+        const i = Number(s.slot.slice(s.slot.lastIndexOf('#') + 1));
+        if (i < index && (s.release !== release || s.next || s.fallback)) return true;
+      }
+      return false;
+    };
+  }
+
   private get slotPrefix(): string {
     return keys.slotPrefix(this.deps.nodeId);
   }
@@ -188,7 +207,7 @@ export class Runner {
         const before = this.memory;
         const now = this.now();
         const draining = drainingIds(this.deps.view, now);
-        const out = plan({ desired, actual, memory: this.memory, previous: this.published, now, config: this.planCfg, draining });
+        const out = plan({ desired, actual, memory: this.memory, previous: this.published, now, config: this.planCfg, draining, waitForOthers: this.othersRollingOut() });
         this.memory = out.memory;
         this.logCrashes(before, out.memory);
         await this.publish(out.statuses);

@@ -243,13 +243,18 @@ export class Store extends EventEmitter {
       this.unapplied -= entries.length;
     }
     const applied: Entry[] = [];
+    const overwritten: [Entry, Entry][] = [];
     for (const e of entries) {
       const prev = this.map.getEntry(e.key);
       if (!this.map.apply(e)) continue;
       this.index.replace(prev, e);
       applied.push(e);
+      if (origin === 'remote' && prev && prev.value !== null && prev.ts.node !== e.ts.node) overwritten.push([prev, e]);
     }
     for (const e of applied) this.emit('change', e, origin);
+    // A value another node wrote replaced one written elsewhere (LWW): the loser is told once, for the records
+    // that must not be lost that way (releases numbered on both sides of a partition: agent/releaseguard.ts).
+    for (const [prev, e] of overwritten) this.emit('overwritten', prev, e);
     this.maybeCompact();
     return applied;
   }

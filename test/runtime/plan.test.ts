@@ -242,6 +242,17 @@ test('rollout: new first, old kept until the new is ready, then as fallback; one
   assert.equal([done.containerId, done.fallback, done.since], ['n0', undefined, sw.since], 'the record without fallback (published: the deploy stream re-checks)');
 });
 
+test('rollout across nodes: a slot waits while a lower slot of the app on another node has not finished', () => {
+  const d = [spec('web', 1, 2), spec('web', 2, 2)];
+  const old = [ctr('web', 1, 1, 'running'), ctr('web', 2, 1, 'running')];
+  const seen: [string, number, number][] = [];
+  const waiting = plan({ desired: d, actual: old, memory: new Map(), previous: new Map(), now: T0, config: cfg, waitForOthers: (app, i, r) => (seen.push([app, i, r]), true) });
+  assert.equal(kinds(waiting), [], 'web#0 elsewhere is still rolling out: nothing starts here');
+  assert.equal(seen, [['web', 1, 2]], 'asked for the lowest slot here, with the release it moves to');
+  const free = plan({ desired: d, actual: old, memory: new Map(), previous: new Map(), now: T0, config: cfg, waitForOthers: () => false });
+  assert.equal(kinds(free), ['create:web#1:rollout'], 'then the lowest slot here goes, one at a time');
+});
+
 test('rollout: rolloutStableMs is configurable', () => {
   const o0 = ctr('web', 0, 1, 'running', { id: 'o0' });
   const n0 = ctr('web', 0, 2, 'running', { id: 'n0', startedAt: T0 - READY });

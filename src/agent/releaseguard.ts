@@ -1,0 +1,50 @@
+/**
+ * No release is lost to a partition. While cut off, both sides may number a release of the same app `vN` (each side
+ * has its own owner); when they heal, LWW keeps the one written last under `releases/<app>/vN` and the other value
+ * disappears from every map. Each node that held the losing one (the store tells it: 'overwritten') hands it to the
+ * app's owner, which gives it the next free number, marked `renumberedFrom` (AppService.readoptRelease: idempotent,
+ * so the several nodes of the losing side keep it once). Which release stays current follows `current/<app>`'s own
+ * LWW: the release written last. Retried with backoff while the owner does not answer (a heal is when views differ).
+ */
+import type { Logger } from '../log.js';
+import { parseKey, type Release } from '../model/index.js';
+import type { Entry, Store } from '../state/index.js';
+import type { AppService } from './apps.js';
+
+const RETRIES = 8;
+
+/** Same release: a rewrite of it (its failure recorded, say) is no loss. */
+export function sameRelease(a: Release, b: Release | null): boolean {
+  return !!b && a.createdAt === b.createdAt && a.kind === b.kind && a.build === b.build;
+}
+
+export function watchReleases(store: Store, apps: Pick<AppService, 'readoptRelease'>, log: Logger): () => void {
+  const onOverwritten = (prev: Entry, next: Entry): void => {
+    const parsed = parseKey(prev.key);
+    if (!parsed.ok || parsed.shape.layout !== 'releases/<app>/<release>') return;
+    const lost = prev.value as Release;
+    if (!lost || typeof lost !== 'object' || sameRelease(lost, next.value as Release | null)) return;
+    const app = parsed.parts.app!;
+    log.warn('a release lost its number to one made elsewhere (a partition): keeping it under a new number', { app, release: lost.number, build: lost.build, writtenBy: prev.ts.node, winner: next.ts.node });
+    void readopt(apps, app, lost, log);
+  };
+  store.on('overwritten', onOverwritten);
+  return () => void store.off('overwritten', onOverwritten);
+}
+
+async function readopt(apps: Pick<AppService, 'readoptRelease'>, app: string, lost: Release, log: Logger): Promise<void> {
+  for (let i = 0; i < RETRIES; i++) {
+    try {
+      const kept = await apps.readoptRelease(app, lost);
+      if (kept) log.info('release kept under a new number', { app, was: lost.number, now: kept.number });
+      return;
+    } catch (err) {
+      if (i === RETRIES - 1) {
+        // Not its config: it holds the app's secrets. Its image and commit are enough to deploy it again.
+        log.error('could not keep a release that lost its number (deploy its image again to restore it)', { app, release: lost.number, build: lost.build, commit: lost.commit, image: lost.image, createdAt: lost.createdAt, error: err instanceof Error ? err.message : String(err) });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 500 * 2 ** i));
+    }
+  }
+}
