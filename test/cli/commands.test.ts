@@ -97,9 +97,9 @@ test('ps: slots, crash details and last output', async () => {
   const r = await cli(['ps', 'web'], agent);
   assert.is(r.code, 0);
   assert.is(r.out[0], '=== web: 2 of 3 running');
-  assert.match(r.out[1] ?? '', /^SLOT   STATE {34}RELEASE  NODE    RESTARTS  ADDRESS$/);
+  assert.match(r.out[1] ?? '', /^SLOT   STATE {34}RELEASE  NODE    CONTAINER +RESTARTS  ADDRESS$/);
   assert.match(r.out[3] ?? '', /^web#1  up 5m 00s, v4 starting\s+v3\s+node-b/);
-  assert.match(r.out[4] ?? '', /^web#2  crashed \(exit 1\), retry in 20 seconds  v3\s+node-a  4\s+-$/);
+  assert.match(r.out[4] ?? '', /^web#2  crashed \(exit 1\), retry in 20 seconds  v3\s+node-a  \S+\s+4\s+-$/);
   assert.ok(r.out.includes('=== last output of web#2'));
   assert.ok(r.out.includes('Error: PORT not set'));
 });

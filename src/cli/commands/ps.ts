@@ -28,7 +28,7 @@ function slotOwnState(s: SlotStatus, now: number): string {
   }
 }
 
-/** SLOT STATE RELEASE NODE RESTARTS ADDRESS, slots in numeric order. */
+/** SLOT STATE RELEASE NODE CONTAINER RESTARTS ADDRESS, slots in numeric order (every node's, from any node). */
 export function processTable(slots: SlotStatus[], now: number): string[] {
   const index = (s: SlotStatus): number => Number(s.slot.split('#')[1] ?? 0);
   const sorted = [...slots].sort((a, b) => index(a) - index(b) || a.node.localeCompare(b.node));
@@ -37,10 +37,11 @@ export function processTable(slots: SlotStatus[], now: number): string[] {
     slotState(s, now),
     `v${s.release}`,
     s.node,
+    s.containerId ? s.containerId.slice(0, 12) : '-',
     s.restarts,
     s.hostPort === null ? '-' : `${s.host}:${s.hostPort}`,
   ]);
-  return table(['slot', 'state', 'release', 'node', 'restarts', 'address'], rows);
+  return table(['slot', 'state', 'release', 'node', 'container', 'restarts', 'address'], rows);
 }
 
 export const ps: Command = async (ctx) => {
