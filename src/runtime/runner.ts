@@ -13,6 +13,7 @@ import { keys, type FailureReport, type NodeStatus, type ProxyDraining, type Sta
 import type { WriteOp } from '../state/index.js';
 import { desiredSlots, everywhere, type Placement } from './desired.js';
 import { isEngineDown } from './engine.js';
+import type { EnsureImage } from './images/index.js';
 import { memoryFromStatus, plan, recordFailure, type Action, type DesiredSlot, type ObservedContainer, type PlanConfig, type RunnerSlotStatus, type SlotHealth, type SlotMemory } from './plan.js';
 import { OOM_NOTE, type ContainerRuntime } from './runtime.js';
 
@@ -58,6 +59,8 @@ export interface RunnerDeps {
   nodeStatusMs?: number;
   /** Grace period for `docker stop` before SIGKILL. */
   stopTimeoutSec?: number;
+  /** Makes sure a slot's image is on this node before its container is created (fetched from a peer if not). */
+  ensureImage?: EnsureImage;
   now?: () => number;
 }
 
@@ -261,6 +264,7 @@ export class Runner {
         await rt.remove(a.containerId);
         this.log.info('container removed', { slot: a.slot, container: short(a.containerId), reason: a.reason });
       } else if (a.kind === 'create' || a.kind === 'restart') {
+        await this.deps.ensureImage?.(a.spec.image, a.spec.app);
         if (a.kind === 'restart') await rt.remove(a.containerId);
         const c = await rt.create(a.spec);
         // Config values never reach the log: keys only.
