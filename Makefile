@@ -46,7 +46,7 @@ test: deps build base-images
 
 # Only the suites that need neither Docker nor git servers (quick feedback while editing).
 test-unit: build
-	@$(NODE) test/run.mjs state/ cli/ config/ source/url source/signature source/github agent/domains scan/versions scan/match scan/db scan/parsers runtime/plan runtime/desired
+	@$(NODE) test/run.mjs state/ cli/ config/ source/url source/signature source/github agent/domains scan/versions scan/match scan/db scan/parsers runtime/plan runtime/desired images/digest
 
 # eslint (type-aware, eslint.config.js) and dependency-cruiser (.dependency-cruiser.cjs: the layering); a
 # violation prints the rule's name. Also checks that docs/deps.dot is the graph of the code as it is.

@@ -2,7 +2,7 @@
 import type { ClusterHealth, MemberView } from '../cluster/index.js';
 import type { Config } from '../config/index.js';
 import type { AppService, BuildLogs, DomainService, NodeService, ScanService } from '../agent/index.js';
-import type { ScanDbRecord } from '../model/index.js';
+import type { ImageCounters, ImageEnsureResult, ImageTransfer, ScanDbRecord } from '../model/index.js';
 import type { Logger } from '../log.js';
 import type { AppLogReader, EngineHealth } from '../runtime/index.js';
 import type { SoftState, Store } from '../state/index.js';
@@ -19,6 +19,13 @@ export interface ClusterView {
 export interface ScanDbControl {
   load(source: string, o: { signal: AbortSignal; onProgress: (line: string) => void }): Promise<ScanDbRecord>;
   installed(): Promise<{ digest: string; records: number; loadedAt: string } | null>;
+}
+
+/** Images between nodes (runtime/images' ImageService): the runner's ensure and the transfer counters. */
+export interface ImageControl {
+  ensure(imageId: string, app: string): Promise<ImageEnsureResult>;
+  counters(): ImageCounters;
+  recent(): ImageTransfer[];
 }
 
 export interface ApiDeps {
@@ -43,6 +50,8 @@ export interface ApiDeps {
   engine: EngineHealth;
   appLogs: AppLogReader;
   log: Logger;
+  /** Brings images this node's runner needs from peers; absent: none are moved (a test agent without Docker). */
+  images?: ImageControl;
   /** This node's cluster member (membership + replication); null when the node runs on its own. */
   cluster?: ClusterView | null;
   /** How long a deploy's event stream waits for the release's containers to run (ms). */

@@ -5,37 +5,16 @@
  * current releases' and the running builds'. Everything else the builder made goes — old releases, failed and
  * superseded builds, apps that were deleted — and so do dangling layers carrying pleaco's labels (every build step's
  * image carries them: tarlabel.ts labelStages) once they are a day old, the cache of a failed build's next attempt.
- * Images a container still uses stay (the engine refuses them anyway).
+ * Images a container still uses stay (the engine refuses them anyway). What is kept (imagesToKeep) is the same set a
+ * node keeps of the images it received from peers (runtime/images/).
  */
 import type { Logger } from '../log.js';
-import { LABELS, appSpecs, buildsOf, currentRelease, keys, type Release, type StateReader } from '../model/index.js';
-import type { ContainerEngine, ImageInfo } from '../runtime/index.js';
+import { LABELS, type StateReader } from '../model/index.js';
+import { imagesToKeep, type ContainerEngine, type ImageInfo } from '../runtime/index.js';
 
 export type GcMode = 'normal' | 'emergency';
 
 const DANGLING_AGE_MS = 24 * 3600_000;
-
-/** The image ids and tags that must stay. */
-export function imagesToKeep(state: StateReader, keep: number, mode: GcMode): Set<string> {
-  const out = new Set<string>();
-  const add = (r: Pick<Release, 'image' | 'imageId'> | undefined): void => {
-    if (r?.image) out.add(r.image);
-    if (r?.imageId) out.add(r.imageId);
-  };
-  for (const app of appSpecs(state)) {
-    add(currentRelease(state, app.name));
-    if (mode === 'normal') {
-      const releases = state.list<Release>(keys.releasePrefix(app.name)).map((e) => e.value).sort((a, b) => b.number - a.number);
-      for (const r of releases.slice(0, keep)) add(r);
-    }
-    for (const b of buildsOf(state, app.name)) {
-      if (b.status !== 'running' && (b.status !== 'queued' || mode === 'emergency')) continue;
-      out.add(`pleaco/${app.name}:${b.id}`);
-      if (b.imageId) out.add(b.imageId);
-    }
-  }
-  return out;
-}
 
 /** Of the builder's images on this node, those no kept release or build names. */
 export function imagesToRemove(images: ImageInfo[], keep: Set<string>): ImageInfo[] {

@@ -22,6 +22,11 @@ export interface Config {
   build: { backend: BuildBackend; kanikoImage: string; memoryBytes: number; testTimeoutMs: number; cpuShares: number; pidsLimit: number; keepImages: number };
   /** Builds are refused while the state dir or Docker's data root has less free space than this (old images go first). */
   disk: { minFreeBytes: number };
+  /**
+   * Images between nodes: cacheMaxBytes bounds the parts a node keeps to serve its peers (configs and layer tars under
+   * <stateDir>/images); transferTimeoutMs ends a transfer from peers that has not finished by then.
+   */
+  images: { cacheMaxBytes: number; transferTimeoutMs: number };
   /** rolloutStableMs: how long a new container serves before the old one it replaced is removed. */
   runtime: { bindHost: string; backoffBaseMs: number; backoffMaxMs: number; stableAfterMs: number; rolloutStableMs: number; defaultPort: number };
   /** Default limits of an app's containers (`resources:set` overrides them per app); null: no limit. */
@@ -70,6 +75,7 @@ export const DEFAULTS: Config = {
     keepImages: 5,
   },
   disk: { minFreeBytes: 2 * 1024 ** 3 },
+  images: { cacheMaxBytes: 4 * 1024 ** 3, transferTimeoutMs: 10 * 60_000 },
   runtime: { bindHost: '127.0.0.1', backoffBaseMs: 1000, backoffMaxMs: 60_000, stableAfterMs: 30_000, rolloutStableMs: 3000, defaultPort: 5000 },
   app: { memoryBytes: 512 * 1024 ** 2, cpus: null, pids: 1024 },
   store: { tombstoneTtlMs: 7 * 24 * 3600_000, compactAfterEntries: 5000, maxClockDriftMs: 60_000 },
@@ -170,6 +176,13 @@ function loadLimits(cfg: Config, env: Env): void {
   if (a.memoryBytes !== null && a.memoryBytes < 16 * 1024 ** 2) throw bad('the app memory limit must be at least 16m (or none)');
 }
 
+/** PLEACO_IMAGE_CACHE (a size: the parts kept to serve peers), PLEACO_IMAGE_TRANSFER_TIMEOUT (seconds). */
+function loadImages(cfg: Config, env: Env): void {
+  cfg.images.cacheMaxBytes = parseBytes('PLEACO_IMAGE_CACHE', env.PLEACO_IMAGE_CACHE) ?? cfg.images.cacheMaxBytes;
+  const t = int('PLEACO_IMAGE_TRANSFER_TIMEOUT', env.PLEACO_IMAGE_TRANSFER_TIMEOUT, 10, 86_400);
+  if (t !== undefined) cfg.images.transferTimeoutMs = t * 1000;
+}
+
 /** PLEACO_CLUSTER_PORT (a port, 0 for any free one — the bound port is announced —, or `off`), PLEACO_CLUSTER_BIND, PLEACO_CLUSTER_ADVERTISE, PLEACO_JOIN, PLEACO_CLUSTER_KEY_FILE. */
 function loadCluster(cfg: Config, env: Env): void {
   const c = cfg.cluster;
@@ -212,6 +225,7 @@ export function loadConfig(env: Env = {}): Config {
     runtime: merge(DEFAULTS.runtime, file.runtime),
     app: merge(DEFAULTS.app, file.app),
     disk: merge(DEFAULTS.disk, file.disk),
+    images: merge(DEFAULTS.images, file.images),
     store: merge(DEFAULTS.store, file.store),
     retention: merge(DEFAULTS.retention, file.retention),
     proxy: merge(DEFAULTS.proxy, file.proxy),
@@ -234,6 +248,7 @@ export function loadConfig(env: Env = {}): Config {
   if (tt !== undefined) cfg.build.testTimeoutMs = tt * 1000;
   cfg.runtime.bindHost = env.PLEACO_BIND_HOST ?? cfg.runtime.bindHost;
   loadLimits(cfg, env);
+  loadImages(cfg, env);
   loadProxy(cfg, env);
   loadCluster(cfg, env);
   loadStore(cfg, env);

@@ -3,7 +3,7 @@
  * Reads go through the StateView; every write a subsystem makes goes through here. Entries the agent acknowledges
  * are handed to the view (when one is attached), so the subsystem reads its own writes at once.
  */
-import { keys, type Build, type FailureReport, type Release, type ReleaseInput, type ScanReport, type StoredSbom } from '../model/index.js';
+import { keys, type Build, type FailureReport, type ImageEnsureResult, type Release, type ReleaseInput, type ScanReport, type StoredSbom } from '../model/index.js';
 import type { Entry, WriteOp } from '../state/index.js';
 import type { RequestOptions } from './client.js';
 import { pathOf, ROUTES, type SoftEntry } from './contract.js';
@@ -71,6 +71,12 @@ export class AgentLink {
   /** Soft state (the proxy's request metrics): kept in the agent's memory for `ttlMs`. */
   async postSoft(entries: SoftEntry[]): Promise<void> {
     await this.client.request(ROUTES.soft.method, pathOf(ROUTES.soft), { body: { entries } });
+  }
+
+  /** Resolves once the agent has `imageId` (an image of `app`) on this node, fetched from a member when it was not. */
+  async ensureImage(imageId: string, app: string): Promise<ImageEnsureResult> {
+    const { image } = await this.client.request<{ image: ImageEnsureResult }>(ROUTES.ensureImage.method, pathOf(ROUTES.ensureImage), { body: { imageId, app } });
+    return image;
   }
 
   /** Queues a deploy of `ref` (the poller: a new commit on the app's branch). */

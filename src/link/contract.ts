@@ -5,7 +5,7 @@
  * the two sides cannot drift apart and no subsystem writes a URL by hand.
  */
 import { PleacoError } from '../errors.js';
-import { checkSubsystemWrite, parseAppMetrics, keys, type FailureReport, type ReleaseInput, type ScanSummary, type TestResult } from '../model/index.js';
+import { checkSubsystemWrite, isAppName, isDigest, parseAppMetrics, keys, type FailureReport, type ReleaseInput, type ScanSummary, type TestResult } from '../model/index.js';
 import { isValidKey, type WriteOp } from '../state/index.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -32,6 +32,14 @@ export const ROUTES = {
   release: { method: 'POST', path: '/v1/internal/apps/:name/releases' },
   /** FailureReport → `{release}`: a runner gives up a release whose rollout failed. */
   failRelease: { method: 'POST', path: '/v1/internal/apps/:name/releases/:number/fail' },
+  /**
+   * `{imageId, app}` → `{image: ImageEnsureResult}` once the image is on this node (fetched from a member that has
+   * it); 503 `unavailable` while the transfer still runs after the agent's wait (ask again), 404 when no record of the
+   * app names the image or no live member holds it, 422 `digest_mismatch` when what came did not hash right.
+   */
+  ensureImage: { method: 'POST', path: '/v1/internal/images/ensure' },
+  /** → `{counters, recent}`: this node's image transfers (bytes received and served, the last transfers). */
+  images: { method: 'GET', path: '/v1/internal/images' },
   /** Public: `{ref, trigger}` → `{build}` (the poller queues a deploy of a new commit). */
   deploy: { method: 'POST', path: '/v1/apps/:name/deploys' },
   /** Public: the agent answers once it is up. */
@@ -123,6 +131,14 @@ export function parseFailureReport(number: string | undefined, body: unknown): {
     ...(typeof b.lastLog === 'string' ? { lastLog: b.lastLog } : {}),
   };
   return { number: n, report };
+}
+
+/** `POST ensureImage`: an image ID and the app whose release or build names it. */
+export function parseEnsureImage(body: unknown): { imageId: string; app: string } {
+  const b = object(body, 'the image request');
+  if (!isDigest(b.imageId)) throw bad('imageId must be sha256:<64 hex digits>');
+  if (!isAppName(b.app)) throw bad('app must be an app name');
+  return { imageId: b.imageId, app: b.app };
 }
 
 /** One soft-state value as a subsystem posts it. */

@@ -4,8 +4,8 @@
  * runner's real adapters are wired. SIGTERM/SIGINT stop reconciling and exit 0; the containers keep
  * running, and the next start adopts them.
  */
-import { Runner, runnerPrefixes } from '../runtime/index.js';
-import { connectDocker, DockerRuntime } from '../runtime/docker/index.js';
+import { imageHook, Runner, runnerPrefixes } from '../runtime/index.js';
+import { connectDocker, DockerEngine, DockerRuntime } from '../runtime/docker/index.js';
 import { readVersion } from './node.js';
 import { runSubsystem } from './subsystem.js';
 
@@ -15,8 +15,11 @@ runSubsystem({
   stopNote: 'runner stopping; containers keep running',
   start: async ({ config, nodeId, view, members, link, log }) => {
     const version = readVersion();
-    const runtime = new DockerRuntime({ engine: connectDocker(config.docker.socketPath), nodeId, bindHost: config.runtime.bindHost, socketPath: config.docker.socketPath });
-    const runner = new Runner({ view, members, link, runtime, nodeId, config, log, version });
+    const docker = connectDocker(config.docker.socketPath);
+    const runtime = new DockerRuntime({ engine: docker, nodeId, bindHost: config.runtime.bindHost, socketPath: config.docker.socketPath });
+    // A slot's image missing here is fetched by the agent from a member that has it.
+    const ensureImage = imageHook(new DockerEngine(docker), (id, app) => link.ensureImage(id, app), log);
+    const runner = new Runner({ view, members, link, runtime, nodeId, config, log, version, ensureImage });
     await runner.start();
     log.info('runner ready', { node: nodeId, version, bindHost: config.runtime.bindHost, docker: config.docker.socketPath });
     return () => runner.stop();

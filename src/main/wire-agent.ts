@@ -1,6 +1,6 @@
 /**
  * createAgent: the one place the agent is wired — the store, the services, the cluster member, the advisory
- * database replicator, the Docker adapters and the API servers. pleaco-agent (agent.ts) runs it; the tests'
+ * database replicator, images between nodes, the Docker adapters and the API servers. pleaco-agent (agent.ts) runs it; the tests'
  * agent (test/helpers/agent.ts) runs the same wiring with a temp state dir, so what they test is what runs.
  */
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { Reconciler } from '../link/index.js';
 import type { Logger } from '../log.js';
 import { keys, type Build } from '../model/index.js';
 import { connectDocker, DockerEngine, DockerRuntime } from '../runtime/docker/index.js';
-import { EngineMonitor } from '../runtime/index.js';
+import { EngineMonitor, ImageService, imagesRoot } from '../runtime/index.js';
 import { ScanDbReplicator, scanDbRoot } from '../scan/index.js';
 import { SoftState, Store, type Entry, type Replica } from '../state/index.js';
 import { startCluster } from './cluster.js';
@@ -34,6 +34,8 @@ export interface Agent {
   scan: ScanService;
   softState: SoftState;
   scanDb: ScanDbReplicator;
+  /** Images between nodes: serves this node's images to peers, fetches those its runner needs. */
+  images: ImageService;
   /** This node's cluster member; null when the cluster port is off. */
   cluster: { node: ClusterNode; replica: Replica } | null;
   servers: ApiServers;
@@ -141,8 +143,9 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
   const nodes = new NodeService({ store, members: () => cluster?.node.members().map((m) => m.id) ?? [nodeId] });
   const buildLogs = new BuildLogs(join(config.stateDir, 'builds'));
   const scanDb = new ScanDbReplicator({ root: scanDbRoot(config), nodeId, record: scanDbRecord(store, scan), cluster: cluster?.node ?? null, log: log.child({ component: 'scan-db' }) });
+  const images = new ImageService({ root: imagesRoot(config), nodeId, engine, state: store, cluster: cluster?.node ?? null, config, log: log.child({ component: 'images' }) });
   const { app } = createApi({
-    config, nodeId, version: o.version, token: o.token, store, apps, domains, scan, nodes, scanDb, softState, log,
+    config, nodeId, version: o.version, token: o.token, store, apps, domains, scan, nodes, scanDb, images, softState, log,
     buildLogs,
     engine: engineMonitor,
     appLogs: runtime.appLogs,
@@ -154,7 +157,7 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
   const unwatchReleases = cluster ? watchReleases(store, apps, log.child({ component: 'releases' })) : null;
   const takeover = cluster && gate ? startTakeover(cluster.node, gate, { store, apps, self: nodeId, log: log.child({ component: 'takeover' }) }) : null;
   return {
-    store, apps, domains, scan, softState, scanDb, cluster, servers,
+    store, apps, domains, scan, softState, scanDb, images, cluster, servers,
     pruneBuilds: () => retention.run(),
     close: async () => {
       await servers.close();
@@ -163,6 +166,7 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
       unwatchReleases?.();
       await engineMonitor.stop();
       await scanDb.close();
+      await images.close();
       await cluster?.node.leave().catch(() => undefined);
       cluster?.replica.close();
       store.close();

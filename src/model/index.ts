@@ -13,3 +13,4 @@ export * from './scan.js';
 export * from './read.js';
 export * from './resources.js';
 export * from './schema.js';
+export * from './images.js';

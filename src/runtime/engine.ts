@@ -17,6 +17,8 @@ export interface ImageInfo {
   exposedPorts: string[];
   /** Epoch ms. */
   createdAt: number;
+  /** The diffIDs of its layers, base first (from an inspect; absent in listings). */
+  layers?: string[];
 }
 
 /** An image build from a tar of the build context. */
@@ -82,6 +84,16 @@ export interface ContainerEngine {
   tagImage(id: string, ref: string): Promise<void>;
   /** Loads an image tarball (`docker save` format); resolves with the loaded reference. */
   loadImage(tar: NodeJS.ReadableStream): Promise<string>;
+  /**
+   * Hands `consume` a managed image as a `docker save` tarball (manifest, config, each layer's uncompressed tar); the
+   * export is watched by the engine's liveness while consume reads it. An image without the managed label is refused.
+   */
+  exportImage<T>(id: string, consume: (tar: NodeJS.ReadableStream) => Promise<T>): Promise<T>;
+  /**
+   * The ids of every image on the engine, managed or not: read only, to know which layers are present here (an
+   * image transfer leaves out the layers a local image already has, the base image's among them).
+   */
+  allImageIds(): Promise<string[]>;
   buildImage(req: ImageBuildRequest): Promise<{ imageId: string }>;
   /** Creates, runs and always removes a job container; resolves with how it ended. */
   runJob(spec: JobSpec): Promise<JobResult>;

@@ -14,6 +14,7 @@ import { placementPass } from '../scale/index.js';
 import type { WriteOp } from '../state/index.js';
 import { desiredSlots, everywhere, type Placement } from './desired.js';
 import { isEngineDown } from './engine.js';
+import type { EnsureImage } from './images/index.js';
 import { memoryFromStatus, plan, recordFailure, type Action, type DesiredSlot, type ObservedContainer, type PlanConfig, type PlanInput, type RunnerSlotStatus, type SlotHealth, type SlotMemory } from './plan.js';
 import { OOM_NOTE, type ContainerRuntime } from './runtime.js';
 
@@ -64,6 +65,8 @@ export interface RunnerDeps {
   nodeStatusMs?: number;
   /** Grace period for `docker stop` before SIGKILL. */
   stopTimeoutSec?: number;
+  /** Makes sure a slot's image is on this node before its container is created (fetched from a peer if not). */
+  ensureImage?: EnsureImage;
   now?: () => number;
 }
 
@@ -305,6 +308,7 @@ export class Runner {
         await rt.remove(a.containerId);
         this.log.info('container removed', { slot: a.slot, container: short(a.containerId), reason: a.reason });
       } else if (a.kind === 'create' || a.kind === 'restart') {
+        await this.deps.ensureImage?.(a.spec.image, a.spec.app);
         if (a.kind === 'restart') await rt.remove(a.containerId);
         const c = await rt.create(a.spec);
         // Config values never reach the log: keys only.

@@ -1,5 +1,6 @@
-/** Routes for the subsystems on this node (builder, runner, proxy), as link/contract.ts declares them: the watch stream, writes, build claims and logs, releases. */
-import { parseClaim, parseFailureReport, parseReleaseInput, parseWriteOps, ROUTES } from '../../link/index.js';
+/** Routes for the subsystems on this node (builder, runner, proxy), as link/contract.ts declares them: the watch stream, writes, build claims and logs, releases, images. */
+import { PleacoError } from '../../errors.js';
+import { parseClaim, parseEnsureImage, parseFailureReport, parseReleaseInput, parseWriteOps, ROUTES } from '../../link/index.js';
 import type { MembersView } from '../../model/index.js';
 import type { Entry } from '../../state/index.js';
 import type { ApiDeps } from '../deps.js';
@@ -84,6 +85,24 @@ export function internalRoutes(d: ApiDeps): RouteDef[] {
         const release = await d.apps.failRelease(ctx.params.name, number, report);
         d.log.warn('release failed', { app: release.app, release: release.number, reason: release.failure?.reason, rolledBackTo: release.failure?.rolledBackTo });
         ctx.body = { release };
+      },
+    },
+    {
+      ...ROUTES.ensureImage, tag: 'internal',
+      summary: 'The runner needs an image here: answered once it is (fetched from a member that has it, only the layers this node lacks)',
+      body: { type: 'object', required: ['imageId', 'app'], properties: { imageId: { type: 'string' }, app: { type: 'string' } } },
+      handler: async (ctx) => {
+        const { imageId, app } = parseEnsureImage(await jsonBody(ctx, limit));
+        if (!d.images) throw new PleacoError('unavailable', 'this agent does not move images between nodes');
+        // Still fetching after the agent's wait: 503 with Retry-After (details.retryAfterS); the transfer goes on.
+        ctx.body = { image: await d.images.ensure(imageId, app) };
+      },
+    },
+    {
+      ...ROUTES.images, tag: 'internal', summary: "This node's image transfers: bytes received and served, the last transfers",
+      handler: async (ctx) => {
+        if (!d.images) throw new PleacoError('unavailable', 'this agent does not move images between nodes');
+        ctx.body = { counters: d.images.counters(), recent: d.images.recent() };
       },
     },
   ];

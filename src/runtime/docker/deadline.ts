@@ -71,6 +71,14 @@ export function getJson<T>(docker: Docker, path: string, statusCodes: Record<num
   });
 }
 
+/** A streamed GET dockerode has no abortable method for (an image's `docker save` tarball), through its modem. */
+export function getStream(docker: Docker, path: string, statusCodes: Record<number, true | string>, signal: AbortSignal): Promise<NodeJS.ReadableStream> {
+  return new Promise((resolve, reject) => {
+    const modem = docker.modem as { dial(o: object, cb: (err: unknown, data: unknown) => void): void };
+    modem.dial({ path, method: 'GET', isStream: true, options: {}, abortSignal: signal, statusCodes }, (err, data) => (err ? reject(err) : resolve(data as NodeJS.ReadableStream)));
+  });
+}
+
 /** The Engine's version, within `ms`; never throws. */
 export async function pingDocker(docker: Docker, where: string, ms: number): Promise<EngineStatus> {
   try {

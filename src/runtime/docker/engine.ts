@@ -9,7 +9,7 @@ import { PleacoError } from '../../errors.js';
 import { LABELS } from '../../model/index.js';
 import { engineUnavailable, isEngineDown, type ContainerEngine, type ContainerSummary, type EngineStatus, type ImageBuildRequest, type ImageInfo, type JobResult, type JobSpec } from '../engine.js';
 import { buildImage } from './build.js';
-import { bounded, deadlinesOf, getJson, liveness, pingDocker, withSignal, type EngineDeadlines } from './deadline.js';
+import { bounded, deadlinesOf, getJson, getStream, liveness, pingDocker, withSignal, type EngineDeadlines } from './deadline.js';
 import { readImageFiles, runJob } from './job.js';
 
 /** A dockerode client on the Engine's unix socket (for DockerEngine and DockerRuntime). */
@@ -73,7 +73,8 @@ export class DockerEngine implements ContainerEngine {
       const path = `/images/${ref}/json`; // as dockerode sends it
       const i = await this.call((signal) => getJson<Docker.ImageInspectInfo>(this.docker, path, { 200: true, 404: 'no such image', 500: 'server error' }, signal));
       const tags = (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>');
-      return { id: i.Id, tags, labels: i.Config?.Labels ?? {}, exposedPorts: Object.keys(i.Config?.ExposedPorts ?? {}), createdAt: Date.parse(i.Created) };
+      const layers = i.RootFS?.Layers ?? [];
+      return { id: i.Id, tags, labels: i.Config?.Labels ?? {}, exposedPorts: Object.keys(i.Config?.ExposedPorts ?? {}), createdAt: Date.parse(i.Created), layers };
     } catch (err) {
       if (statusOf(err) === 404) return null;
       throw this.wrap(err);
@@ -135,6 +136,32 @@ export class DockerEngine implements ContainerEngine {
     }
     if (!loaded) throw new PleacoError('build_failed', 'docker load did not report the loaded image');
     return loaded;
+  }
+
+  /** `docker save` of one managed image, read by `consume` under the Engine's liveness watch. */
+  async exportImage<T>(id: string, consume: (tar: NodeJS.ReadableStream) => Promise<T>): Promise<T> {
+    const info = await this.inspectImage(id);
+    if (!info) throw new PleacoError('not_found', `image ${id} is not on this node`);
+    if (info.labels[LABELS.managed] !== 'true') throw new PleacoError('forbidden', `image ${id} is not managed by pleaco`);
+    const live = liveness(this.docker, this.where, this.d);
+    try {
+      const tar = await bounded(this.where, this.d.firstByteMs, (signal) => getStream(this.docker, `/images/${info.id}/get`, { 200: true, 404: 'no such image', 500: 'server error' }, AbortSignal.any([signal, live.signal])));
+      return await consume(tar);
+    } catch (err) {
+      if (live.signal.aborted) throw live.signal.reason;
+      if (statusOf(err) === 404) throw new PleacoError('not_found', `image ${id} is not on this node (removed while it was being exported?)`, { cause: err });
+      throw this.wrap(err);
+    } finally {
+      live.stop();
+    }
+  }
+
+  async allImageIds(): Promise<string[]> {
+    try {
+      return (await this.call((signal) => this.docker.listImages(withSignal({}, signal)))).map((r) => r.Id);
+    } catch (err) {
+      throw this.wrap(err);
+    }
   }
 
   buildImage(req: ImageBuildRequest): Promise<{ imageId: string }> {
