@@ -7,7 +7,7 @@
 #   2. start dockerd (overlay2; data root /var/lib/docker, a volume) and wait for it;
 #   3. `docker load` the base images the harness mounts read-only (busybox:latest, debian:bookworm-slim), if missing;
 #   4. run the four pleaco processes (dist/src/main/launch.js, the supervisor `make up` uses) with this node's
-#      address as cluster bind/advertise address and container bind host.
+#      address as the API's, the cluster's bind/advertise and the app containers' bind address (each overridable).
 # Everything is logged as JSON lines on stdout (dockerd's lines too, as proc "dockerd"). SIGTERM stops pleaco first,
 # then dockerd (its containers stop with it, as on a host shutting down).
 #
@@ -155,7 +155,7 @@ main() {
   load_images
   join="$(join_list)"
   export PLEACO_CLUSTER_BIND="${PLEACO_CLUSTER_BIND:-$ip}" PLEACO_CLUSTER_ADVERTISE="${PLEACO_CLUSTER_ADVERTISE:-$ip}"
-  export PLEACO_BIND_HOST="${PLEACO_BIND_HOST:-$ip}" PLEACO_JOIN="$join"
+  export PLEACO_BIND_HOST="${PLEACO_BIND_HOST:-$ip}" PLEACO_API_HOST="${PLEACO_API_HOST:-$ip}" PLEACO_JOIN="$join"
   [ -r "${PLEACO_CLUSTER_KEY_FILE:-/etc/pleaco/cluster.key}" ] || log warn "no cluster key file: the founder creates one, a joiner fails" file "${PLEACO_CLUSTER_KEY_FILE:-}"
   rm -f "$READY_FILE"
   node --enable-source-maps "$APP/dist/src/main/launch.js" --ready-file "$READY_FILE" &

@@ -196,7 +196,7 @@ FROM $from
 COPY pleaco /opt/pleaco/
 ENV PATH=/opt/pleaco/bin:$PATH_ENV \\
     PLEACO_STATE_DIR=/var/lib/pleaco PLEACO_CLUSTER_KEY_FILE=/etc/pleaco/cluster.key \\
-    PLEACO_API_HOST=0.0.0.0 PLEACO_API_PORT=7070 PLEACO_CLUSTER_PORT=7946 \\
+    PLEACO_API_PORT=7070 PLEACO_CLUSTER_PORT=7946 \\
     PLEACO_PROXY_BIND=0.0.0.0 PLEACO_PROXY_PORT=8080
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/bin/tini", "--", "/opt/pleaco/scripts/node-entry.sh"]
