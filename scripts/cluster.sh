@@ -275,25 +275,31 @@ status() {
 
 # Isolation inside the node's own network namespace: everything in or out of its eth0 is dropped (the node's
 # processes and containers keep running, as on a machine whose cable was pulled). The rules go with the container.
-ISO=(-m comment --comment pleaco-isolate -j DROP)
-iso_rules() { printf '%s\n' "INPUT -i eth0" "OUTPUT -o eth0" "FORWARD -i eth0" "FORWARD -o eth0"; }
+# Both directions change in one iptables-restore transaction.
+ISO_TAG=pleaco-isolate
+iso_lines() { # the node's rules tagged $ISO_TAG, as `iptables -S` prints them
+  docker exec "$1" iptables -w -S | grep -e "--comment $ISO_TAG" || true
+}
 isolate() {
-  local name chain dir ifc
+  local name
   name="$(need_node "${1:-}")"
-  while read -r chain dir ifc; do
-    docker exec "$name" iptables -w -C "$chain" "$dir" "$ifc" "${ISO[@]}" 2>/dev/null ||
-      docker exec "$name" iptables -w -I "$chain" 1 "$dir" "$ifc" "${ISO[@]}"
-  done < <(iso_rules)
+  if [ -n "$(iso_lines "$name")" ]; then say "$name is isolated already"; return 0; fi
+  docker exec -i "$name" iptables-restore -w --noflush <<EOF
+*filter
+-I INPUT 1 -i eth0 -m comment --comment $ISO_TAG -j DROP
+-I OUTPUT 1 -o eth0 -m comment --comment $ISO_TAG -j DROP
+-I FORWARD 1 -i eth0 -m comment --comment $ISO_TAG -j DROP
+-I FORWARD 1 -o eth0 -m comment --comment $ISO_TAG -j DROP
+COMMIT
+EOF
   say "$name isolated"
 }
 heal() {
-  local name chain dir ifc
+  local name rules
   name="$(need_node "${1:-}")"
-  while read -r chain dir ifc; do
-    while docker exec "$name" iptables -w -C "$chain" "$dir" "$ifc" "${ISO[@]}" 2>/dev/null; do
-      docker exec "$name" iptables -w -D "$chain" "$dir" "$ifc" "${ISO[@]}"
-    done
-  done < <(iso_rules)
+  rules="$(iso_lines "$name")"
+  if [ -z "$rules" ]; then say "$name is not isolated"; return 0; fi
+  printf '*filter\n%s\nCOMMIT\n' "${rules//-A /-D }" | docker exec -i "$name" iptables-restore -w --noflush
   say "$name healed"
 }
 

@@ -28,9 +28,8 @@ async function stateOf(who: ClusterNode, about: ClusterNode): Promise<string> {
   return m?.state ?? 'absent';
 }
 
-/** Waits until every node in `observers` sees `about` in one of `states`; returns the time it took. */
-async function allSee(observers: ClusterNode[], about: ClusterNode, states: string[], boundMs: number): Promise<number> {
-  const t0 = Date.now();
+/** Waits until every node in `observers` sees `about` in one of `states`; returns the ms since `t0`. */
+async function allSee(observers: ClusterNode[], about: ClusterNode, states: string[], boundMs: number, t0 = Date.now()): Promise<number> {
   await waitFor(`${observers.map((o) => o.name).join(', ')} to see ${about.name} ${states.join(' or ')}`, async () => {
     for (const o of observers) if (!states.includes(await stateOf(o, about))) return null;
     return true;
@@ -135,28 +134,30 @@ s.bind(0,ip,()=>{s.setMulticastInterface(ip);s.setMulticastTTL(1);let k=0;const 
   h('kill a node: the others see it suspect or dead, then dead; start it: it rejoins with the same id', async ({ cl }) => {
     const [n1, n2, n3] = cl.nodes as [ClusterNode, ClusterNode, ClusterNode];
     const id = n3.id;
+    const killedAt = Date.now();
     await n3.kill();
-    const gone = await allSee([n1, n2], n3, ['suspect', 'dead'], DEAD_BOUND_MS);
-    const dead = gone + (await allSee([n1, n2], n3, ['dead'], DEAD_BOUND_MS));
+    const gone = await allSee([n1, n2], n3, ['suspect', 'dead'], DEAD_BOUND_MS, killedAt);
+    const dead = await allSee([n1, n2], n3, ['dead'], DEAD_BOUND_MS, killedAt);
     assert.not.ok(await answers(n3), 'a killed node answers nothing');
     const t0 = Date.now();
     await n3.start();
     const ready = Date.now() - t0;
     assert.is(n3.id, id, 'same node id after the restart (state volume kept)');
     const rejoined = await allAlive(cl, REJOIN_BOUND_MS);
-    console.log(`  kill: suspect/dead after ${seconds(gone)}, dead after ${seconds(dead)}; start: ready after ${seconds(ready)}, all alive ${seconds(rejoined)} later`);
+    console.log(`  kill: suspect/dead ${seconds(gone)} after docker kill began, dead after ${seconds(dead)}; start: ready after ${seconds(ready)}, all alive ${seconds(rejoined)} later`);
   });
 
   h('isolate a node: it is cut off both ways while it runs; heal: every node sees every node alive again', async ({ cl }) => {
     const [n1, n2, n3] = cl.nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const cutAt = Date.now();
     await n2.isolate();
     try {
-      const cut = await allSee([n1, n3], n2, ['suspect', 'dead'], DEAD_BOUND_MS);
+      const cut = await allSee([n1, n3], n2, ['suspect', 'dead'], DEAD_BOUND_MS, cutAt);
       assert.not.ok(await answers(n2), 'the host cannot reach it either');
       const ping = await n2.exec(['node', '-e', `require('node:net').connect(7070,'${n1.ip}').on('connect',()=>process.exit(0)).on('error',()=>process.exit(2));setTimeout(()=>process.exit(3),1500)`]);
       assert.is(ping.code, 3, 'from inside it, a connection to node 1 hangs (dropped, not refused)');
       assert.is((await n2.exec(['true'])).code, 0, 'the node itself runs on');
-      console.log(`  isolate: the others saw it suspect/dead after ${seconds(cut)}`);
+      console.log(`  isolate: the others saw it suspect/dead ${seconds(cut)} after the isolation began`);
     } finally {
       await n2.heal();
     }
