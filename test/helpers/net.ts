@@ -37,10 +37,10 @@ export async function reservedPort(): Promise<number> {
 /** A port nothing listens on (a reserved one that nobody was given). */
 export const closedPort = reservedPort;
 
-/** True when something accepts TCP connections on 127.0.0.1:port. */
-export function accepts(port: number): Promise<boolean> {
+/** True when something accepts TCP connections on host:port (127.0.0.1 unless told). */
+export function accepts(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((done) => {
-    const c = connect(port, '127.0.0.1');
+    const c = connect(port, host);
     c.once('connect', () => {
       c.destroy();
       done(true);
