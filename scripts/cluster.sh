@@ -88,9 +88,9 @@ check_subnet() {
 
 # --- what exists ---------------------------------------------------------------------------------------------------
 # node containers of this cluster, as "index name state image owner", by index
-existing_nodes() {
+existing_nodes() { # as "index name state image env owner" lines
   docker ps -a --filter "label=$L=$NAME" --filter "label=io.pleaco.role=cluster-node" \
-    --format "{{.Label \"$L.node\"}} {{.Names}} {{.State}} {{.Label \"$L.image\"}} {{.Label \"$L.owner\"}}" | sort -n
+    --format "{{.Label \"$L.node\"}} {{.Names}} {{.State}} {{.Label \"$L.image\"}} {{.Label \"$L.env\"}} {{.Label \"$L.owner\"}}" | sort -n
 }
 alive_pid() { [ -n "$1" ] && [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 need_node() { # I: the container name of node I, which must exist
@@ -139,9 +139,9 @@ new_key() {
   (umask 077 && head -c 32 /dev/urandom | base64 >"$DIR/cluster.key.tmp" && mv "$DIR/cluster.key.tmp" "$DIR/cluster.key")
 }
 
-run_node() { # I IMAGE TAR PEERS [-e K=V]...
-  local i="$1" image="$2" tar="$3" peers="$4" name v
-  shift 4
+run_node() { # I IMAGE TAR PEERS ENV_HASH [-e K=V]...
+  local i="$1" image="$2" tar="$3" peers="$4" env_hash="$5" name v
+  shift 5
   name="$(node_name "$i")"
   for v in docker state; do
     docker volume create --label "$L=$NAME" --label "io.pleaco.role=cluster-volume" --label "$L.node=$i" "$name-$v" >/dev/null
@@ -151,7 +151,7 @@ run_node() { # I IMAGE TAR PEERS [-e K=V]...
   # Not --privileged (root lacks CAP_SYS_RESOURCE here: "unable to apply caps"): every other capability, no
   # seccomp/AppArmor/masked paths, every device; the entry remounts /sys and the cgroups read-write.
   docker run -d --name "$name" --hostname "$name" --network "$NET" --ip "$(node_ip "$i")" \
-    --label "$L=$NAME" --label io.pleaco.role=cluster-node --label "$L.node=$i" --label "$L.image=$image" --label "$L.owner=$OWNER" \
+    --label "$L=$NAME" --label io.pleaco.role=cluster-node --label "$L.node=$i" --label "$L.image=$image" --label "$L.env=$env_hash" --label "$L.owner=$OWNER" \
     --cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
     --security-opt systempaths=unconfined --device-cgroup-rule 'a *:* rwm' --tmpfs /run:rw,exec,nosuid,mode=755 \
     -v "$name-docker:/var/lib/docker" -v "$name-state:/var/lib/pleaco" \
@@ -190,8 +190,8 @@ wait_formed() { # N: until every node sees N alive
 node_json() { # I: {"name","index","ip","api","token","id"} of a running node
   local i="$1" name ip token id
   name="$(node_name "$i")"; ip="$(node_ip "$i")"
-  token="$(docker exec "$name" cat /var/lib/pleaco/token)"
-  id="$(docker exec "$name" cat /var/lib/pleaco/node-id)"
+  token="$(docker exec "$name" cat /var/lib/pleaco/token 2>/dev/null || true)"
+  id="$(docker exec "$name" cat /var/lib/pleaco/node-id 2>/dev/null || true)"
   printf '{"name":"%s","index":%s,"ip":"%s","api":"http://%s:%s","token":"%s","id":"%s"}' "$name" "$i" "$ip" "$ip" "$API_PORT" "$token" "$id"
 }
 
@@ -201,7 +201,7 @@ report() { # N IMAGE: one line per node, then the JSON line (also written to $DI
     j="$(node_json "$i")"
     nodes+="${nodes:+,}$j"
     printf '  %-14s %-15s %-28s token %s\n' "$(node_name "$i")" "$(node_ip "$i")" "http://$(node_ip "$i"):$API_PORT" \
-      "$(sed -E 's/.*"token":"([^"]*)".*/\1/' <<<"$j")"
+      "$(sed -E 's/.*"token":"([^"]*)".*/\1/; s/^$/(not running)/' <<<"$j")"
   done
   local json="{\"cluster\":\"$NAME\",\"network\":\"$NET\",\"subnet\":\"$SUBNET\",\"image\":\"$image\",\"nodes\":[$nodes]}"
   mkdir -p "$DIR" && (umask 077 && printf '%s\n' "$json" >"$DIR/cluster.json")
@@ -219,20 +219,22 @@ up() {
     esac
   done
   if ! [[ $n =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ] || [ "$n" -gt "$MAX_NODES" ]; then die "N must be 1..$MAX_NODES for subnet $SUBNET"; fi
-  local t0=$SECONDS image
+  local t0=$SECONDS image env_hash
+  env_hash="$(printf '%s\n' "${extra[@]}" | sha256sum | cut -c1-12)"
   image="$(bash "$repo/scripts/node-image.sh" | tail -n1)"
   image="${image#image=}"
   [ -n "$image" ] || die "scripts/node-image.sh gave no image"
 
-  local rows why="" running=0 state img owner
+  local rows why="" running=0 state img env owner
   rows="$(existing_nodes)"
   if [ -n "$rows" ]; then
-    while read -r _ _ state img owner; do
+    while read -r _ _ state img env owner; do
       if [ -n "$owner" ] && [ "$owner" != "$OWNER" ] && alive_pid "$owner" && [ "${PLEACO_CLUSTER_REPLACE:-0}" != 1 ]; then
         die "cluster $NAME belongs to process $owner, which is running (set PLEACO_CLUSTER_REPLACE=1 to replace it)"
       fi
       [ "$state" = running ] && running=$((running + 1))
       [ "$img" = "$image" ] || why="its image is $img, not $image"
+      [ "$env" = "$env_hash" ] || why="${why:-its nodes were started with other --env settings}"
       [ "$owner" = "$OWNER" ] || why="${why:-it was started by another run}"
     done <<<"$rows"
     [ "$(wc -l <<<"$rows")" = "$n" ] || why="${why:-it has $(wc -l <<<"$rows") nodes, not $n}"
@@ -254,9 +256,9 @@ up() {
     -o "com.docker.network.bridge.name=plc-${NAME:0:11}" --label "$L=$NAME" --label io.pleaco.role=cluster-network "$NET" >/dev/null
   for i in $(seq 1 "$n"); do peers+="${peers:+,}$(node_ip "$i"):$CLUSTER_PORT"; done
   say "starting $n nodes of $image on $SUBNET (bridge plc-${NAME:0:11})"
-  run_node 1 "$image" "$tar" "$peers" "${extra[@]}"
+  run_node 1 "$image" "$tar" "$peers" "$env_hash" "${extra[@]}"
   wait_ready "$(node_name 1)"
-  for i in $(seq 2 "$n"); do run_node "$i" "$image" "$tar" "$peers" "${extra[@]}"; done
+  for i in $(seq 2 "$n"); do run_node "$i" "$image" "$tar" "$peers" "$env_hash" "${extra[@]}"; done
   for i in $(seq 2 "$n"); do wait_ready "$(node_name "$i")"; done
   wait_formed "$n"
   say "$n nodes up and joined in $((SECONDS - t0)) s; \`make cluster-down\` (scripts/cluster.sh down) removes them"

@@ -6,8 +6,8 @@
 #                         docker import; minutes, once)
 #   pleaco-node-deps:<h>  + this host's Node 20 binary + pleaco's production node_modules (from package-lock.json)
 #   pleaco-node:<h>       + dist/src, bin/, package.json, scripts/node-entry.sh (a code change: seconds)
-# `pleaco-node:latest` names the newest. Every image is labelled io.pleaco.node-image=os|deps|app; older images of
-# ours are removed when a new one replaces them (never one a container still uses, never an unlabelled one).
+# `pleaco-node:latest` names the newest. Every image is labelled io.pleaco.node-image=os|deps|app; ours that are
+# more than a day old and not current are removed after a build (never one a container uses, nor an unlabelled one).
 # Progress on stderr; the last line on stdout is `image=pleaco-node:<h>`.
 #
 #   NODE_IMAGE_MIRROR=URI   Debian mirror for bookworm (default: from this host's apt sources)
@@ -75,12 +75,17 @@ check_run() {
   docker run --rm --network none --label "$CHECK_LABEL" --label "io.pleaco.check-run=$run_id" --entrypoint "$1" "$image" "${@:2}"
 }
 
-# Removes the other images of one kind (os, deps, app) that are not `keep`; one still in use stays (rmi refuses).
+# Removes the images of one kind (os, deps, app) other than `keep` that are more than a day old. Several checkouts
+# share this Engine, each with its own current images: a younger one may be another checkout's (or about to be run
+# by its cluster.sh), so it stays. One a container uses stays too (rmi refuses), and so does every unlabelled one.
+PRUNE_AFTER_S=$((24 * 3600))
 prune_kind() {
-  local kind="$1" keep="$2" ref
+  local kind="$1" keep="$2" ref created
   while read -r ref; do
     if [ -z "$ref" ] || [ "$ref" = "$keep" ] || [ "${ref##*:}" = latest ]; then continue; fi
-    if docker rmi "$ref" >/dev/null 2>&1; then say "removed the older $ref"; fi
+    created="$(date -d "$(docker image inspect --format '{{.Created}}' "$ref" 2>/dev/null)" +%s 2>/dev/null || echo 0)"
+    [ $(($(date +%s) - created)) -gt "$PRUNE_AFTER_S" ] || continue
+    if docker rmi "$ref" >/dev/null 2>&1; then say "removed $ref (older than a day)"; fi
   done < <(docker images --filter "label=$LABEL_KEY=$kind" --format '{{.Repository}}:{{.Tag}}')
 }
 
@@ -240,7 +245,7 @@ docker tag "$app_tag" pleaco-node:latest
 prune_kind app "$app_tag"
 prune_kind deps "$deps_tag"
 prune_kind os "$os_tag"
-docker image prune -f --filter "label=$LABEL_KEY" >/dev/null 2>&1 || true
+docker image prune -f --filter "label=$LABEL_KEY" --filter "until=24h" >/dev/null 2>&1 || true
 
 say "$app_tag ready in $(elapsed "$t_start") (image size $(size_of "$app_tag"))"
 echo "image=$app_tag"

@@ -7,17 +7,18 @@
  *   try { await cl.nodes[0].json('/v1/cluster'); await cl.nodes[2].kill(); ... } finally { await cl.stop(); }
  *
  * Everything goes through the docker CLI and the script with argv arrays. A test cluster is named `pleaco-test`
- * (subnet 10.212.13.0/24, apart from `make cluster`'s) and labelled with this process's id: starting one removes
- * what an earlier run left (one SIGKILLed before its cleanup), refuses to touch one whose owner still runs, and
- * `stop()` (also run on exit and on SIGINT/SIGTERM) removes its containers, volumes, network and key.
+ * (subnet 10.212.13.0/24, apart from `make cluster`'s; PLEACO_TEST_CLUSTER and PLEACO_TEST_SUBNET change both, e.g.
+ * for a second checkout testing on the same machine) and labelled with this process's id: starting one removes what
+ * an earlier run left (one SIGKILLed before its cleanup), refuses to touch one whose owner still runs, and `stop()`
+ * (also run on exit and on SIGINT/SIGTERM) removes its containers, volumes, network and key.
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const SCRIPT = `${REPO}scripts/cluster.sh`;
-export const TEST_CLUSTER = 'pleaco-test';
-export const TEST_SUBNET = '10.212.13.0/24';
+export const TEST_CLUSTER = process.env.PLEACO_TEST_CLUSTER || 'pleaco-test';
+export const TEST_SUBNET = process.env.PLEACO_TEST_SUBNET || '10.212.13.0/24';
 
 export interface ExecResult {
   code: number;
