@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { connect, createServer } from 'node:net';
 
 /**
@@ -46,5 +47,24 @@ export function accepts(port: number, host = '127.0.0.1'): Promise<boolean> {
       done(true);
     });
     c.once('error', () => done(false));
+  });
+}
+
+/**
+ * GET http://<addr>:<port>/ with a Host header of our choosing (fetch cannot send one: it takes the URL's host), as a
+ * client of a name-based proxy does; resolves with the status and body, rejects on a connection error or timeout.
+ */
+export function getWithHost(addr: string, port: number, host: string, timeoutMs = 5000, path = '/'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: addr, port, path, method: 'GET', headers: { Host: host }, timeout: timeoutMs, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d.length + body.length > 1_000_000 ? '' : d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${addr}:${port} within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
   });
 }

@@ -12,6 +12,7 @@ import * as assert from 'uvu/assert';
 import { clusterUnavailable, startCluster, waitFor, type Cluster, type ClusterNode } from '../helpers/cluster.js';
 import { webApp } from '../helpers/apps.js';
 import { startGitDaemon, TestRepo, type Daemon } from '../helpers/gitrepo.js';
+import { getWithHost } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const APP = 'mn-web';
@@ -57,9 +58,9 @@ async function containersPerNode(cl: Cluster): Promise<Record<string, number>> {
 }
 
 async function get(node: ClusterNode): Promise<string> {
-  const res = await fetch(`http://${node.ip}/`, { headers: { Host: HOST }, signal: AbortSignal.timeout(5000) });
+  const res = await getWithHost(node.ip, 80, HOST);
   if (res.status !== 200) throw new Error(`${node.name}: ${res.status}`);
-  return res.text();
+  return res.body;
 }
 
 const why = clusterUnavailable();
