@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE ?= node
 export PLEACO_STATE_DIR ?= $(CURDIR)/.pleaco
 
-.PHONY: help deps build base-images up test test-unit bench-deploy bench-proxy bench-rollout bench-scan bench-state fuzz-api clean lint graph
+.PHONY: help deps build base-images up test test-unit bench-deploy bench-proxy bench-rollout bench-scan bench-state fuzz-api clean lint graph node-image cluster cluster-down bench-failover
 
 help:
 	@echo "make up            start a node here and serve the example app (prints URL and API token)"
@@ -21,6 +21,10 @@ help:
 	@echo "make bench-gossip  event and failure-detection times, false positives at 10% loss: pleaco vs serf (netns)"
 	@echo "make partition     5 agents in netns split 3/2 for 30 s, writes on both sides, heal: convergence time"
 	@echo "make base-images   build busybox:latest and debian:bookworm-slim locally"
+	@echo "make bench-failover 3 nodes, app with 3 replicas under load, one node killed: seconds until every slot runs again"
+	@echo "make cluster N=3   N nodes on this machine as separate hosts (own address, state, Docker Engine); prints API URLs and tokens"
+	@echo "make cluster-down  remove the nodes of make cluster, their volumes and network"
+	@echo "make node-image    build the image of those nodes (pleaco-node) locally; only what changed is rebuilt"
 	@echo "make clean         remove build output (not the node's state in .pleaco)"
 
 # Debian packages (docker.io, haproxy, git, busybox-static, mmdebstrap), dockerd running, npm packages.
@@ -40,8 +44,9 @@ base-images: deps
 up: deps build base-images
 	@$(NODE) dist/src/main/up.js
 
-# The lint runs first, as two suites of the summary (test/run.mjs), then every test suite.
-test: deps build base-images
+# The lint runs first, as two suites of the summary (test/run.mjs), then every test suite. The multi-node suites
+# need the node image (built once, minutes on a fresh machine; a code change rebuilds its top layer in seconds).
+test: deps build base-images node-image
 	@$(NODE) test/run.mjs
 
 # Only the suites that need neither Docker nor git servers (quick feedback while editing).
@@ -73,6 +78,10 @@ bench-scan: deps build base-images
 fuzz-api: deps build base-images
 	@$(NODE) dist/bench/fuzz-api.js
 
+# 3 nodes of the harness, one killed under load: seconds until every slot runs again, failed requests (issue #12).
+bench-failover: deps build base-images
+	@$(NODE) dist/bench/failover.js
+
 bench-rollout: deps build base-images
 	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >/dev/null
 	@$(NODE) dist/bench/rollout.js
@@ -95,6 +104,18 @@ bench-state: build
 
 clean:
 	rm -rf dist
+
+# The multi-node harness (scripts/cluster.sh; docs/decisions.md, issue #12). `make cluster` builds the node image
+# when it is missing or stale; a second `make cluster` says the cluster runs, or replaces one that differs.
+N ?= 3
+node-image: deps build base-images
+	@bash scripts/node-image.sh >/dev/null
+
+cluster: deps build base-images
+	@bash scripts/cluster.sh up $(N)
+
+cluster-down:
+	@bash scripts/cluster.sh down
 
 sim: build
 	@$(NODE) dist/bench/sim.js

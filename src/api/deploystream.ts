@@ -74,7 +74,7 @@ export async function streamDeploy(ctx: Ctx, d: ApiDeps, app: string, id: string
     const early = buildDone(build);
     if (early || build.status !== 'succeeded' || build.release === undefined) return early;
     const failure = d.store.get<Release>(keys.release(app, build.release))?.failure;
-    const v = rolloutVerdict(build.release, d.apps.current(app)?.number ?? null, d.apps.replicas(app), slotsOf(d.store, app), failure);
+    const v = rolloutVerdict(build.release, d.apps.current(app)?.number ?? null, d.apps.replicas(app), slotsOf(d, app), failure);
     const proxy = v?.ok ? proxyStatus(d.store, d.nodeId) : null;
     return v?.ok && proxy ? { ...v, url: routedUrl(proxy, app) } : v;
   };
@@ -103,7 +103,7 @@ export async function streamDeploy(ctx: Ctx, d: ApiDeps, app: string, id: string
     };
     const check = (): void => {
       if (build.status === 'succeeded' && build.release !== undefined) {
-        const slots = releaseSlots(slotsOf(d.store, app), build.release);
+        const slots = releaseSlots(slotsOf(d, app), build.release);
         const snap = JSON.stringify(slots.map((s) => [s.slot, s.state, s.restarts]));
         if (snap !== lastRollout) {
           lastRollout = snap;

@@ -2,13 +2,20 @@
 import { type DomainView } from '../agent/index.js';
 import { effectiveResources, keys, type AppSpec, type Build, type ProxyStatus, type Release, type ResourceDefaults, type Resources, type SlotStatus } from '../model/index.js';
 import type { Store } from '../state/index.js';
+import type { ApiDeps } from './deps.js';
 import { redactUrl } from '../log.js';
 
-export function slotsOf(store: Store, app: string): SlotStatus[] {
-  return store
+/**
+ * An app's slot records from every node. A record of a node that is not a live member (dead, departed, unknown) is
+ * shown as `lost`: its container went with its node, and the record stays until the node comes back to clean it.
+ */
+export function slotsOf(d: Pick<ApiDeps, 'store' | 'cluster' | 'nodeId'>, app: string): SlotStatus[] {
+  const members = d.cluster?.members();
+  const live = members ? new Set(members.filter((m) => m.state === 'alive' || m.state === 'suspect').map((m) => m.id)).add(d.nodeId) : null;
+  return d.store
     .list<SlotStatus>('obs/')
     .filter((e) => e.key.includes('/slots/') && e.value.app === app)
-    .map((e) => e.value)
+    .map((e) => (live && !live.has(e.value.node) ? { ...e.value, state: 'lost' as const } : e.value))
     .sort((a, b) => (a.slot < b.slot ? -1 : a.slot > b.slot ? 1 : a.release - b.release));
 }
 

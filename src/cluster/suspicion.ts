@@ -21,7 +21,8 @@ export class Suspicion {
     readonly start: number,
   ) {
     this.seen.add(from);
-    this._deadline = start + max;
+    // No confirmation can come (a cluster of two): waiting for the maximum would only delay the failover.
+    this._deadline = start + (k < 1 ? min : max);
   }
 
   /** When the member is to be declared dead, absent refutation. */

@@ -134,10 +134,11 @@ export class Membership extends Outbox {
     m.state = 'suspect';
     m.since = this.now;
     // k confirmations bring the timeout to its minimum two probe intervals before the nominal
-    // suspicionMult intervals; no confirmations are expected when the cluster is too small.
+    // suspicionMult intervals. In a cluster too small for that many, as many as there can be: the n - 2 members
+    // other than us and the suspect (memberlist waits for none there and keeps the maximum: 24 s in a cluster of 3,
+    // which no confirmation can shorten). None possible (2 members): the minimum (suspicion.ts).
     const n = this.table.size;
-    let k = this.cfg.suspicionMult - 2;
-    if (n - 2 < k) k = 0;
+    const k = Math.max(0, Math.min(this.cfg.suspicionMult - 2, n - 2));
     const min = suspicionTimeout(this.cfg.suspicionMult, n, this.cfg.probeIntervalMs);
     const max = this.cfg.suspicionMaxTimeoutMult * min;
     this.suspicions.set(s.node, new Suspicion(s.from, k, min, max, this.now));

@@ -172,7 +172,8 @@ export interface ReleaseFailure {
   rolledBackTo: number | null;
 }
 
-export type SlotState = 'starting' | 'running' | 'crashed' | 'backoff' | 'stopping' | 'failed';
+/** `lost` only in API views: the node that ran the slot is not a live member (its record stays until it returns). */
+export type SlotState = 'starting' | 'running' | 'crashed' | 'backoff' | 'stopping' | 'failed' | 'lost';
 
 export interface SlotStatus {
   app: string;

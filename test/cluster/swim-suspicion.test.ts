@@ -70,12 +70,19 @@ test('independent confirmations shrink the timeout; repeated ones from the same 
   assert.equal(deadAt(m, 'n2', 1200, 200_000, last), 1000 + min);
 });
 
-test('in a cluster too small for k confirmations the timer is the maximum', () => {
+test('in a cluster too small for k confirmations, the ones there can be: 3 members, one confirmation reaches the minimum', () => {
+  // n1 knows n2 and n3: k = min(4 - 2, 3 - 2) = 1. Before, k was 0 there and the timer stayed at its maximum (24 s).
   const n = nodeKnowing(['n2', 'n3']);
   n.receive(addr('n3'), { t: 'suspect', node: 'n2', inc: 1, from: 'n3' }, 1000);
-  n.receive(addr('n4'), { t: 'suspect', node: 'n2', inc: 1, from: 'n4' }, 1100);
-  assert.equal(n.stats().suspect_confirmations, 0);
-  assert.equal(deadAt(n, 'n2', 1100, 200_000), 1000 + 6 * suspicionTimeout(4, 3, 1000));
+  const last = n.receive(addr('n4'), { t: 'suspect', node: 'n2', inc: 1, from: 'n4' }, 1100);
+  assert.equal(n.stats().suspect_confirmations, 1);
+  assert.is(deadAt(n, 'n2', 1100, 200_000, last), 1000 + suspicionTimeout(4, 3, 1000));
+});
+
+test('two members: no confirmation can come, the timer is the minimum from the start', () => {
+  const m = nodeKnowing(['n2']);
+  m.receive(addr('n9'), { t: 'suspect', node: 'n2', inc: 1, from: 'n9' }, 1000);
+  assert.is(deadAt(m, 'n2', 1000, 200_000), 1000 + suspicionTimeout(4, 2, 1000));
 });
 
 test('a refutation (alive with a higher incarnation) cancels the suspicion: alive event, no death', () => {

@@ -50,14 +50,17 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-/** A real `git daemon` serving every repository under `base` on 127.0.0.1 (loopback only, read-only). */
-export async function startGitDaemon(base: string, env: NodeJS.ProcessEnv = GIT_ENV): Promise<Daemon> {
+/**
+ * A real `git daemon` serving every repository under `base`, read-only, on 127.0.0.1 — or on `listen`, an address of
+ * this host the test created itself (the multi-node harness's bridge gateway, which its node containers reach).
+ */
+export async function startGitDaemon(base: string, env: NodeJS.ProcessEnv = GIT_ENV, listen = '127.0.0.1'): Promise<Daemon> {
   const port = await reservedPort();
-  const child = spawn('git', ['daemon', '--reuseaddr', `--base-path=${base}`, '--export-all', '--listen=127.0.0.1', `--port=${port}`, base], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('git', ['daemon', '--reuseaddr', `--base-path=${base}`, '--export-all', `--listen=${listen}`, `--port=${port}`, base], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
   const deadline = Date.now() + 10_000;
-  while (!(await accepts(port))) {
+  while (!(await accepts(port, listen))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`git daemon did not listen on ${port}: ${stderr}`);
@@ -66,7 +69,7 @@ export async function startGitDaemon(base: string, env: NodeJS.ProcessEnv = GIT_
   }
   return {
     port,
-    url: (repo) => `git://127.0.0.1:${port}/${repo}`,
+    url: (repo) => `git://${listen}:${port}/${repo}`,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { connect, createServer } from 'node:net';
 
 /**
@@ -37,14 +38,33 @@ export async function reservedPort(): Promise<number> {
 /** A port nothing listens on (a reserved one that nobody was given). */
 export const closedPort = reservedPort;
 
-/** True when something accepts TCP connections on 127.0.0.1:port. */
-export function accepts(port: number): Promise<boolean> {
+/** True when something accepts TCP connections on host:port (127.0.0.1 unless told). */
+export function accepts(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((done) => {
-    const c = connect(port, '127.0.0.1');
+    const c = connect(port, host);
     c.once('connect', () => {
       c.destroy();
       done(true);
     });
     c.once('error', () => done(false));
+  });
+}
+
+/**
+ * GET http://<addr>:<port>/ with a Host header of our choosing (fetch cannot send one: it takes the URL's host), as a
+ * client of a name-based proxy does; resolves with the status and body, rejects on a connection error or timeout.
+ */
+export function getWithHost(addr: string, port: number, host: string, timeoutMs = 5000, path = '/'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: addr, port, path, method: 'GET', headers: { Host: host }, timeout: timeoutMs, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d.length + body.length > 1_000_000 ? '' : d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${addr}:${port} within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
   });
 }

@@ -33,7 +33,7 @@ t('renders one frontend routing by host through the map, one backend per app', (
   assert.match(config, 'errorfile 503 /run/pleaco/proxy/503-web.http');
   assert.match(config, '  server s1 10.0.0.5:3001 check\n  server s2 10.0.0.5:3002 check disabled\n  server-template s 3-4 0.0.0.0:1 check disabled');
   assert.match(config, 'http-reuse safe');
-  for (const t of ['timeout connect 5s', 'timeout client 60s', 'timeout server 60s', 'timeout http-request 10s']) assert.match(config, t);
+  for (const t of ['timeout connect 1s', 'timeout client 60s', 'timeout server 60s', 'timeout http-request 10s']) assert.match(config, t);
   assert.not.match(config, /\bdaemon\b/);
   assert.is(files['hosts.map'], 'web.localhost app_web\nwww.example.com app_web\n');
   assert.match(files['404.html']!, 'no app is served at %[var(txn.host)]');

@@ -45,7 +45,7 @@ t('runs in master-worker mode with the master CLI and the admin socket', async (
 t('validate runs haproxy -c and returns HAProxy\'s own error lines', async ({ r }) => {
   const good = renderConfig(r.model([app('web', [])]), { dir: r.dir, statsSocket: `${r.dir}/stats.sock` }, { slotsPerApp: 4 });
   assert.equal(await r.proc.validate(good.config), { ok: true, message: '' });
-  const bad = await r.proc.validate(good.config.replace('timeout connect 5s', 'timeout connect five seconds'));
+  const bad = await r.proc.validate(good.config.replace('timeout connect 1s', 'timeout connect five seconds'));
   assert.is(bad.ok, false);
   assert.match(bad.message, /^\[ALERT\] config : parsing \[haproxy\.cfg:\d+\]/);
   assert.not.match(bad.message, /\(\d+\) :/, 'no pid column');

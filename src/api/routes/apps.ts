@@ -19,7 +19,7 @@ export function appRoutes(d: ApiDeps): RouteDef[] {
     const routing = { domains: d.domains.list(name), proxy: proxyStatus(store, d.nodeId) };
     const release = apps.current(name);
     const resources = resourcesView(app.resources, release, d.config.app);
-    return appInfo(app, release, apps.replicas(name), slotsOf(store, name), builds[0] ?? null, Object.keys(apps.config(name)).sort(), routing, resources);
+    return appInfo(app, release, apps.replicas(name), slotsOf(d, name), builds[0] ?? null, Object.keys(apps.config(name)).sort(), routing, resources);
   };
   const parseRelease = (v: unknown): number | undefined => {
     if (v === undefined || v === null) return undefined;
@@ -32,7 +32,7 @@ export function appRoutes(d: ApiDeps): RouteDef[] {
       method: 'GET', path: '/v1/apps', tag: 'apps', summary: 'List apps',
       handler: async (ctx) => {
         const proxy = proxyStatus(store, d.nodeId);
-        ctx.body = { apps: apps.list().map((a) => appSummary(a, apps.current(a.name), apps.replicas(a.name), slotsOf(store, a.name), proxy)) };
+        ctx.body = { apps: apps.list().map((a) => appSummary(a, apps.current(a.name), apps.replicas(a.name), slotsOf(d, a.name), proxy)) };
       },
     },
     {
@@ -76,7 +76,7 @@ export function appRoutes(d: ApiDeps): RouteDef[] {
       handler: async (ctx) => {
         const name = ctx.params.name!;
         apps.get(name);
-        ctx.body = { replicas: apps.replicas(name), release: apps.current(name)?.number ?? null, processes: slotsOf(store, name) };
+        ctx.body = { replicas: apps.replicas(name), release: apps.current(name)?.number ?? null, processes: slotsOf(d, name) };
       },
     },
     {
