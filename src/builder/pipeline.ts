@@ -9,7 +9,7 @@ import { PleacoError } from '../errors.js';
 import type { AgentLink, StateView } from '../link/index.js';
 import { currentRelease, isCommitSha, keys, LABELS, redactRepoUrl, validateRepoUrl, type AppSpec, type Build, type Release, type TestResult } from '../model/index.js';
 import type { ContainerEngine, ImageInfo } from '../runtime/index.js';
-import { scanImage, type AdvisoryStore, type ScanOutcome } from '../scan/index.js';
+import { scanImage, type AdvisoryStore, type LayerScanDeps, type ScanOutcome } from '../scan/index.js';
 import { readAppConfig, resolvePort, resolveTestCommand, type AppConfig } from './appconfig.js';
 import { pleacoLabels, type Builder } from './builder.js';
 import type { LogShipper } from './logship.js';
@@ -43,6 +43,8 @@ export interface PipelineDeps {
   buildTimeoutMs?: number;
   /** This node's advisory database (null: images are inventoried, not matched). */
   advisories?: AdvisoryStore | null;
+  /** The scan inventories images layer by layer with these (absent: from the merged filesystem). */
+  layers?: LayerScanDeps | null;
   /** pleaco's version, named in SBOMs. */
   version?: string;
   /** The app's config vars (env/<app>/*), read when the test runs. */
@@ -263,7 +265,7 @@ async function scanStage(s: Stage, image: string, imageId: string, test: TestRes
   let scanned: ScanOutcome;
   try {
     scanned = await scanImage({
-      app: build.app, build: build.id, image, imageId, engine: d.engine, view: d.view, link: d.link, advisories: d.advisories ?? null, version: d.version ?? '0.0.0',
+      app: build.app, build: build.id, image, imageId, engine: d.engine, view: d.view, link: d.link, advisories: d.advisories ?? null, layers: d.layers ?? null, version: d.version ?? '0.0.0',
       labels: pleacoLabels({ app: build.app, build: build.id, role: 'scan', node: d.nodeId }), signal: AbortSignal.any([run.signal, scanDeadline]), say: s.say, out: s.out,
     });
   } catch (err) {

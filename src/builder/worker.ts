@@ -46,8 +46,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 /** The state a builder's view holds: the queue, the apps and their config, releases, scan policies. */
 export const BUILDER_PREFIXES = ['apps/', 'builds/', 'env/', 'current/', 'releases/', 'scan/'];
 
-/** `advisories` and `version` reach the pipeline's scan stage as they are. */
-export interface BuildWorkerDeps extends Pick<PipelineDeps, 'advisories' | 'version'> {
+/** `advisories`, `layers` and `version` reach the pipeline's scan stage as they are. */
+export interface BuildWorkerDeps extends Pick<PipelineDeps, 'advisories' | 'layers' | 'version'> {
   view: StateView;
   link: BuilderLink;
   git: GitMirrorLike;

@@ -27,6 +27,8 @@ export interface Config {
    * <stateDir>/images); transferTimeoutMs ends a transfer from peers that has not finished by then.
    */
   images: { cacheMaxBytes: number; transferTimeoutMs: number };
+  /** The scanner's record of each image layer it read (by diffID, under <stateDir>/scan-layers) takes at most this. */
+  scan: { layerCacheMaxBytes: number };
   /** rolloutStableMs: how long a new container serves before the old one it replaced is removed. */
   runtime: { bindHost: string; backoffBaseMs: number; backoffMaxMs: number; stableAfterMs: number; rolloutStableMs: number; defaultPort: number };
   /** Default limits of an app's containers (`resources:set` overrides them per app); null: no limit. */
@@ -76,6 +78,7 @@ export const DEFAULTS: Config = {
   },
   disk: { minFreeBytes: 2 * 1024 ** 3 },
   images: { cacheMaxBytes: 4 * 1024 ** 3, transferTimeoutMs: 10 * 60_000 },
+  scan: { layerCacheMaxBytes: 256 * 1024 ** 2 },
   runtime: { bindHost: '127.0.0.1', backoffBaseMs: 1000, backoffMaxMs: 60_000, stableAfterMs: 30_000, rolloutStableMs: 3000, defaultPort: 5000 },
   app: { memoryBytes: 512 * 1024 ** 2, cpus: null, pids: 1024 },
   store: { tombstoneTtlMs: 7 * 24 * 3600_000, compactAfterEntries: 5000, maxClockDriftMs: 60_000 },
@@ -176,8 +179,12 @@ function loadLimits(cfg: Config, env: Env): void {
   if (a.memoryBytes !== null && a.memoryBytes < 16 * 1024 ** 2) throw bad('the app memory limit must be at least 16m (or none)');
 }
 
-/** PLEACO_IMAGE_CACHE (a size: the parts kept to serve peers), PLEACO_IMAGE_TRANSFER_TIMEOUT (seconds). */
+/**
+ * PLEACO_IMAGE_CACHE (a size: the parts kept to serve peers), PLEACO_IMAGE_TRANSFER_TIMEOUT (seconds), PLEACO_SCAN_CACHE
+ * (a size: the scanner's layer records).
+ */
 function loadImages(cfg: Config, env: Env): void {
+  cfg.scan.layerCacheMaxBytes = parseBytes('PLEACO_SCAN_CACHE', env.PLEACO_SCAN_CACHE) ?? cfg.scan.layerCacheMaxBytes;
   cfg.images.cacheMaxBytes = parseBytes('PLEACO_IMAGE_CACHE', env.PLEACO_IMAGE_CACHE) ?? cfg.images.cacheMaxBytes;
   const t = int('PLEACO_IMAGE_TRANSFER_TIMEOUT', env.PLEACO_IMAGE_TRANSFER_TIMEOUT, 10, 86_400);
   if (t !== undefined) cfg.images.transferTimeoutMs = t * 1000;
@@ -226,6 +233,7 @@ export function loadConfig(env: Env = {}): Config {
     app: merge(DEFAULTS.app, file.app),
     disk: merge(DEFAULTS.disk, file.disk),
     images: merge(DEFAULTS.images, file.images),
+    scan: merge(DEFAULTS.scan, file.scan),
     store: merge(DEFAULTS.store, file.store),
     retention: merge(DEFAULTS.retention, file.retention),
     proxy: merge(DEFAULTS.proxy, file.proxy),

@@ -7,8 +7,9 @@
 import { join } from 'node:path';
 import { BuildWorker, BUILDER_PREFIXES, DockerBuilder, KanikoBuilder, type Builder } from '../builder/index.js';
 import { whenReady } from '../link/index.js';
+import { ImageCache, imagesRoot } from '../runtime/index.js';
 import { DockerEngine } from '../runtime/docker/index.js';
-import { AdvisoryStore, scanDbRoot } from '../scan/index.js';
+import { AdvisoryStore, LayerInventoryCache, scanDbRoot, scanLayersRoot } from '../scan/index.js';
 import { GitMirror, Poller } from '../source/index.js';
 import { readVersion } from './node.js';
 import { runSubsystem } from './subsystem.js';
@@ -31,9 +32,12 @@ runSubsystem({
     const git = new GitMirror({ root: join(config.stateDir, 'git'), log: log.child({ subsystem: 'source' }) });
     // The agent of this node installs the advisory database there (scan/replicator.ts); the builder only reads it.
     const advisories = new AdvisoryStore(scanDbRoot(config));
+    // Images are inventoried layer by layer, each layer's record cached by diffID; the agent's image-part cache is read
+    // when it holds a layer and filled by one export when the engine's layer store cannot hand a layer out.
+    const layers = { cache: new LayerInventoryCache(scanLayersRoot(config), config.scan.layerCacheMaxBytes), images: new ImageCache(imagesRoot(config), config.images.cacheMaxBytes), minFreeBytes: config.disk.minFreeBytes };
     // A node back from an absence takes and recovers builds only once its state caught up (no stale record rewritten).
     await whenReady(members, () => log.info('waiting for a full state sync with a peer before taking builds'));
-    const worker = new BuildWorker({ view, link, git, builder, engine, nodeId, config, log, advisories, version: readVersion() });
+    const worker = new BuildWorker({ view, link, git, builder, engine, nodeId, config, log, advisories, layers, version: readVersion() });
     await worker.start();
     const poller = new Poller({
       intervalMs: config.source.pollIntervalMs,

@@ -71,6 +71,12 @@ export interface ContainerSummary {
   labels: Record<string, string>;
 }
 
+/**
+ * Receives a layer's bytes in order (readLayer). A chunk is valid only during the call: copy what is kept. A throw ends
+ * the read and is passed on as it is.
+ */
+export type LayerSink = (chunk: Buffer) => void;
+
 export interface ContainerEngine {
   /** Where the engine is, for messages (its socket path). */
   readonly where: string;
@@ -103,6 +109,14 @@ export interface ContainerEngine {
    * consume destroys the stream.
    */
   readImageFiles<T>(image: string, labels: Record<string, string>, consume: (tar: NodeJS.ReadableStream) => Promise<T>): Promise<T>;
+  /**
+   * One layer's uncompressed tar straight from the engine's layer store, without exporting the image: `chain` is the
+   * diffIDs of an image's layers from its base up to and including the wanted one (a stored layer is named by its
+   * chain). Resolves false, before any byte, when this process cannot read the store (another storage driver, an
+   * engine on another machine or in another mount namespace, no permission): the caller exports the image instead.
+   * Read only; the bytes are not checked here: the caller hashes them against the diffID.
+   */
+  readLayer(chain: readonly string[], sink: LayerSink, signal?: AbortSignal): Promise<boolean>;
   /** Managed containers carrying every given label. */
   listContainers(labels: Record<string, string>): Promise<ContainerSummary[]>;
   /** Removes (forcefully) a managed container; a container without the managed label is refused. */

@@ -3,7 +3,7 @@
  * containers; ContainerRuntime for a node's app containers), the planner and the runner. The Docker adapters
  * implementing them are in runtime/docker/, which only main/ imports.
  */
-export { engineUnavailable, isEngineDown, type ContainerEngine, type ContainerSummary, type EngineStatus, type ImageBuildRequest, type ImageInfo, type JobResult, type JobSpec } from './engine.js';
+export { engineUnavailable, isEngineDown, type ContainerEngine, type ContainerSummary, type EngineStatus, type ImageBuildRequest, type ImageInfo, type JobResult, type JobSpec, type LayerSink } from './engine.js';
 export type {
   AppLogReader,
   ContainerRuntime,
@@ -37,4 +37,4 @@ export { desiredSlots, everywhere, type Placement } from './desired.js';
 export { Runner, runnerPrefixes, type RunnerDeps, type RunnerLink } from './runner.js';
 export { diskFull, diskSpace, lowDisks, type DiskSpace } from './disk.js';
 export { EngineMonitor, type EngineHealth, type EngineMonitorOptions } from './monitor.js';
-export { ImageService, imagesRoot, imageHook, imageRecords, imagesToKeep, chainIds, parseImageConfig, ENSURE_WAIT_MS, IMAGE_KIND, type EnsureImage, type ImageServiceOptions, type ImagePeers } from './images/index.js';
+export { ImageService, ImageCache, imagesRoot, imageHook, imageRecords, imagesToKeep, chainIds, parseImageConfig, ENSURE_WAIT_MS, IMAGE_KIND, type EnsureImage, type ImageServiceOptions, type ImagePeers } from './images/index.js';

@@ -5,6 +5,8 @@
 export { scanImage, countSeverities, fitReport, type ScanStageInput, type ScanOutcome } from './stage.js';
 export { blocks, describeBlocking, evaluate, type Verdict } from './policy.js';
 export { inventoryImage } from './inventory/image.js';
+export { inventoryByLayers, type LayerScanDeps, type LayeredStats } from './inventory/layered.js';
+export { LayerInventoryCache, scanLayersRoot } from './inventory/layercache.js';
 export { toCycloneDx } from './sbom.js';
 export { matchInventory, isAffected, fixedAbove } from './match.js';
 export { severityOf, cvss3BaseScore } from './severity.js';

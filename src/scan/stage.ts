@@ -1,8 +1,8 @@
 /**
- * The pipeline's scan stage: inventory the built image through the Engine (no scanner container per
- * package), write its CycloneDX SBOM, match the packages against this node's advisory database, apply the
- * app's policy, and store the report and SBOM with the build (replicated state). A blocked image throws
- * `scan_blocked` naming package, version, advisory and fixed version; the report stays readable
+ * The pipeline's scan stage: inventory the built image through the Engine, layer by layer with a cache by diffID
+ * (inventory/layered.ts; no scanner container), write its CycloneDX SBOM, match the packages against this node's
+ * advisory database, apply the app's policy, and store the report and SBOM with the build (replicated state). A
+ * blocked image throws `scan_blocked` naming package, version, advisory and fixed version; the report stays readable
  * (`pleaco scan NAME`). Without a database the image is still inventoried and the report says `unchecked`.
  */
 import { gzipSync } from 'node:zlib';
@@ -13,6 +13,7 @@ import { effectivePolicy, keys, MAX_REPORT_FINDINGS, SEVERITIES, type Finding, t
 import type { ContainerEngine } from '../runtime/index.js';
 import type { AdvisoryStore } from './db/index.js';
 import { inventoryImage } from './inventory/image.js';
+import { inventoryByLayers, type LayerScanDeps } from './inventory/layered.js';
 import { matchInventory } from './match.js';
 import { toCycloneDx } from './sbom.js';
 
@@ -28,6 +29,8 @@ export interface ScanStageInput {
   link: Pick<AgentLink, 'storeScan'>;
   /** This node's advisory store; null: scanning without advisories (inventory and SBOM only). */
   advisories: AdvisoryStore | null;
+  /** The image is inventoried layer by layer with these (cached by diffID); absent: from its merged filesystem. */
+  layers?: LayerScanDeps | null;
   labels: Record<string, string>;
   version: string;
   signal: AbortSignal;
@@ -76,7 +79,8 @@ export async function scanImage(s: ScanStageInput): Promise<ScanOutcome> {
   const now = s.now ?? (() => new Date());
   const started = Date.now();
   s.say('Scanning the image for known vulnerabilities');
-  const { inventory } = await inventoryImage(s.engine, s.imageId, { labels: s.labels, signal: s.signal, onProgress: s.out });
+  const how = { labels: s.labels, signal: s.signal, onProgress: s.out };
+  const { inventory } = s.layers ? await inventoryByLayers(s.engine, s.imageId, s.layers, how) : await inventoryImage(s.engine, s.imageId, how);
   if (inventory.os) s.out(`operating system: ${osName(inventory)}`);
   const sbom = toCycloneDx(inventory, { image: s.image, imageId: s.imageId, app: s.app, toolVersion: s.version });
   const stored: StoredSbom = { format: 'CycloneDX-1.5', encoding: 'gzip+base64', data: gzipSync(JSON.stringify(sbom)).toString('base64') };

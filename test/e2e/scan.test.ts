@@ -3,7 +3,8 @@
  * Docker Engine, git, bin/pleaco): a node loads the fixture OSV database (real published records), an app
  * whose image carries lodash 4.17.20 (GHSA-35jh-r3h4-6jhm, high) deploys under the default policy (critical)
  * and is blocked once the app's policy is `--fail-on high`; an allow-list entry lets it through; the image
- * with the fixed 4.17.21 has no finding. The report and the SBOM are served by the API and shown by the CLI.
+ * with the fixed 4.17.21 has no finding. The report and the SBOM are served by the API and shown by the CLI. Images
+ * are read layer by layer from the Engine's layer store; a rebuild reads only the layers not scanned before.
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +55,7 @@ s('without an advisory database the image is inventoried, the SBOM stored, and t
   const out = await deploy(node.client, APP);
   assert.ok(out.ok, `deploy failed: ${JSON.stringify(out.error)}\n${out.log.join('\n')}`);
   assert.ok(out.log.some((l) => /Scanning the image/.test(l)), 'the deploy shows the scan stage');
+  assert.ok(out.log.some((l) => /inventory: \d+ packages .* from \d+ layer\(s\): 0 cached, \d+ from the layer store/.test(l)), `read layer by layer from the layer store:\n${out.log.join('\n')}`);
   const { report: r } = await report(node);
   assert.is(r.status, 'unchecked');
   assert.ok(r.packages >= 1);
@@ -80,6 +82,7 @@ s('the default policy (critical) lets a high finding through and reports it', as
   repo.commit({ 'index.html': '<h1>again</h1>\n' }, 'rebuild with the database');
   const out = await deploy(node.client, APP);
   assert.ok(out.ok, `deploy failed: ${JSON.stringify(out.error)}\n${out.log.join('\n')}`);
+  assert.ok(out.log.some((l) => /inventory: .* layer\(s\): [1-9]\d* cached/.test(l)), `the layers scanned before come from the cache:\n${out.log.join('\n')}`);
   const { report: r } = await report(node);
   assert.is(r.status, 'passed');
   const f = r.findings.find((x) => x.id === 'GHSA-35jh-r3h4-6jhm');

@@ -7,10 +7,11 @@
 import Docker from 'dockerode';
 import { PleacoError } from '../../errors.js';
 import { LABELS } from '../../model/index.js';
-import { engineUnavailable, isEngineDown, type ContainerEngine, type ContainerSummary, type EngineStatus, type ImageBuildRequest, type ImageInfo, type JobResult, type JobSpec } from '../engine.js';
+import { engineUnavailable, isEngineDown, type ContainerEngine, type ContainerSummary, type EngineStatus, type ImageBuildRequest, type ImageInfo, type JobResult, type JobSpec, type LayerSink } from '../engine.js';
 import { buildImage } from './build.js';
 import { bounded, deadlinesOf, getJson, getStream, liveness, pingDocker, withSignal, type EngineDeadlines } from './deadline.js';
 import { readImageFiles, runJob } from './job.js';
+import { readStoredLayer, type LayerStore } from './layers.js';
 
 /** A dockerode client on the Engine's unix socket (for DockerEngine and DockerRuntime). */
 export function connectDocker(socketPath: string): Docker {
@@ -40,7 +41,7 @@ function labelFilter(labels: Record<string, string | true>): string {
 
 export class DockerEngine implements ContainerEngine {
   readonly where: string;
-  private root: Promise<string | null> | undefined;
+  private info: Promise<{ root: string | null; driver: string | null }> | undefined;
   private readonly d: EngineDeadlines;
 
   constructor(
@@ -208,15 +209,27 @@ export class DockerEngine implements ContainerEngine {
     }
   }
 
-  async dataRoot(): Promise<string | null> {
-    this.root ??= this.call((signal) => getJson<{ DockerRootDir?: string }>(this.docker, '/info', { 200: true, 500: 'server error' }, signal)).then(
-      (i) => i.DockerRootDir ?? null,
+  /** The Engine's data root and storage driver, asked once (again after a failure). */
+  private storage(): Promise<{ root: string | null; driver: string | null }> {
+    this.info ??= this.call((signal) => getJson<{ DockerRootDir?: string; Driver?: string }>(this.docker, '/info', { 200: true, 500: 'server error' }, signal)).then(
+      (i) => ({ root: i.DockerRootDir ?? null, driver: i.Driver ?? null }),
       (err: unknown) => {
-        this.root = undefined; // ask again next time
+        this.info = undefined; // ask again next time
         throw this.wrap(err);
       },
     );
-    return this.root;
+    return this.info;
+  }
+
+  async dataRoot(): Promise<string | null> {
+    return (await this.storage()).root;
+  }
+
+  /** From the layer store (layers.ts); false when it cannot be read from this process. */
+  async readLayer(chain: readonly string[], sink: LayerSink, signal?: AbortSignal): Promise<boolean> {
+    const { root, driver } = await this.storage();
+    const store: LayerStore | null = root && driver ? { root, driver } : null;
+    return readStoredLayer(store, chain, sink, signal);
   }
 
   async imagesInUse(): Promise<Set<string>> {

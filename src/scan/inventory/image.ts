@@ -1,5 +1,7 @@
 /**
- * The inventory of an image, read from its filesystem through the ContainerEngine: no scanner container runs.
+ * The inventory of an image from its merged filesystem (how every scan read images before issue #12; now the last
+ * resort of layered.ts, and the reference its tests compare with), read through the ContainerEngine: no scanner
+ * container runs.
  * The engine hands over the image's merged filesystem as a tar (on Docker: the export of a labelled container
  * created, never started, from the image), and tar-stream walks it: the few files the parsers need are kept (fileKind), ELF
  * executables up to 64 MiB are streamed through the Go build-info scanner, every other body is drained
@@ -10,14 +12,8 @@ import { extract, type Extract } from 'tar-stream';
 import { PleacoError } from '../../errors.js';
 import { engineUnavailable, isEngineDown, type ContainerEngine } from '../../runtime/index.js';
 import type { Inventory } from '../../model/index.js';
+import { MAX_GO_BINARY, MAX_KEPT, MAX_KEPT_TOTAL } from './layer.js';
 import { GoBuildInfoScanner, OS_RELEASE_PATHS, fileKind, inventoryFromFiles, type GoBinary, type ImageFile } from './parsers.js';
-
-/** Bodies kept in memory at most, per file (a dpkg status is ~1 MB, a big lockfile a few MB). */
-const MAX_KEPT = 64 * 1024 * 1024;
-/** Bound on all package files kept in memory for one image (an image with hundreds of big lockfiles). */
-const MAX_KEPT_TOTAL = 512 * 1024 * 1024;
-/** Executables larger than this are not searched for Go build info. */
-const MAX_GO_BINARY = 64 * 1024 * 1024;
 
 /** One file of the tar being read (tar-stream's entry stream). */
 type Entry = Extract extends AsyncIterable<infer E> ? E : never;
@@ -37,7 +33,7 @@ export interface InventoryStats {
   ms: number;
 }
 
-function aborted(image: string): PleacoError {
+export function aborted(image: string): PleacoError {
   return new PleacoError('interrupted', `the scan of ${image} was aborted`);
 }
 
@@ -136,7 +132,7 @@ async function walkTar(src: NodeJS.ReadableStream & { destroy?(err?: Error): voi
   return found;
 }
 
-export async function inventoryImage(engine: ContainerEngine, image: string, o: InventoryOptions): Promise<{ inventory: Inventory; stats: InventoryStats }> {
+export async function inventoryImage(engine: Pick<ContainerEngine, 'where' | 'inspectImage' | 'readImageFiles'>, image: string, o: InventoryOptions): Promise<{ inventory: Inventory; stats: InventoryStats }> {
   const t0 = Date.now();
   const say = o.onProgress ?? (() => undefined);
   if (o.signal?.aborted) throw aborted(image);
