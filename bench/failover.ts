@@ -5,41 +5,20 @@
  * the kill until every slot runs again on the survivors, the requests answered and failed meanwhile, and last
  * `failover_s=X` (goal <= 10; failed requests goal 0).
  */
-import { execFileSync } from 'node:child_process';
 import { startCluster, waitFor, type ClusterNode } from '../test/helpers/cluster.js';
-import { webApp } from '../test/helpers/apps.js';
-import { startGitDaemon, TestRepo } from '../test/helpers/gitrepo.js';
+import { CLUSTER_APP_ENV, runningSlots, serveApp } from '../test/helpers/cluster-app.js';
 import { getWithHost } from '../test/helpers/net.js';
 import { tempDir } from '../test/helpers/tmp.js';
 
 const APP = 'fo-web';
-const HOST = `${APP}.pleaco.test`;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
-
-interface Slot { slot: string; node: string; state: string }
-
-const post = (n: ClusterNode, path: string, body: unknown, method = 'POST') => n.json(path, { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-
-async function running(n: ClusterNode): Promise<Slot[]> {
-  return (await n.json<{ processes: Slot[] }>(`/v1/apps/${APP}/ps`)).processes.filter((s) => s.state === 'running');
-}
 
 async function main(): Promise<void> {
   const tmp = tempDir('pleaco-failover-');
-  const cl = await startCluster({ nodes: 3, name: 'pleaco-bench', subnet: '10.212.16.0/24', env: { PLEACO_ALLOW_LOCAL_REPOS: 'true', PLEACO_DOMAIN: 'pleaco.test', PLEACO_PROXY_PORT: '80', PLEACO_PROXY_BIND: '0.0.0.0' } });
+  const cl = await startCluster({ nodes: 3, name: 'pleaco-bench', subnet: '10.212.16.0/24', env: CLUSTER_APP_ENV });
   try {
-    const repo = new TestRepo(tmp.dir, 'web');
-    repo.commit(webApp('failover'), 'v1');
-    const gateway = execFileSync('docker', ['network', 'inspect', `${cl.name}-net`, '--format', '{{(index .IPAM.Config 0).Gateway}}']).toString().trim();
-    const daemon = await startGitDaemon(`${tmp.dir}/server`, undefined, gateway);
-    const [a, b, c] = cl.nodes as [ClusterNode, ClusterNode, ClusterNode];
-    await post(a, '/v1/apps', { name: APP, repo: daemon.url('web.git') });
-    await post(a, `/v1/apps/${APP}/scale`, { replicas: 3 }, 'PUT');
-    await post(b, `/v1/apps/${APP}/deploys`, {});
-    await waitFor('3 replicas, one per node', async () => {
-      const r = await running(a).catch(() => []);
-      return r.length === 3 && new Set(r.map((s) => s.node)).size === 3 ? r : null;
-    }, 300_000, 1000);
+    const { host, daemon } = await serveApp(cl, tmp.dir, APP, 'failover');
+    const [a, , c] = cl.nodes as [ClusterNode, ClusterNode, ClusterNode];
     // The survivor whose proxy takes the load, and the node to kill: one that runs a replica, not the survivor.
     const victim = c;
     let ok = 0;
@@ -49,7 +28,7 @@ async function main(): Promise<void> {
     const load = (async () => {
       while (!stop && Date.now() < until) {
         try {
-          const res = await getWithHost(a.ip, 80, HOST);
+          const res = await getWithHost(a.ip, 80, host);
           if (res.status === 200) ok++;
           else failed++;
         } catch {
@@ -63,7 +42,7 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     await victim.kill();
     await waitFor('every slot running on the survivors', async () => {
-      const r = await running(a).catch(() => []);
+      const r = await runningSlots(a, APP).catch(() => []);
       return r.length === 3 && r.every((s) => s.node !== victim.id) ? r : null;
     }, 120_000, 250);
     const failoverS = (Date.now() - t0) / 1000;

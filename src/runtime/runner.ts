@@ -9,13 +9,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/index.js';
 import { Reconciler, type MembersSource, type StateChange, type StateView } from '../link/index.js';
 import type { Logger } from '../log.js';
-import { keys, type FailureReport, type NodeStatus, type ProxyDraining, type SlotStatus, type StateReader } from '../model/index.js';
+import { keys, type FailureReport, type NodeStatus, type ProxyDraining, type StateReader } from '../model/index.js';
 import { placementPass } from '../scale/index.js';
 import type { WriteOp } from '../state/index.js';
 import { desiredSlots, everywhere, type Placement } from './desired.js';
 import { isEngineDown } from './engine.js';
-import type { EnsureImage } from './images/index.js';
-import { memoryFromStatus, plan, recordFailure, type Action, type DesiredSlot, type ObservedContainer, type PlanConfig, type PlanInput, type RunnerSlotStatus, type SlotHealth, type SlotMemory } from './plan.js';
+import { ImagePrefetch, type EnsureImage } from './images/index.js';
+import { othersRollingOut } from './rollout-order.js';
+import { memoryFromStatus, plan, recordFailure, type Action, type DesiredSlot, type ObservedContainer, type PlanConfig, type RunnerSlotStatus, type SlotHealth, type SlotMemory } from './plan.js';
 import { OOM_NOTE, type ContainerRuntime } from './runtime.js';
 
 /** What the runner writes through: its node's observed state, and a failed release (AgentLink satisfies it). */
@@ -85,6 +86,7 @@ export class Runner {
   /** The accept queue of each ready container (null: not known; asked again after BACKLOG_RETRY_MS). */
   private backlogs = new Map<string, { value: number | null; at: number }>();
   private backlogWarned = false;
+  private readonly images: ImagePrefetch | null;
   private stopped = true;
   private dockerOk: boolean | null = null;
   private readonly loop: Reconciler;
@@ -106,6 +108,7 @@ export class Runner {
     this.now = deps.now ?? Date.now;
     this.startedAt = new Date(this.now()).toISOString();
     this.log = deps.log;
+    this.images = deps.ensureImage ? new ImagePrefetch(deps.ensureImage, deps.log) : null;
     const r = deps.config.runtime;
     this.planCfg = { nodeId: deps.nodeId, host: r.bindHost, backoffBaseMs: r.backoffBaseMs, backoffMaxMs: r.backoffMaxMs, stableAfterMs: r.stableAfterMs, rolloutStableMs: r.rolloutStableMs };
     this.loop = new Reconciler({
@@ -130,25 +133,6 @@ export class Runner {
     // behind what happened while this node was away): keep what runs here, start nothing new.
     if (!members || !members.ready) return (app, i) => this.published.get(`${app}#${i}`)?.state === 'running';
     return placementPass(this.deps.nodeId, this.deps.view, members.members).wins;
-  }
-
-  /**
-   * For the plan: whether a lower slot of the app on another live node has not finished moving to the release (its
-   * record runs another release, or still has a new container pending or an old one kept as fallback).
-   */
-  private othersRollingOut(): PlanInput['waitForOthers'] {
-    const view = this.deps.members?.members();
-    if (!view) return undefined;
-    const live = new Set(view.members.filter((m) => m.state === 'alive' || m.state === 'suspect').map((m) => m.id));
-    return (app, index, release) => {
-      for (const { key, value: s } of this.deps.view.list<SlotStatus>('obs/')) {
-        const node = key.split('/')[1]!;
-        if (node === this.deps.nodeId || !live.has(node) || !key.includes('/slots/') || s.app !== app) continue;
-        const i = Number(s.slot.slice(s.slot.lastIndexOf('#') + 1));
-        if (i < index && (s.release !== release || s.next || s.fallback)) return true;
-      }
-      return false;
-    };
   }
 
   private get slotPrefix(): string {
@@ -205,12 +189,13 @@ export class Runner {
           limits: this.deps.config.app,
           onSkip: (app, reason) => this.log.debug('app not runnable', { app, reason }),
         });
+        this.images?.prefetch(desired);
         const actual = await this.observe(desired);
         this.dockerUp();
         const before = this.memory;
         const now = this.now();
         const draining = drainingIds(this.deps.view, now);
-        const out = plan({ desired, actual, memory: this.memory, previous: this.published, now, config: this.planCfg, draining, waitForOthers: this.othersRollingOut() });
+        const out = plan({ desired, actual, memory: this.memory, previous: this.published, now, config: this.planCfg, draining, waitForOthers: othersRollingOut(this.deps.view, this.deps.members?.members() ?? null, this.deps.nodeId) });
         this.memory = out.memory;
         this.logCrashes(before, out.memory);
         await this.publish(out.statuses);

@@ -6,29 +6,21 @@
  * takes its slots again and no duplicate is left. A drain moves a node's slots off first. A partition, then a heal:
  * one placement again. Concurrent deploys through two nodes get unique release numbers. Skipped without root/Docker.
  */
-import { execFileSync } from 'node:child_process';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { clusterUnavailable, startCluster, waitFor, type Cluster, type ClusterNode } from '../helpers/cluster.js';
+import { CLUSTER_APP_ENV, CLUSTER_DOMAIN, gitDaemonFor, runningSlots, send, type Slot } from '../helpers/cluster-app.js';
 import { webApp } from '../helpers/apps.js';
-import { startGitDaemon, TestRepo, type Daemon } from '../helpers/gitrepo.js';
+import { TestRepo, type Daemon } from '../helpers/gitrepo.js';
 import { getWithHost } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const APP = 'mn-web';
-const DOMAIN = 'pleaco.test';
-const HOST = `${APP}.${DOMAIN}`;
+const HOST = `${APP}.${CLUSTER_DOMAIN}`;
 
-interface Slot { slot: string; node: string; state: string; containerId: string; release: number }
 interface Ctx { cl: Cluster; tmp: ReturnType<typeof tempDir>; daemon: Daemon; repo: TestRepo; byId: Map<string, ClusterNode> }
 
 const m = suite<Ctx>('apps across nodes');
-
-/** The running slots as `node` shows them (`pleaco ps`). */
-async function running(node: ClusterNode): Promise<Slot[]> {
-  const ps = await node.json<{ processes: Slot[] }>(`/v1/apps/${APP}/ps`);
-  return ps.processes.filter((s) => s.state === 'running').sort((a, b) => (a.slot < b.slot ? -1 : 1));
-}
 
 /** Waits until every node in `from` shows `n` running slots, one per slot index, on the `on` nodes, the same everywhere. */
 async function placed(from: ClusterNode[], on: ClusterNode[], n: number, boundMs: number): Promise<Slot[]> {
@@ -37,7 +29,7 @@ async function placed(from: ClusterNode[], on: ClusterNode[], n: number, boundMs
     let first: string | null = null;
     let slots: Slot[] = [];
     for (const f of from) {
-      slots = await running(f).catch(() => []);
+      slots = await runningSlots(f, APP).catch(() => []);
       const key = JSON.stringify(slots.map((s) => [s.slot, s.node, s.containerId]));
       if (slots.length !== n || new Set(slots.map((s) => s.slot)).size !== n || !slots.every((s) => ids.has(s.node))) return null;
       if (first !== null && key !== first) return null;
@@ -69,14 +61,13 @@ if (why) {
   m.skip('an app on three nodes: placement, images, routing, failover, drain, partition', () => undefined);
 } else {
   m.before(async (ctx) => {
-    ctx.cl = await startCluster({ nodes: 3, name: 'pleaco-mn', subnet: '10.212.14.0/24', env: { PLEACO_ALLOW_LOCAL_REPOS: 'true', PLEACO_DOMAIN: DOMAIN, PLEACO_PROXY_PORT: '80', PLEACO_PROXY_BIND: '0.0.0.0' } });
+    ctx.cl = await startCluster({ nodes: 3, name: 'pleaco-mn', subnet: '10.212.14.0/24', env: CLUSTER_APP_ENV });
     ctx.byId = new Map(ctx.cl.nodes.map((n) => [n.id, n]));
     ctx.tmp = tempDir('pleaco-mn-');
     ctx.repo = new TestRepo(ctx.tmp.dir, 'web');
     ctx.repo.commit(webApp('version one'), 'v1');
     // The node containers reach this host at their bridge's gateway, an address the harness created.
-    const gateway = execFileSync('docker', ['network', 'inspect', `${ctx.cl.name}-net`, '--format', '{{(index .IPAM.Config 0).Gateway}}']).toString().trim();
-    ctx.daemon = await startGitDaemon(`${ctx.tmp.dir}/server`, undefined, gateway);
+    ctx.daemon = await gitDaemonFor(ctx.cl, `${ctx.tmp.dir}/server`);
   });
   m.after(async (ctx) => {
     await ctx.daemon?.stop();
@@ -86,9 +77,9 @@ if (why) {
 
   m('scaled to 3: one replica per node, the same placement from every node, the image on each by its digest', async ({ cl, daemon }) => {
     const [a, b] = cl.nodes as [ClusterNode, ClusterNode, ClusterNode];
-    await a.json('/v1/apps', { method: 'POST', body: JSON.stringify({ name: APP, repo: daemon.url('web.git') }), headers: { 'content-type': 'application/json' } });
-    await b.json(`/v1/apps/${APP}/scale`, { method: 'PUT', body: JSON.stringify({ replicas: 3 }), headers: { 'content-type': 'application/json' } });
-    const { build } = await b.json<{ build: { id: string } }>(`/v1/apps/${APP}/deploys`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    await send(a, '/v1/apps', { name: APP, repo: daemon.url('web.git') });
+    await send(b, `/v1/apps/${APP}/scale`, { replicas: 3 }, 'PUT');
+    const { build } = await send<{ build: { id: string } }>(b, `/v1/apps/${APP}/deploys`, {});
     const done = await waitFor('the build to finish', async () => {
       const r = await b.json<{ build: { status: string; node?: string; error?: unknown } }>(`/v1/apps/${APP}/builds/${build.id}`).catch(() => null);
       return r && ['succeeded', 'failed', 'superseded'].includes(r.build.status) ? r.build : null;
@@ -164,7 +155,7 @@ if (why) {
   m('concurrent deploys through two nodes: unique release numbers, every node holds the same releases', async ({ cl, repo }) => {
     const [a, b, c] = cl.nodes as [ClusterNode, ClusterNode, ClusterNode];
     repo.commit({ 'index.html': '<h1>version two</h1>\n' }, 'v2');
-    const post = (n: ClusterNode) => n.json<{ build: { id: string } }>(`/v1/apps/${APP}/deploys`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    const post = (n: ClusterNode) => send<{ build: { id: string } }>(n, `/v1/apps/${APP}/deploys`, {});
     const builds = await Promise.all([post(a), post(b)]);
     for (const { build } of builds) {
       await waitFor(`build ${build.id} to end`, async () => {

@@ -17,3 +17,27 @@ export function imageHook(engine: Pick<ContainerEngine, 'inspectImage'>, ask: (i
     if (transfer) log.info('image fetched for a slot', { app, image, from: transfer.from, bytes: transfer.bytes, layersFetched: transfer.layersFetched, ms: transfer.ms });
   };
 }
+
+/**
+ * Fetches the images of a node's desired slots ahead of their turn, in the background: a rollout goes one slot at a
+ * time across nodes, and a node whose slot comes last should not start its transfer only then. The create path still
+ * ensures its image (one removed since is fetched again there).
+ */
+export class ImagePrefetch {
+  /** Images found or put on this node (a hint: the create path checks again). */
+  private readonly here = new Set<string>();
+  private readonly inFlight = new Set<string>();
+
+  constructor(private readonly ensure: EnsureImage, private readonly log: Logger) {}
+
+  prefetch(slots: readonly { image: string; app: string }[]): void {
+    for (const { image, app } of slots) {
+      if (this.here.has(image) || this.inFlight.has(image)) continue;
+      this.inFlight.add(image);
+      void this.ensure(image, app)
+        .then(() => this.here.add(image), (err: unknown) => this.log.debug('image prefetch failed (the slot asks again when it starts)', { app, image, error: err instanceof Error ? err.message : String(err) }))
+        .finally(() => this.inFlight.delete(image));
+    }
+    if (this.here.size > 1000) this.here.clear();
+  }
+}

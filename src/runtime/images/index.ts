@@ -4,7 +4,7 @@
  * the pure parts (chain IDs, the records that say where an image is, what a node keeps).
  */
 export { ImageService, imagesRoot, ENSURE_WAIT_MS, type ImageServiceOptions } from './service.js';
-export { imageHook, type EnsureImage } from './hook.js';
+export { imageHook, ImagePrefetch, type EnsureImage } from './hook.js';
 export { ImageCache } from './cache.js';
 export { imageRecords, imagesToKeep, type ImageRecords } from './sources.js';
 export { chainIds, parseImageConfig, sha256 } from './digest.js';
