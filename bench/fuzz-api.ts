@@ -14,7 +14,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { send, type RawReply } from './fuzz/client.js';
-import { burstCase, nextCase, prng, slowCase, type Case, type FuzzTarget, type Route } from './fuzz/gen.js';
+import { seededRandom } from '../src/cluster/index.js';
+import { burstCase, nextCase, slowCase, type Case, type FuzzTarget, type Route } from './fuzz/gen.js';
 import { webApp } from '../test/helpers/apps.js';
 import { TestRepo } from '../test/helpers/gitrepo.js';
 import { reservedPort } from '../test/helpers/net.js';
@@ -87,8 +88,8 @@ async function setup(node: TestNode, repo: TestRepo): Promise<FuzzTarget> {
 }
 
 async function run(port: number, t: FuzzTarget): Promise<void> {
-  const r = prng(SEED);
-  const slowRng = prng(SEED ^ 0x5eed);
+  const r = seededRandom(SEED);
+  const slowRng = seededRandom(SEED ^ 0x5eed);
   const slow = [...Array.from({ length: SLOW }, (_, i) => slowCase(slowRng, t, i)), ...Array.from({ length: BURST }, (_, i) => burstCase(slowRng, i))].map(async (c) => tally(c, await send(port, c.req, c.timeoutMs), -1));
   let next = 0;
   let done = 0;

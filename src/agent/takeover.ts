@@ -5,7 +5,7 @@
  * the owner does, under the app's lock, so two nodes never settle the same build differently.
  */
 import type { Logger } from '../log.js';
-import { keys, recoveredBuild, type Build, type ClusterMember } from '../model/index.js';
+import { keys, liveMemberIds, recoveredBuild, type Build, type ClusterMember } from '../model/index.js';
 import type { Store } from '../state/index.js';
 import type { AppService } from './apps.js';
 
@@ -22,8 +22,7 @@ export interface TakeoverOptions {
 
 /** Builds `running` on a node that is not a live member. */
 export function buildsOnLostNodes(store: Pick<Store, 'list'>, members: readonly ClusterMember[], self: string): Build[] {
-  const live = new Set(members.filter((m) => m.state === 'alive' || m.state === 'suspect').map((m) => m.id));
-  live.add(self);
+  const live = liveMemberIds(members, self);
   return store.list<Build>('builds/').map((e) => e.value).filter((b) => b.status === 'running' && typeof b.node === 'string' && !live.has(b.node));
 }
 

@@ -1,6 +1,6 @@
 /** How records are shown to API clients: secrets and config values only where asked for, URLs redacted. */
 import { type DomainView } from '../agent/index.js';
-import { effectiveResources, keys, type AppSpec, type Build, type ProxyStatus, type Release, type ResourceDefaults, type Resources, type SlotStatus } from '../model/index.js';
+import { effectiveResources, keys, liveMemberIds, type AppSpec, type Build, type ProxyStatus, type Release, type ResourceDefaults, type Resources, type SlotStatus } from '../model/index.js';
 import type { Store } from '../state/index.js';
 import type { ApiDeps } from './deps.js';
 import { redactUrl } from '../log.js';
@@ -11,7 +11,7 @@ import { redactUrl } from '../log.js';
  */
 export function slotsOf(d: Pick<ApiDeps, 'store' | 'cluster' | 'nodeId'>, app: string): SlotStatus[] {
   const members = d.cluster?.members();
-  const live = members ? new Set(members.filter((m) => m.state === 'alive' || m.state === 'suspect').map((m) => m.id)).add(d.nodeId) : null;
+  const live = members ? liveMemberIds(members, d.nodeId) : null;
   return d.store
     .list<SlotStatus>('obs/')
     .filter((e) => e.key.includes('/slots/') && e.value.app === app)

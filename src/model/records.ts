@@ -259,6 +259,21 @@ export interface ClusterMember {
   state: 'alive' | 'suspect' | 'dead' | 'left';
 }
 
+/**
+ * A live member: alive or suspected. A suspected node keeps its slots, decisions and routes until the suspicion
+ * timeout declares it dead, so that a slow node does not make them move.
+ */
+export function isLiveMember(m: Pick<ClusterMember, 'state'>): boolean {
+  return m.state === 'alive' || m.state === 'suspect';
+}
+
+/** The ids of the live members, plus `self` when given (a node is live to itself). */
+export function liveMemberIds(members: readonly ClusterMember[], self?: string): Set<string> {
+  const out = new Set(members.filter(isLiveMember).map((m) => m.id));
+  if (self !== undefined) out.add(self);
+  return out;
+}
+
 /** This node's view of the members, for the subsystems' placement (a node on its own: itself, alive). */
 export interface MembersView {
   self: string;

@@ -7,7 +7,7 @@
 import type { AgentLink, MembersSource, SoftEntry, StateChange, StateView } from '../link/index.js';
 import { Reconciler } from '../link/index.js';
 import type { Logger } from '../log.js';
-import { keys, type AppMetrics, type ProxyDraining, type ProxyStatus } from '../model/index.js';
+import { keys, liveMemberIds, type AppMetrics, type ProxyDraining, type ProxyStatus } from '../model/index.js';
 import { ProxyController } from './controller.js';
 import { proxyModelOf, type SkippedRecord } from './fromstate.js';
 import type { HAProxyProcess } from './haproxy.js';
@@ -75,7 +75,7 @@ export class ProxyLoop {
   /** The model from the view; records left out of it are logged once each and kept for the status record. */
   private model(): ReturnType<typeof proxyModelOf>['model'] {
     const view = this.o.members?.members();
-    const live = view ? new Set(view.members.filter((m) => m.state === 'alive' || m.state === 'suspect').map((m) => m.id)).add(this.o.nodeId) : null;
+    const live = view ? liveMemberIds(view.members, this.o.nodeId) : null;
     const { model, skipped } = proxyModelOf(this.o.view, { ...this.o.proxy, node: this.o.nodeId, ...(live ? { live: (n: string) => live.has(n) } : {}) });
     const now = new Set(skipped.map((r) => `${r.key}\n${r.reason}`));
     for (const r of skipped) {

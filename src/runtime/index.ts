@@ -37,4 +37,4 @@ export { desiredSlots, everywhere, type Placement } from './desired.js';
 export { Runner, runnerPrefixes, type RunnerDeps, type RunnerLink } from './runner.js';
 export { diskFull, diskSpace, lowDisks, type DiskSpace } from './disk.js';
 export { EngineMonitor, type EngineHealth, type EngineMonitorOptions } from './monitor.js';
-export { ImageService, ImageCache, imagesRoot, imageHook, imageRecords, imagesToKeep, chainIds, parseImageConfig, ENSURE_WAIT_MS, IMAGE_KIND, type EnsureImage, type ImageServiceOptions, type ImagePeers } from './images/index.js';
+export { ImageService, ImageCache, pidAlive, imagesRoot, imageHook, imageRecords, imagesToKeep, chainIds, parseImageConfig, ENSURE_WAIT_MS, IMAGE_KIND, type EnsureImage, type ImageServiceOptions, type ImagePeers } from './images/index.js';

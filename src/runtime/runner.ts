@@ -9,13 +9,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/index.js';
 import { Reconciler, type MembersSource, type StateChange, type StateView } from '../link/index.js';
 import type { Logger } from '../log.js';
-import { keys, type FailureReport, type NodeStatus, type ProxyDraining, type StateReader } from '../model/index.js';
+import { keys, type FailureReport, type NodeStatus } from '../model/index.js';
 import { placementPass } from '../scale/index.js';
 import type { WriteOp } from '../state/index.js';
 import { desiredSlots, everywhere, type Placement } from './desired.js';
 import { isEngineDown } from './engine.js';
 import { ImagePrefetch, type EnsureImage } from './images/index.js';
-import { othersRollingOut } from './rollout-order.js';
+import { drainingIds, othersRollingOut } from './others.js';
 import { memoryFromStatus, plan, recordFailure, type Action, type DesiredSlot, type ObservedContainer, type PlanConfig, type RunnerSlotStatus, type SlotHealth, type SlotMemory } from './plan.js';
 import { OOM_NOTE, type ContainerRuntime } from './runtime.js';
 
@@ -29,22 +29,6 @@ export interface RunnerLink {
 /** The prefixes a runner's StateMirror must watch (every node's `obs/`: any proxy may drain this node's replicas). */
 export function runnerPrefixes(_nodeId: string): string[] {
   return ['apps/', 'scale/', 'current/', 'releases/', 'health/', 'obs/', 'nodes/'];
-}
-
-const PROXY_DRAINING_RE = /^obs\/[^/]+\/proxy-draining$/;
-/** A proxy-draining record older than this is ignored (its proxy may be gone). */
-export const PROXY_DRAINING_FRESH_MS = 10_000;
-
-/** Container ids listed by any fresh `obs/<node>/proxy-draining` record. */
-export function drainingIds(state: StateReader, now: number, freshMs = PROXY_DRAINING_FRESH_MS): Set<string> {
-  const out = new Set<string>();
-  for (const { key, value } of state.list<ProxyDraining>('obs/')) {
-    if (!PROXY_DRAINING_RE.test(key) || !value || !Array.isArray(value.ids)) continue;
-    const at = Date.parse(value.at);
-    if (!Number.isFinite(at) || Math.abs(now - at) > freshMs) continue;
-    for (const id of value.ids) if (typeof id === 'string') out.add(id);
-  }
-  return out;
 }
 
 export interface RunnerDeps {

@@ -5,7 +5,7 @@
  * weight is its capacity: the geometric mean of its CPUs and its memory in GiB, so a node with twice both wins twice
  * the slots, and equal machines weigh the same.
  */
-import { keys, type ClusterMember, type NodeSpec, type NodeStatus, type StateReader } from '../model/index.js';
+import { isLiveMember, keys, type ClusterMember, type NodeSpec, type NodeStatus, type StateReader } from '../model/index.js';
 import { candidate, winner, type Candidate } from './hrw.js';
 
 const GIB = 1024 ** 3;
@@ -17,9 +17,7 @@ export function capacityWeight(status: Pick<NodeStatus, 'cpus' | 'memoryBytes'>)
   return Math.sqrt(Math.min(cpus, 4096) * Math.min(mem, 1 << 20));
 }
 
-export function isLive(m: ClusterMember): boolean {
-  return m.state === 'alive' || m.state === 'suspect';
-}
+export const isLive = isLiveMember;
 
 /** Why a member wins no slots (null: it is schedulable). */
 export function unschedulable(state: StateReader, m: ClusterMember): string | null {

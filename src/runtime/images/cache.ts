@@ -49,8 +49,11 @@ function diffIdsOf(bytes: Buffer): string[] | null {
   }
 }
 
-/** Whether another process with this pid still runs (its work dirs are not removed; this process tracks its own). */
-function alive(pid: number): boolean {
+/**
+ * Whether another process with this pid still runs: a temp or work dir named after it is not removed (this process
+ * tracks its own). Also the advisory database's store (scan/db).
+ */
+export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
   try {
     process.kill(pid, 0);
@@ -258,7 +261,7 @@ export class ImageCache {
     const tmp = join(this.root, 'tmp');
     for (const name of await readdir(tmp).catch(() => [] as string[])) {
       const p = join(tmp, name);
-      if (!this.active.has(p) && !alive(Number(name.split('-')[0]))) await rm(p, { recursive: true, force: true }); // ours untracked, or a dead process's
+      if (!this.active.has(p) && !pidAlive(Number(name.split('-')[0]))) await rm(p, { recursive: true, force: true }); // ours untracked, or a dead process's
     }
   }
 }

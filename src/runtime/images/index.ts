@@ -5,7 +5,7 @@
  */
 export { ImageService, imagesRoot, ENSURE_WAIT_MS, type ImageServiceOptions } from './service.js';
 export { imageHook, ImagePrefetch, type EnsureImage } from './hook.js';
-export { ImageCache } from './cache.js';
+export { ImageCache, pidAlive } from './cache.js';
 export { imageRecords, imagesToKeep, type ImageRecords } from './sources.js';
 export { chainIds, parseImageConfig, sha256 } from './digest.js';
 export { IMAGE_KIND, type ImagePeers } from './fetch.js';

@@ -1,6 +1,6 @@
 /**
  * File-system helpers for the advisory store: fsync of files and directories, a durable replace (temp + fsync +
- * rename + fsync of the directory), a hashing tee, and whether a temp dir's owner process still runs.
+ * rename + fsync of the directory) and a hashing tee.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { open, rename } from 'node:fs/promises';
@@ -36,15 +36,4 @@ export function hasher(): Transform & { hex(): string } {
   const t = new Transform({ transform: (c: Buffer, _e, cb) => (h.update(c), cb(null, c)) }) as Transform & { hex(): string };
   t.hex = () => h.digest('hex');
   return t;
-}
-
-/** Whether another live process may own a temp dir (this process's own are tracked in `active`). */
-export function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -18,7 +18,8 @@ import { constants as Z, createGzip } from 'node:zlib';
 import { PleacoError } from '../../errors.js';
 import type { OsvRecord } from '../../model/index.js';
 import { AdvisoryDb, readJsonl } from './advisorydb.js';
-import { alive, fsyncPath, hasher, writeDurable } from './durable.js';
+import { pidAlive } from '../../runtime/index.js';
+import { fsyncPath, hasher, writeDurable } from './durable.js';
 import { redactSource } from '../../model/index.js';
 import { download } from './fetch.js';
 import { MAX_TOTAL_BYTES, loadAdvisories, type LoadError } from './load.js';
@@ -214,7 +215,7 @@ export class AdvisoryStore {
         await rm(p, { recursive: true, force: true });
         removed.push(`sha256:${name}`);
         if (this.cached?.digest === `sha256:${name}`) this.cached = null;
-      } else if (name.startsWith('.tmp-') && !this.active.has(p) && !alive(Number(name.split('-')[1]))) {
+      } else if (name.startsWith('.tmp-') && !this.active.has(p) && !pidAlive(Number(name.split('-')[1]))) {
         await rm(p, { recursive: true, force: true });
       }
     }
