@@ -45,7 +45,9 @@ async function bare(n: ClusterNode, dir: string, marker: string, round: number):
 
 async function main(): Promise<void> {
   const tmp = tempDir('pleaco-spread-');
-  const cl = await startCluster({ nodes: 3, name: 'pleaco-spread', subnet: '10.212.17.0/24', env: CLUSTER_APP_ENV });
+  // PLEACO_WARM_START=false compares the deploy path without warm starts (passed to the nodes).
+  const warm = process.env.PLEACO_WARM_START;
+  const cl = await startCluster({ nodes: 3, name: 'pleaco-spread', subnet: '10.212.17.0/24', env: { ...CLUSTER_APP_ENV, ...(warm ? { PLEACO_WARM_START: warm } : {}) } });
   try {
     const { host, repo, daemon } = await serveApp(cl, tmp.dir, APP, 'spread v0');
     const b = cl.nodes[1]!;
@@ -61,7 +63,7 @@ async function main(): Promise<void> {
       repo.commit({ 'index.html': `<h1>${marker}</h1>\n` }, `v${round}`);
       const { build } = await send<{ build: { id: string } }>(b, `/v1/apps/${APP}/deploys`, {});
       const done = await waitFor('the build to finish', async () => {
-        const r = await b.json<{ build: { status: string; imageId?: string; node?: string } }>(`/v1/apps/${APP}/builds/${build.id}`).catch(() => null);
+        const r = await b.json<{ build: { status: string; imageId?: string; node?: string; durations?: Record<string, number> } }>(`/v1/apps/${APP}/builds/${build.id}`).catch(() => null);
         return r && r.build.status !== 'queued' && r.build.status !== 'running' ? r.build : null;
       }, 300_000, 100);
       if (done.status !== 'succeeded' || !done.imageId) throw new Error(`build ${build.id} ${done.status}`);
@@ -71,7 +73,12 @@ async function main(): Promise<void> {
         return true;
       }, 300_000, 100);
       spreadS.push((performance.now() - tBuilt) / 1000);
-      await waitFor('the new page through every node\'s proxy', async () => {
+      // Served means: every replica runs the new release (no slot still on the old one or pending) and every node's
+      // proxy answers with the new page.
+      const release = (await b.json<{ build: { release?: number } }>(`/v1/apps/${APP}/builds/${build.id}`)).build.release;
+      await waitFor('every replica on the new release, the new page through every node\'s proxy', async () => {
+        const ps = (await b.json<{ processes: { release: number; state: string; next?: unknown }[] }>(`/v1/apps/${APP}/ps`).catch(() => null))?.processes ?? [];
+        if (ps.length !== 3 || ps.some((p) => p.release !== release || p.state !== 'running' || p.next)) return null;
         for (const n of cl.nodes) if (!(await getWithHost(n.ip, 80, host, 2000).catch(() => null))?.body.includes(marker)) return null;
         return true;
       }, 300_000, 50);
@@ -83,6 +90,8 @@ async function main(): Promise<void> {
       const src = `/tmp/bare-${round}`;
       execFileSync('docker', ['cp', repo.work, `${cl.nodes[0]!.name}:${src}`]);
       bareS.push((await bare(cl.nodes[0]!, src, marker, round)) / 1000);
+      const stages = Object.entries(done.durations ?? {}).map(([k, v]) => `${k} ${(v / 1000).toFixed(2)} s`).join(', ');
+      console.log(`round ${round}: build ${((tBuilt - t0) / 1000).toFixed(2)} s after the push (${stages})`);
       console.log(`round ${round}: image on all 3 nodes ${spreadS.at(-1)!.toFixed(2)} s after the build, ${bytes.at(-1)} bytes received (${wire.at(-1)} on the wire); push to serving on 3 nodes ${servingS.at(-1)!.toFixed(2)} s; bare build+run on one node ${bareS.at(-1)!.toFixed(2)} s`);
     }
     await daemon.stop();

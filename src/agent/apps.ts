@@ -19,6 +19,7 @@ import {
   validateRef,
   validateRepoUrl,
   keys,
+  configOf,
   type AppSpec,
   type Build,
   type CurrentRelease,
@@ -180,10 +181,7 @@ export class AppService {
 
   config(name: string): Record<string, string> {
     this.get(name);
-    const out: Record<string, string> = {};
-    const prefix = keys.envPrefix(name);
-    for (const e of this.store.list<string>(prefix)) out[e.key.slice(prefix.length)] = e.value;
-    return out;
+    return configOf(this.store, name);
   }
 
   replicas(name: string): number {

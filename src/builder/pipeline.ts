@@ -105,9 +105,18 @@ export async function runPipeline(build: Build, spec: AppSpec, d: PipelineDeps, 
   run.signal.throwIfAborted();
   const exposed = (await checkLabels(s, image, imageId, labels)).exposedPorts;
   const { port, source } = resolvePort(spec, fetched.appConfig, Object.fromEntries(exposed.map((p) => [p, {}])), d.config.runtime.defaultPort);
-  const test = await testStage(s, imageId, port, resolveTestCommand(spec, fetched.appConfig));
-  run.signal.throwIfAborted();
-  const scanned = await scanStage(s, image, imageId, test);
+  // The two gates run at once: the scan does not wait for the tests (its log is shown after theirs), and a failed
+  // test stops the scan.
+  const scan = startScan(s, image, imageId);
+  let test: TestResult;
+  try {
+    test = await testStage(s, imageId, port, resolveTestCommand(spec, fetched.appConfig));
+    run.signal.throwIfAborted();
+  } catch (err) {
+    scan.stop();
+    throw err;
+  }
+  const scanned = await scanStage(s, scan, test);
   run.signal.throwIfAborted();
   await run.update({ stage: 'release', durations: { ...s.durations } });
   run.signal.throwIfAborted();
@@ -219,7 +228,8 @@ async function checkLabels(s: Stage, image: string, imageId: string, labels: Rec
 /** Runs the app's test command in the image; a failure or timeout throws (the record keeps the output's tail). */
 async function testStage(s: Stage, imageId: string, port: number, command: string | null): Promise<TestResult> {
   const { build, d, run } = s;
-  await run.update({ stage: 'test', image: `pleaco/${build.app}:${build.id}`, imageId, durations: { ...s.durations } });
+  // With the image and its port known, the runners may start this build's release ahead, unrouted (runtime warmSlots).
+  await run.update({ stage: 'test', image: `pleaco/${build.app}:${build.id}`, imageId, port, durations: { ...s.durations } });
   if (!command) {
     s.say('No test command (app config or pleaco.json/yaml): the release is not gated by tests');
     return { command: null, skipped: 'no test command in app config or pleaco.json/yaml: release not gated' };
@@ -256,22 +266,48 @@ async function testStage(s: Stage, imageId: string, port: number, command: strin
   return test;
 }
 
-/** Inventories and matches the image under the app's policy; a blocking finding throws `scan_blocked`. */
-async function scanStage(s: Stage, image: string, imageId: string, test: TestResult): Promise<ScanOutcome> {
+/** A scan running beside the tests: its log lines are held until the tests are done. */
+interface RunningScan {
+  outcome: Promise<ScanOutcome>;
+  /** Shows the lines held so far, and the later ones as they come. */
+  show(): void;
+  stop(): void;
+}
+
+/** Starts inventorying and matching the image under the app's policy (scanStage waits for it). */
+function startScan(s: Stage, image: string, imageId: string): RunningScan {
   const { build, d, run } = s;
-  await run.update({ stage: 'scan', test, durations: { ...s.durations } });
+  const held: (() => void)[] = [];
+  let shown = false;
+  const say = (line: string): void => (shown ? s.say(line) : void held.push(() => s.say(line)));
+  const out = (line: string): void => (shown ? s.out(line) : void held.push(() => s.out(line)));
+  const stopped = new AbortController();
   // A stalled export must not hold the build slot: the scan has its own deadline, like the image build.
   const scanDeadline = AbortSignal.timeout(SCAN_TIMEOUT_MS);
-  let scanned: ScanOutcome;
-  try {
-    scanned = await scanImage({
-      app: build.app, build: build.id, image, imageId, engine: d.engine, view: d.view, link: d.link, advisories: d.advisories ?? null, layers: d.layers ?? null, version: d.version ?? '0.0.0',
-      labels: pleacoLabels({ app: build.app, build: build.id, role: 'scan', node: d.nodeId }), signal: AbortSignal.any([run.signal, scanDeadline]), say: s.say, out: s.out,
-    });
-  } catch (err) {
+  const outcome = scanImage({
+    app: build.app, build: build.id, image, imageId, engine: d.engine, view: d.view, link: d.link, advisories: d.advisories ?? null, layers: d.layers ?? null, version: d.version ?? '0.0.0',
+    labels: pleacoLabels({ app: build.app, build: build.id, role: 'scan', node: d.nodeId }), signal: AbortSignal.any([run.signal, scanDeadline, stopped.signal]), say, out,
+  }).catch((err: unknown) => {
     if (scanDeadline.aborted && !run.signal.aborted) throw new PleacoError('scan_failed', `the scan did not finish within ${span(SCAN_TIMEOUT_MS)}`);
     throw err;
-  }
+  });
+  outcome.catch(() => undefined); // awaited by scanStage; a scan stopped by a failed test is not an error of its own
+  return {
+    outcome,
+    show: () => {
+      shown = true;
+      for (const f of held.splice(0)) f();
+    },
+    stop: () => stopped.abort(),
+  };
+}
+
+/** Waits for the scan started beside the tests; a blocking finding throws `scan_blocked`. */
+async function scanStage(s: Stage, scan: RunningScan, test: TestResult): Promise<ScanOutcome> {
+  const { run } = s;
+  await run.update({ stage: 'scan', test, durations: { ...s.durations } });
+  scan.show();
+  const scanned = await scan.outcome;
   s.durations.scan = scanned.summary.durationMs;
   await run.update({ scan: scanned.summary, durations: { ...s.durations } });
   if (scanned.blocked) throw scanned.blocked;

@@ -15,7 +15,7 @@ import type { Config } from '../config/index.js';
 import { PleacoError, toPleacoError } from '../errors.js';
 import { Reconciler, type AgentLink, type StateChange, type StateView } from '../link/index.js';
 import type { Logger } from '../log.js';
-import { keys, type AppSpec, type Build } from '../model/index.js';
+import { configOf, keys, type AppSpec, type Build } from '../model/index.js';
 import { diskFull, lowDisks, type ContainerEngine } from '../runtime/index.js';
 import type { PolledApp } from '../source/index.js';
 import type { Builder } from './builder.js';
@@ -295,8 +295,7 @@ export class BuildWorker {
   }
 
   private env(app: string): Record<string, string> {
-    const prefix = keys.envPrefix(app);
-    return Object.fromEntries(this.d.view.list<string>(prefix).map(({ key, value }) => [key.slice(prefix.length), String(value)]));
+    return configOf(this.d.view, app);
   }
 
   /** An app was deleted: stop its build, remove its mirror and its unused images. */

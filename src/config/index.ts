@@ -29,8 +29,11 @@ export interface Config {
   images: { cacheMaxBytes: number; transferTimeoutMs: number };
   /** The scanner's record of each image layer it read (by diffID, under <stateDir>/scan-layers) takes at most this. */
   scan: { layerCacheMaxBytes: number };
-  /** rolloutStableMs: how long a new container serves before the old one it replaced is removed. */
-  runtime: { bindHost: string; backoffBaseMs: number; backoffMaxMs: number; stableAfterMs: number; rolloutStableMs: number; defaultPort: number };
+  /**
+   * rolloutStableMs: how long a new container serves before the old one it replaced is removed. warmStart: the slots
+   * of a build's release start, unrouted, while its tests and scan run (runtime/desired.ts warmSlots).
+   */
+  runtime: { bindHost: string; backoffBaseMs: number; backoffMaxMs: number; stableAfterMs: number; rolloutStableMs: number; defaultPort: number; warmStart: boolean };
   /** Default limits of an app's containers (`resources:set` overrides them per app); null: no limit. */
   app: { memoryBytes: number | null; cpus: number | null; pids: number };
   /**
@@ -79,7 +82,7 @@ export const DEFAULTS: Config = {
   disk: { minFreeBytes: 2 * 1024 ** 3 },
   images: { cacheMaxBytes: 4 * 1024 ** 3, transferTimeoutMs: 10 * 60_000 },
   scan: { layerCacheMaxBytes: 256 * 1024 ** 2 },
-  runtime: { bindHost: '127.0.0.1', backoffBaseMs: 1000, backoffMaxMs: 60_000, stableAfterMs: 30_000, rolloutStableMs: 3000, defaultPort: 5000 },
+  runtime: { bindHost: '127.0.0.1', backoffBaseMs: 1000, backoffMaxMs: 60_000, stableAfterMs: 30_000, rolloutStableMs: 3000, defaultPort: 5000, warmStart: true },
   app: { memoryBytes: 512 * 1024 ** 2, cpus: null, pids: 1024 },
   store: { tombstoneTtlMs: 7 * 24 * 3600_000, compactAfterEntries: 5000, maxClockDriftMs: 60_000 },
   retention: { keepBuilds: 50 },
@@ -255,6 +258,7 @@ export function loadConfig(env: Env = {}): Config {
   const tt = int('PLEACO_TEST_TIMEOUT', env.PLEACO_TEST_TIMEOUT, 1, 86_400);
   if (tt !== undefined) cfg.build.testTimeoutMs = tt * 1000;
   cfg.runtime.bindHost = env.PLEACO_BIND_HOST ?? cfg.runtime.bindHost;
+  cfg.runtime.warmStart = bool('PLEACO_WARM_START', env.PLEACO_WARM_START) ?? cfg.runtime.warmStart;
   loadLimits(cfg, env);
   loadImages(cfg, env);
   loadProxy(cfg, env);

@@ -104,6 +104,21 @@ function startTakeover(node: ClusterNode, gate: OwnerGate, o: Pick<TakeoverOptio
   return loop;
 }
 
+/**
+ * An image this node built is exported for the peers as soon as its tests start: the other runners start the release
+ * ahead (warm) while the gates run, and their first ask then finds the layers ready.
+ */
+function offerBuiltImages(store: Store, images: ImageService, self: string): void {
+  const offered = new Set<string>();
+  store.on('change', (e: Entry) => {
+    const b = e.value as Build | null;
+    if (!e.key.startsWith('builds/') || b?.node !== self || b.status !== 'running' || b.stage !== 'test' || typeof b.imageId !== 'string' || offered.has(b.imageId)) return;
+    if (offered.size >= 64) offered.clear();
+    offered.add(b.imageId);
+    images.prepare(b.imageId).catch(() => undefined); // logged by the image source; a peer's ask tries again
+  });
+}
+
 /** Logs what the store refuses for its clock: at most one line a minute, with the running count. */
 function watchClock(store: Store, log: Logger): void {
   const s = store.skew;
@@ -155,6 +170,7 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
   const servers = await serveApi(app, { host: config.api.host, port: config.api.port, socketPath: config.socketPath });
   const retention = startRetention(store, buildLogs, config.retention.keepBuilds, log.child({ component: 'retention' }));
   const unwatchReleases = cluster ? watchReleases(store, apps, log.child({ component: 'releases' })) : null;
+  if (cluster) offerBuiltImages(store, images, nodeId);
   const takeover = cluster && gate ? startTakeover(cluster.node, gate, { store, apps, self: nodeId, log: log.child({ component: 'takeover' }) }) : null;
   return {
     store, apps, domains, scan, softState, scanDb, images, cluster, servers,

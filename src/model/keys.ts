@@ -48,6 +48,8 @@ export const LABELS = {
   build: 'io.pleaco.build',
   role: 'io.pleaco.role',
   base: 'io.pleaco.base',
+  /** An app container's spec digest (runtime specHash): a container started ahead of its release is adopted only when it matches. */
+  spec: 'io.pleaco.spec',
 } as const;
 
 /** What pure planners read from state: the agent's Store and a subsystem's StateView both satisfy it. */

@@ -33,6 +33,12 @@ export function appSpecs(state: StateReader): AppSpec[] {
     .map((e) => e.value);
 }
 
+/** The app's config vars (`env/<app>/<KEY>`): what its next release snapshots. Values are secrets. */
+export function configOf(state: StateReader, app: string): Record<string, string> {
+  const prefix = keys.envPrefix(app);
+  return Object.fromEntries(state.list<unknown>(prefix).map(({ key, value }) => [key.slice(prefix.length), String(value)]));
+}
+
 /** An app's builds, in key order (oldest id first). */
 export function buildsOf(state: StateReader, app: string): Build[] {
   return state.list<Build>(keys.buildPrefix(app)).map((e) => e.value);

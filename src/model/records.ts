@@ -85,6 +85,8 @@ export interface Build {
   commit?: string;
   image?: string;
   imageId?: string;
+  /** The port the image's app listens on (resolved after the image build): what its release will run with. */
+  port?: number;
   builder?: string;
   test?: TestResult;
   release?: number;

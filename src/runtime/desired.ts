@@ -5,7 +5,7 @@
  * on its own, or a test without members: every slot), each with the app's health
  * check (`health/<app>`, defaults for fields never set) for the rollout to apply.
  */
-import { currentRelease, effectiveResources, healthcheckOf, isAppName, replicasOf, type AppSpec, type ResourceDefaults, type StateReader } from '../model/index.js';
+import { currentRelease, effectiveResources, healthcheckOf, isAppName, replicasOf, type AppSpec, type ResourceDefaults, type Resources, type StateReader } from '../model/index.js';
 import type { Placement } from '../scale/index.js';
 import type { DesiredSlot } from './plan.js';
 
@@ -26,7 +26,6 @@ export interface DesiredOptions {
 }
 
 export function desiredSlots(state: StateReader, opts: DesiredOptions): DesiredSlot[] {
-  const placement = opts.placement ?? everywhere;
   const out: DesiredSlot[] = [];
   for (const { key } of state.list<AppSpec>('apps/')) {
     const app = key.slice('apps/'.length);
@@ -41,24 +40,43 @@ export function desiredSlots(state: StateReader, opts: DesiredOptions): DesiredS
       opts.onSkip?.(app, `release ${release.number} has no image`);
       continue;
     }
-    const hc = healthcheckOf(state, app);
-    const health = { path: hc.path, host: `${app}.${opts.domain ?? 'localhost'}`, rise: hc.rise, deadlineMs: hc.deadlineMs };
-    const replicas = replicasOf(state, app);
-    for (let i = 0; i < replicas; i++) {
-      if (!placement(app, i, replicas)) continue;
-      const slot: DesiredSlot = {
-        app,
-        index: i,
-        release: release.number,
-        image,
-        port: release.port > 0 ? release.port : opts.defaultPort,
-        // What the app may want to show about itself (Heroku's dyno metadata, Dokku's GIT_REV).
-        env: { ...(release.config ?? {}), PLEACO_APP: app, PLEACO_RELEASE: `v${release.number}`, ...(release.commit ? { PLEACO_COMMIT: release.commit } : {}) },
-        health,
-      };
-      Object.assign(slot, effectiveResources(release.resources, opts.limits));
-      out.push(slot);
-    }
+    const port = release.port > 0 ? release.port : opts.defaultPort;
+    out.push(...appSlots(state, app, { number: release.number, image, port, commit: release.commit, config: release.config ?? {}, resources: release.resources }, opts));
+  }
+  return out;
+}
+
+/** What a slot runs of one release (made, or to be made from a build). */
+export interface SlotSource {
+  number: number;
+  image: string;
+  port: number;
+  commit: string | null;
+  config: Record<string, string>;
+  resources: Resources | undefined;
+}
+
+/** The slots of `app` this node wins, each running `src`. */
+export function appSlots(state: StateReader, app: string, src: SlotSource, opts: DesiredOptions): DesiredSlot[] {
+  const placement = opts.placement ?? everywhere;
+  const hc = healthcheckOf(state, app);
+  const health = { path: hc.path, host: `${app}.${opts.domain ?? 'localhost'}`, rise: hc.rise, deadlineMs: hc.deadlineMs };
+  const replicas = replicasOf(state, app);
+  const out: DesiredSlot[] = [];
+  for (let i = 0; i < replicas; i++) {
+    if (!placement(app, i, replicas)) continue;
+    const slot: DesiredSlot = {
+      app,
+      index: i,
+      release: src.number,
+      image: src.image,
+      port: src.port,
+      // What the app may want to show about itself (Heroku's dyno metadata, Dokku's GIT_REV).
+      env: { ...src.config, PLEACO_APP: app, PLEACO_RELEASE: `v${src.number}`, ...(src.commit ? { PLEACO_COMMIT: src.commit } : {}) },
+      health,
+    };
+    Object.assign(slot, effectiveResources(src.resources, opts.limits));
+    out.push(slot);
   }
   return out;
 }

@@ -16,7 +16,7 @@ export type {
   SlotSpec,
   TailOptions,
 } from './runtime.js';
-export { OOM_NOTE } from './runtime.js';
+export { OOM_NOTE, specHash } from './runtime.js';
 export {
   plan,
   backoffDelay,

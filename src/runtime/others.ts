@@ -1,6 +1,6 @@
 /**
  * What a runner's plan reads of other nodes' records: the servers some proxy still drains (a container listed there
- * is not removed yet), and whether a lower slot of an app is still rolling out elsewhere — rollouts go one slot at a
+ * is not removed yet), and whether a lower slot of an app has not switched yet elsewhere — rollouts go one slot at a
  * time across the cluster, in slot order.
  */
 import { liveMemberIds, type MembersView, type ProxyDraining, type SlotStatus, type StateReader } from '../model/index.js';
@@ -23,9 +23,9 @@ export function drainingIds(state: StateReader, now: number, freshMs = PROXY_DRA
 }
 
 /**
- * The plan's `waitForOthers`: a slot of an app waits while a lower slot of it on another live node has not finished
- * moving to the release — its record runs another release, or still has a new container pending (`next`) or an old
- * one kept as its fallback.
+ * The plan's `waitForOthers`: a slot of an app waits while a lower slot of it on another live node has not switched to
+ * the release — its record runs another release, or still has a new container pending (`next`). (A switched slot
+ * keeps its old container as fallback for a while; the next slot need not wait for that.)
  */
 export function othersRollingOut(state: StateReader, view: MembersView | null, self: string): PlanInput['waitForOthers'] {
   if (!view) return undefined;
@@ -35,7 +35,7 @@ export function othersRollingOut(state: StateReader, view: MembersView | null, s
       const node = key.split('/')[1]!;
       if (node === self || !live.has(node) || !key.includes('/slots/') || s.app !== app) continue;
       const i = Number(s.slot.slice(s.slot.lastIndexOf('#') + 1));
-      if (i < index && (s.release !== release || s.next || s.fallback)) return true;
+      if (i < index && (s.release !== release || s.next)) return true;
     }
     return false;
   };

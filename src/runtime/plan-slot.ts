@@ -32,8 +32,10 @@ export interface Plan {
   actions: Action[];
   statuses: Map<string, RunnerSlotStatus | null>;
   memory: Map<string, SlotMemory>;
-  /** Per app: the one slot whose rollout may go on now. */
+  /** Per app: the one slot whose rollout may go on now (start its new container; -1: none, a lower slot elsewhere moves). */
   transitioning: Map<string, number>;
+  /** Slots whose new container is ready and whose turn it is: their records switch to it in this pass. */
+  switching: Set<string>;
   /** Apps whose rollout holds (a slot crashed with the new release). */
   holding: Set<string>;
 }
@@ -121,7 +123,7 @@ export class SlotPlan {
     return withSince(withMemory(baseStatus(c, state, this.mem.restarts, this.p.cfg), this.mem, state), this.prev, this.p.now);
   }
 
-  /** Its container runs: once ready it takes the slot (the old one stays as fallback until stable). */
+  /** Its container runs: once ready and its turn, it takes the slot (the old one stays as fallback until stable). */
   private live(primary: ObservedContainer): void {
     const { p, serving } = this;
     if (this.mem.failures > 0 && primary.startedAt !== null && p.now - primary.startedAt >= p.cfg.stableAfterMs) {
@@ -133,6 +135,11 @@ export class SlotPlan {
       const slow = primary.startedAt !== null && p.now - primary.startedAt > 30_000;
       this.wait(Math.max(readyAt, p.now + (slow ? 2000 : (p.cfg.readyPollMs ?? 100))), 'ready');
       this.set(serving ? this.servingStatus(this.pending(primary, 'starting')) : this.own(primary, 'starting'));
+      return;
+    }
+    if (serving && this.prev?.containerId !== primary.id && !p.switching.has(this.k)) {
+      // Ready, but a lower slot moves first: the old container serves on.
+      this.set(this.servingStatus(this.pending(primary, 'starting')));
       return;
     }
     const st = this.own(primary, 'running');

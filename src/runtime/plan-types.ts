@@ -2,8 +2,8 @@
  * The planner's vocabulary: desired and observed slots, the runner's per-slot memory, actions, and the timing
  * constants of rollouts, drains and backoff. Pure; plan.ts re-exports all of it.
  */
-import type { PendingSlot, SlotStatus } from '../model/index.js';
-import type { ManagedContainer, SlotSpec } from './runtime.js';
+import { slotName, type PendingSlot, type SlotStatus } from '../model/index.js';
+import { specHash, type ManagedContainer, type SlotSpec } from './runtime.js';
 
 /** The app's health check as a rollout applies it (runner probes; the deadline is the plan's). */
 export interface SlotHealth {
@@ -20,6 +20,9 @@ export interface DesiredSlot extends SlotSpec {
   /** Absent: readiness is the port accepting, and the deadline DEFAULT_ROLLOUT_DEADLINE_MS. */
   health?: SlotHealth;
 }
+
+/** Identifies one warm start (PlanInput.warmTried): slot, release and spec (a changed spec is a new start). */
+export const warmKey = (w: DesiredSlot): string => `${slotName(w.app, w.index)}@${w.release}@${specHash(w)}`;
 
 export interface ObservedContainer extends ManagedContainer {
   /** The runner's probe said the app port accepts connections. */
@@ -84,10 +87,10 @@ export interface PlanConfig {
 export type RunnerSlotStatus = SlotStatus;
 export type { PendingSlot };
 
-export type RemoveReason = 'unwanted' | 'replaced' | 'duplicate' | 'stale';
+export type RemoveReason = 'unwanted' | 'replaced' | 'duplicate' | 'stale' | 'unadopted';
 
 export type Action =
-  | { kind: 'create'; slot: string; spec: DesiredSlot; reason: 'new' | 'rollout' | 'retry' }
+  | { kind: 'create'; slot: string; spec: DesiredSlot; reason: 'new' | 'rollout' | 'retry' | 'warm' }
   | { kind: 'restart'; slot: string; containerId: string; spec: DesiredSlot }
   | { kind: 'remove'; slot: string; containerId: string; reason: RemoveReason; graceful: boolean }
   | { kind: 'wait'; slot: string; until: number; reason: WaitReason }
@@ -114,6 +117,13 @@ export interface PlanInput {
    * than `index`, on another live node, has not finished moving to `release`. Absent: nothing elsewhere.
    */
   waitForOthers?: (app: string, index: number, release: number) => boolean;
+  /**
+   * Slots to start ahead of their release (desired.ts warmSlots): their containers run unrouted, never in a record;
+   * the release adopts them. Absent: none.
+   */
+  warm?: DesiredSlot[];
+  /** Warm slots already started once (`<slot>@<release>`): not started again when their container is gone. */
+  warmTried?: ReadonlySet<string>;
 }
 
 export interface PlanOutput {

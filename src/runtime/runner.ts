@@ -16,8 +16,10 @@ import { desiredSlots, everywhere, type Placement } from './desired.js';
 import { isEngineDown } from './engine.js';
 import { ImagePrefetch, type EnsureImage } from './images/index.js';
 import { drainingIds, othersRollingOut } from './others.js';
-import { memoryFromStatus, plan, recordFailure, type Action, type DesiredSlot, type ObservedContainer, type PlanConfig, type RunnerSlotStatus, type SlotHealth, type SlotMemory } from './plan.js';
+import { memoryFromStatus, plan, recordFailure, type Action, type DesiredSlot, type ObservedContainer, type PlanConfig, type RunnerSlotStatus, type SlotMemory } from './plan.js';
+import { Readiness } from './readiness.js';
 import { OOM_NOTE, type ContainerRuntime } from './runtime.js';
+import { warmSlots, WarmStarts } from './warm.js';
 
 /** What the runner writes through: its node's observed state, and a failed release (AgentLink satisfies it). */
 export interface RunnerLink {
@@ -26,9 +28,12 @@ export interface RunnerLink {
   failRelease(app: string, release: number, report: FailureReport): Promise<unknown>;
 }
 
-/** The prefixes a runner's StateMirror must watch (every node's `obs/`: any proxy may drain this node's replicas). */
+/**
+ * The prefixes a runner's StateMirror must watch (every node's `obs/`: any proxy may drain this node's replicas;
+ * `builds/` and `env/`: a build's release is started warm, see desired.ts warmSlots).
+ */
 export function runnerPrefixes(_nodeId: string): string[] {
-  return ['apps/', 'scale/', 'current/', 'releases/', 'health/', 'obs/', 'nodes/'];
+  return ['apps/', 'scale/', 'current/', 'releases/', 'health/', 'obs/', 'nodes/', 'builds/', 'env/'];
 }
 
 export interface RunnerDeps {
@@ -58,18 +63,12 @@ export interface RunnerDeps {
 const LOG_LINES = 20;
 const LOG_CHARS = 4000;
 const MAX_PASSES = 6;
-/** A replica whose accept queue could not be read (not listening yet on its port, say) is asked again after this. */
-const BACKLOG_RETRY_MS = 30_000;
 
 export class Runner {
   private memory = new Map<string, SlotMemory>();
   private published = new Map<string, RunnerSlotStatus>();
-  private readyIds = new Set<string>();
-  /** Consecutive passing health checks of containers not yet ready. */
-  private passes = new Map<string, number>();
-  /** The accept queue of each ready container (null: not known; asked again after BACKLOG_RETRY_MS). */
-  private backlogs = new Map<string, { value: number | null; at: number }>();
-  private backlogWarned = false;
+  private readonly readiness: Readiness;
+  private readonly warm: WarmStarts;
   private readonly images: ImagePrefetch | null;
   private stopped = true;
   private dockerOk: boolean | null = null;
@@ -93,6 +92,8 @@ export class Runner {
     this.startedAt = new Date(this.now()).toISOString();
     this.log = deps.log;
     this.images = deps.ensureImage ? new ImagePrefetch(deps.ensureImage, deps.log) : null;
+    this.readiness = new Readiness({ runtime: deps.runtime, log: deps.log, now: this.now });
+    this.warm = new WarmStarts({ runtime: deps.runtime, log: deps.log, ...(deps.ensureImage ? { ensureImage: deps.ensureImage } : {}) });
     const r = deps.config.runtime;
     this.planCfg = { nodeId: deps.nodeId, host: r.bindHost, backoffBaseMs: r.backoffBaseMs, backoffMaxMs: r.backoffMaxMs, stableAfterMs: r.stableAfterMs, rolloutStableMs: r.rolloutStableMs };
     this.loop = new Reconciler({
@@ -132,10 +133,7 @@ export class Runner {
       const slot = key.slice(this.slotPrefix.length);
       this.published.set(slot, value);
       this.memory.set(slot, memoryFromStatus(value));
-      // What served before a restart keeps serving: not re-gated (HAProxy's own checks watch it).
-      if (value.state === 'running') this.readyIds.add(value.containerId);
-      if (typeof value.backlog === 'number') this.backlogs.set(value.containerId, { value: value.backlog, at: this.now() });
-      if (value.fallback) this.readyIds.add(value.fallback.containerId);
+      this.readiness.adopt(value);
     }
     this.deps.view.on('change', this.onChange);
     this.deps.members?.on('members', this.onMembers);
@@ -166,20 +164,26 @@ export class Runner {
   private async pass(): Promise<void> {
     try {
       for (let i = 0; i < MAX_PASSES && !this.stopped; i++) {
-        const desired = desiredSlots(this.deps.view, {
+        const opts = {
           placement: this.placement(),
           defaultPort: this.deps.config.runtime.defaultPort,
           domain: this.deps.config.proxy.domain,
           limits: this.deps.config.app,
-          onSkip: (app, reason) => this.log.debug('app not runnable', { app, reason }),
-        });
-        this.images?.prefetch(desired);
-        const actual = await this.observe(desired);
+          onSkip: (app: string, reason: string) => this.log.debug('app not runnable', { app, reason }),
+        };
+        const desired = desiredSlots(this.deps.view, opts);
+        const warm = this.deps.config.runtime.warmStart && this.placementReady() ? warmSlots(this.deps.view, { ...opts, now: this.now() }) : [];
+        this.images?.prefetch([...desired, ...warm]);
+        const actual = await this.observe([...desired, ...warm]);
         this.dockerUp();
         const before = this.memory;
         const now = this.now();
         const draining = drainingIds(this.deps.view, now);
-        const out = plan({ desired, actual, memory: this.memory, previous: this.published, now, config: this.planCfg, draining, waitForOthers: othersRollingOut(this.deps.view, this.deps.members?.members() ?? null, this.deps.nodeId) });
+        const out = plan({
+          desired, actual, memory: this.memory, previous: this.published, now, config: this.planCfg, draining, warm, warmTried: this.warm.started,
+          waitForOthers: othersRollingOut(this.deps.view, this.deps.members?.members() ?? null, this.deps.nodeId),
+        });
+        this.warm.keep(warm);
         this.memory = out.memory;
         this.logCrashes(before, out.memory);
         await this.publish(out.statuses);
@@ -197,28 +201,17 @@ export class Runner {
     }
   }
 
-  /**
-   * Lists the managed containers, probes readiness of running ones, reads logs of fresh crashes. A container
-   * of its slot's desired release is ready after `rise` passing HTTP health checks in a row (one per pass,
-   * the plan polls every 100 ms); others (old releases) after their port accepts. Once ready, a container
-   * is not probed again: HAProxy's checks take it out of rotation when it fails later.
-   */
+  /** Lists the managed containers, probes readiness of running ones (readiness.ts), reads logs of fresh crashes. */
   private async observe(desired: DesiredSlot[]): Promise<ObservedContainer[]> {
     const list: ObservedContainer[] = await this.deps.runtime.list();
-    const ids = new Set(list.map((c) => c.id));
-    for (const id of this.readyIds) if (!ids.has(id)) this.readyIds.delete(id);
-    for (const id of this.passes.keys()) if (!ids.has(id)) this.passes.delete(id);
-    for (const id of this.backlogs.keys()) if (!ids.has(id)) this.backlogs.delete(id);
+    this.readiness.keep(new Set(list.map((c) => c.id)));
     const healthOf = new Map(desired.map((d) => [`${d.app}#${d.index}@${d.release}`, d.health]));
     await Promise.all(
       list.map(async (c) => {
         if (c.state === 'running') {
-          if (!this.readyIds.has(c.id)) await this.check(c, healthOf.get(`${c.app}#${c.index}@${c.release}`));
-          c.ready = this.readyIds.has(c.id);
-          if (c.ready) {
-            const backlog = await this.backlogOf(c);
-            if (backlog !== null) c.backlog = backlog;
-          }
+          const { ready, backlog } = await this.readiness.observe(c, healthOf.get(`${c.app}#${c.index}@${c.release}`));
+          c.ready = ready;
+          if (backlog !== null) c.backlog = backlog;
         } else if (c.state === 'exited' || c.state === 'dead' || c.state === 'created') {
           const mem = this.memory.get(`${c.app}#${c.index}`);
           if (mem?.lastCrashId === c.id) return;
@@ -230,28 +223,6 @@ export class Runner {
       }),
     );
     return list;
-  }
-
-  /** The container's accept queue, read once it is ready (the proxies size their connections to it). */
-  private async backlogOf(c: ObservedContainer): Promise<number | null> {
-    const known = this.backlogs.get(c.id);
-    if (known && (known.value !== null || this.now() - known.at < BACKLOG_RETRY_MS)) return known.value;
-    const value = await this.deps.runtime.listenBacklog(c).catch((err: unknown) => {
-      if (!this.backlogWarned) this.log.warn('cannot read an app\'s accept queue: the proxies will not limit their connections to it', { slot: `${c.app}#${c.index}`, error: err });
-      this.backlogWarned = true;
-      return null;
-    });
-    this.backlogs.set(c.id, { value, at: this.now() });
-    return value;
-  }
-
-  private async check(c: ObservedContainer, health: SlotHealth | undefined): Promise<void> {
-    const ok = await this.deps.runtime.probe(c, health ? { http: { path: health.path, host: health.host } } : {});
-    const n = ok ? (this.passes.get(c.id) ?? 0) + 1 : 0;
-    if (n >= (health?.rise ?? 1)) {
-      this.readyIds.add(c.id);
-      this.passes.delete(c.id);
-    } else this.passes.set(c.id, n);
   }
 
   /** Reports a failed rollout to the agent with the container's last log lines. */
@@ -276,6 +247,8 @@ export class Runner {
         if (a.graceful) await rt.stop(a.containerId, this.deps.stopTimeoutSec ?? 10);
         await rt.remove(a.containerId);
         this.log.info('container removed', { slot: a.slot, container: short(a.containerId), reason: a.reason });
+      } else if (a.kind === 'create' && a.reason === 'warm') {
+        await this.warm.start(a.spec);
       } else if (a.kind === 'create' || a.kind === 'restart') {
         await this.deps.ensureImage?.(a.spec.image, a.spec.app);
         if (a.kind === 'restart') await rt.remove(a.containerId);
@@ -298,6 +271,12 @@ export class Runner {
         this.memory.set(a.slot, recordFailure(this.memory.get(a.slot), a.spec.release, message, this.now(), this.planCfg));
       }
     }
+  }
+
+  /** Whether this pass may start anything new: a runner that does not know its placement yet starts nothing warm. */
+  private placementReady(): boolean {
+    if (!this.deps.members) return true;
+    return this.deps.members.members()?.ready === true;
   }
 
   private logCrashes(before: Map<string, SlotMemory>, after: Map<string, SlotMemory>): void {

@@ -4,6 +4,7 @@
  * runtime creates carries the `io.pleaco.*` labels, and every listing filters on them: a container
  * without `io.pleaco.managed=true` is never seen, stopped or removed.
  */
+import { createHash } from 'node:crypto';
 import type { AppLogLine } from '../model/index.js';
 import type { EngineStatus } from './engine.js';
 import type { ProbeOptions } from './probe.js';
@@ -30,6 +31,17 @@ export interface SlotSpec {
   pids?: number;
 }
 
+/**
+ * A digest of what a slot's container runs (image, port, env, limits), carried as its `io.pleaco.spec` label: a
+ * container started ahead of its release (warm, see desired.ts warmSlots) is adopted by the release only when the
+ * release asks for exactly what it runs. Env keys are sorted, so the order they were set in does not matter.
+ */
+export function specHash(spec: SlotSpec): string {
+  const env = Object.keys(spec.env).sort().map((k) => [k, spec.env[k]]);
+  const canon = JSON.stringify([spec.image, spec.port, env, spec.memoryBytes ?? null, spec.cpus ?? null, spec.pids ?? null]);
+  return createHash('sha256').update(canon).digest('hex').slice(0, 32);
+}
+
 /** A managed container as inspected. Times are epoch ms (null when Docker reports none). */
 export interface ManagedContainer {
   id: string;
@@ -52,6 +64,8 @@ export interface ManagedContainer {
   /** The host pid of the container's first process, when running (its network namespace is the container's). */
   pid: number | null;
   oomKilled: boolean;
+  /** Its spec digest (specHash), from its label; absent on containers made before the label existed. */
+  spec?: string;
 }
 
 /** Said after the last log lines of a container the kernel killed for memory (in its slot record and in `pleaco logs`). */

@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LABELS } from '../../src/model/index.js';
 import type { AppLogLine } from '../../src/model/index.js';
-import { OOM_NOTE, type LogLine, type ManagedContainer } from '../../src/runtime/index.js';
+import { OOM_NOTE, specHash, type LogLine, type ManagedContainer } from '../../src/runtime/index.js';
 import { DockerEngine, DockerRuntime, containerName, decodeLogBuffer } from '../../src/runtime/docker/index.js';
 import { byTime, tailLogs } from '../../src/runtime/docker/logs.js';
 import { EngineProxy } from '../helpers/engineproxy.js';
@@ -70,7 +70,8 @@ Adapter.after(async () => {
 let c0: ManagedContainer;
 
 Adapter('create: labels, name, env via Env only, port on the bind host, restart no, bounded json-file logs', async () => {
-  c0 = await rt.create({ app, index: 0, release: 3, image: web, port: 8080, env: { NAME: 'adapter', SECRET_KEY: 'sk-very-secret' } });
+  const spec = { app, index: 0, release: 3, image: web, port: 8080, env: { NAME: 'adapter', SECRET_KEY: 'sk-very-secret' } };
+  c0 = await rt.create(spec);
   assert.is(c0.name, containerName(app, 0, 3));
   assert.equal([c0.app, c0.index, c0.release, c0.node, c0.state, c0.port], [app, 0, 3, nodeId, 'running', 8080]);
   assert.ok(c0.hostPort && c0.hostPort > 0);
@@ -83,7 +84,9 @@ Adapter('create: labels, name, env via Env only, port on the bind host, restart 
     [LABELS.slot]: `${app}#0`,
     [LABELS.node]: nodeId,
     [LABELS.role]: 'app',
+    [LABELS.spec]: specHash(spec),
   });
+  assert.is(c0.spec, specHash(spec), 'the spec digest is read back from the label');
   assert.ok(info.Config.Env.includes('PORT=8080'));
   assert.ok(info.Config.Env.includes('SECRET_KEY=sk-very-secret'));
   const argv = JSON.stringify([info.Path, info.Args, info.Config.Cmd, info.Config.Entrypoint]);

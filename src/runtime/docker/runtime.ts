@@ -14,6 +14,7 @@ import { engineError } from './engine.js';
 import { listenBacklog } from '../backlog.js';
 import { dial, httpCheck, type ProbeOptions } from '../probe.js';
 import { byTime, decodeLogBuffer, jsonLines, pumpLogStream, tailLogs, type DockerEvent } from './logs.js';
+import { specHash } from '../runtime.js';
 import type {
   ContainerRuntime,
   ContainerState,
@@ -125,6 +126,7 @@ export class DockerRuntime implements ContainerRuntime {
       ip: info.State.Running ? ip : null,
       pid: info.State.Running && info.State.Pid > 0 ? info.State.Pid : null,
       oomKilled: Boolean(info.State.OOMKilled),
+      ...(labels[LABELS.spec] ? { spec: labels[LABELS.spec] } : {}),
     };
   }
 
@@ -170,6 +172,7 @@ export class DockerRuntime implements ContainerRuntime {
         [LABELS.slot]: slotName(spec.app, spec.index),
         [LABELS.node]: this.nodeId,
         [LABELS.role]: 'app',
+        [LABELS.spec]: specHash(spec),
       },
       ExposedPorts: { [portKey]: {} },
       HostConfig: {
