@@ -6,6 +6,7 @@ export * from './records.js';
 export * from './keys.js';
 export * from './names.js';
 export * from './health.js';
+export * from './autoscale.js';
 export * from './repo.js';
 export * from './redact.js';
 export * from './metrics.js';
