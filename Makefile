@@ -52,7 +52,7 @@ test: deps build base-images node-image
 
 # Only the suites that need neither Docker nor git servers (quick feedback while editing).
 test-unit: build
-	@$(NODE) test/run.mjs state/ cli/ config/ source/url source/signature source/github agent/domains scan/versions scan/match scan/db scan/parsers runtime/plan runtime/desired images/digest
+	@$(NODE) test/run.mjs state/ cli/ config/ source/url source/signature source/github agent/domains scan/versions scan/match scan/db scan/parsers runtime/plan runtime/desired images/digest bench/chart
 
 # eslint (type-aware, eslint.config.js) and dependency-cruiser (.dependency-cruiser.cjs: the layering); a
 # violation prints the rule's name. Also checks that docs/deps.dot is the graph of the code as it is.

@@ -15,6 +15,7 @@ die() { printf 'ensure-deps: error: %s\n' "$*" >&2; exit 1; }
 # (there is no container registry to pull base images from). iproute2 and iptables build the network
 # namespaces of the cluster tests (partitions, packet loss); serf is the anchor they are measured against.
 # zip writes the OSV per-ecosystem .zip form of the advisory fixtures for the scanner's tests.
+# fonts-dejavu-core is the font of the benches' charts (bench/chart.ts renders SVG to PNG with no font of its own).
 packages=(
   docker.io
   haproxy
@@ -26,6 +27,7 @@ packages=(
   iptables
   serf
   zip
+  fonts-dejavu-core
 )
 
 # --- Debian packages -------------------------------------------------------------

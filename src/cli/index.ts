@@ -8,3 +8,4 @@ export type { Output } from './format.js';
 export { findNode } from './connect.js';
 export { VERBS } from './verbs.js';
 export { DeployRenderer } from './events.js';
+export { sparkline, sparklineWithRange } from './sparkline.js';
