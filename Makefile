@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE ?= node
 export PLEACO_STATE_DIR ?= $(CURDIR)/.pleaco
 
-.PHONY: help deps build base-images up test test-unit bench-deploy bench-proxy bench-rollout bench-scan bench-state fuzz-api clean lint graph node-image cluster cluster-down bench-failover bench-spread
+.PHONY: help deps build base-images up test test-unit bench-deploy bench-proxy bench-rollout bench-scan bench-state fuzz-api clean lint graph node-image cluster cluster-down bench-failover bench-spread bench-autoscale
 
 help:
 	@echo "make up            start a node here and serve the example app (prints URL and API token)"
@@ -22,6 +22,7 @@ help:
 	@echo "make partition     5 agents in netns split 3/2 for 30 s, writes on both sides, heal: convergence time"
 	@echo "make base-images   build busybox:latest and debian:bookworm-slim locally"
 	@echo "make bench-failover 3 nodes, app with 3 replicas under load, one node killed: seconds until every slot runs again"
+	@echo "make bench-autoscale a load step on 3 nodes: seconds to new replicas, errors, cold start from zero; bench/out/autoscale.png"
 	@echo "make bench-spread   3 nodes, a one-line change: image on every node (s, bytes), push-to-serving vs bare docker"
 	@echo "make cluster N=3   N nodes on this machine as separate hosts (own address, state, Docker Engine); prints API URLs and tokens"
 	@echo "make cluster-down  remove the nodes of make cluster, their volumes and network"
@@ -86,6 +87,9 @@ bench-failover: deps build base-images
 # 3 nodes: a one-line change pushed; seconds until its image is on every node, bytes sent, push-to-serving vs bare (#12).
 bench-spread: deps build base-images
 	@$(NODE) dist/bench/spread.js
+
+bench-autoscale: deps build base-images
+	@$(NODE) dist/bench/autoscale.js
 
 bench-rollout: deps build base-images
 	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >/dev/null

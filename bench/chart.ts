@@ -61,9 +61,11 @@ export async function renderTimeSeriesPng(o: TimeSeriesChart): Promise<Buffer> {
   const measured = svgSize(await renderSvg(o, first));
   const plot = {
     w: Math.max(100, first.w + width - measured.w),
-    h: Math.max(40, first.h + Math.floor((height - measured.h) / o.series.length)),
+    h: Math.max(40, first.h + Math.floor((height - TITLE_PX - measured.h) / o.series.length)),
   };
-  const svg = await renderSvg(o, Number.isFinite(plot.w + plot.h) ? plot : first);
+  // The title is drawn here, not by Vega: without a canvas Vega guesses text widths (about 1.4× too wide for
+  // DejaVu), and a long title would then shrink every plot to make room for width it does not take.
+  const svg = withTitle(await renderSvg(o, Number.isFinite(plot.w + plot.h) ? plot : first), o.title);
   const fontFiles = [font, FONT_BOLD(font)].filter((f) => existsSync(f));
   const resvg = new Resvg(fitTo(svg, width, height), {
     background: 'white',
@@ -111,7 +113,6 @@ function spec(o: TimeSeriesChart, plot: PlotSize): TopLevelSpec {
   const domain = finiteT.length ? [Math.min(...finiteT), Math.max(...finiteT)] : [0, 1];
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: o.title, anchor: 'start', fontSize: 18, offset: 12 },
     background: 'white',
     padding: { left: 10, right: 20, top: 10, bottom: 10 },
     data: { values: rows },
@@ -162,6 +163,19 @@ function panel(s: ChartSeries, i: number, last: boolean, domain: number[], plot:
 }
 
 const finite = (v: number | null | undefined): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+const TITLE_PX = 40;
+
+/** `svg` with `title` above it, in bold 18 px. */
+function withTitle(svg: string, title: string): string {
+  const { w, h } = svgSize(svg);
+  const open = /<svg\b[^>]*>/.exec(svg)![0];
+  const inner = svg.slice(open.length, svg.lastIndexOf('</svg>'));
+  const text = title.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" version="1.1" width="${w}" height="${h + TITLE_PX}" viewBox="0 0 ${w} ${h + TITLE_PX}">` +
+    `<rect width="${w}" height="${h + TITLE_PX}" fill="white"/><text x="12" y="28" font-family="${FONT}" font-size="18" font-weight="bold" fill="#000">${text}</text>` +
+    `<g transform="translate(0,${TITLE_PX})">${inner}</g></svg>`;
+}
 
 /** The SVG scaled into exactly `width` × `height` (its viewBox kept, aspect kept, top-centred). */
 function fitTo(svg: string, width: number, height: number): string {

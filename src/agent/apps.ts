@@ -30,6 +30,8 @@ import {
   type ReleaseInput,
   type Resources,
   type FailureReport,
+  type AutoscalePolicy,
+  validateAutoscalePolicy,
 } from '../model/index.js';
 
 export const MAX_REPLICAS = 100;
@@ -105,7 +107,7 @@ export class AppService {
       for (const e of this.store.list(prefix)) ops.push({ key: e.key, value: null });
     }
     for (const e of this.store.list<DomainRecord>(keys.domainPrefix)) if (e.value.app === name) ops.push({ key: e.key, value: null });
-    for (const key of [keys.scale(name), keys.current(name), keys.health(name), keys.scanPolicy(name)]) if (this.store.get(key) !== undefined) ops.push({ key, value: null });
+    for (const key of [keys.scale(name), keys.current(name), keys.health(name), keys.scanPolicy(name), keys.autoscale(name)]) if (this.store.get(key) !== undefined) ops.push({ key, value: null });
     return ops;
   }
 
@@ -360,8 +362,56 @@ export class AppService {
     }
     return this.lock.run(name, async () => {
       this.get(name);
+      const auto = this.store.get<AutoscalePolicy>(keys.autoscale(name));
+      if (auto) throw new PleacoError('conflict', `${name} is autoscaled (${auto.min} to ${auto.max} replicas): change the bounds with autoscale:set, or turn it off with autoscale:off`);
       await this.store.put(keys.scale(name), { replicas } satisfies ScaleSpec);
       return replicas;
+    });
+  }
+
+  /** Sets the app's autoscaling policy; its replica count is brought within the new bounds at once. */
+  setAutoscale(name: string, input: unknown): Promise<AutoscalePolicy> {
+    this.get(name);
+    const policy = validateAutoscalePolicy(input);
+    return this.lock.run(name, async () => {
+      this.get(name);
+      const now = replicasOf(this.store, name);
+      const clamped = Math.min(policy.max, Math.max(policy.min, now));
+      await this.store.batch([{ key: keys.autoscale(name), value: policy }, ...(clamped !== now ? [{ key: keys.scale(name), value: { replicas: clamped } satisfies ScaleSpec }] : [])]);
+      return policy;
+    });
+  }
+
+  /** Turns autoscaling off: the replica count stays where the autoscaler left it. */
+  autoscaleOff(name: string): Promise<boolean> {
+    this.get(name);
+    return this.lock.run(name, async () => {
+      if (this.store.get(keys.autoscale(name)) === undefined) return false;
+      await this.store.put(keys.autoscale(name), null);
+      return true;
+    });
+  }
+
+  /**
+   * A request waits for the app (the proxy's activator): an app autoscaled down to zero gets one replica at once, not
+   * after the autoscaler's next look at the metrics. Returns the replica count.
+   */
+  activate(name: string): Promise<number> {
+    this.get(name);
+    return this.lock.run(name, async () => {
+      const now = replicasOf(this.store, name);
+      if (now > 0 || this.store.get<AutoscalePolicy>(keys.autoscale(name))?.min !== 0) return now;
+      await this.store.put(keys.scale(name), { replicas: 1 } satisfies ScaleSpec);
+      return 1;
+    });
+  }
+
+  /** The autoscaler's write (on the app's owner): only when the count is still `from` and the policy still on. */
+  autoscaleTo(name: string, from: number, to: number): Promise<boolean> {
+    return this.lock.run(name, async () => {
+      if (!this.store.get(keys.app(name)) || !this.store.get(keys.autoscale(name)) || replicasOf(this.store, name) !== from) return false;
+      await this.store.put(keys.scale(name), { replicas: to } satisfies ScaleSpec);
+      return true;
     });
   }
 }

@@ -13,3 +13,4 @@ export { OwnerGate, APP_OP, type OwnerGateOptions, type OwnerPeers, type OwnerDi
 export { OwnedAppService } from './owned.js';
 export { buildsOnLostNodes, takeOverBuilds, type TakeoverOptions } from './takeover.js';
 export { sameRelease, watchReleases } from './releaseguard.js';
+export { Autoscaler, METRICS_KIND, DECIDE_EVERY_MS, METRICS_FRESH_MS, history, type AutoscalerDeps, type AutoscalePeers } from './autoscaler.js';

@@ -6,7 +6,7 @@
 import { PleacoError } from '../errors.js';
 import { AppService, type AppServiceOptions } from './apps.js';
 import type { OwnerGate } from './owner.js';
-import { keys, type AppSpec, type Build, type FailureReport, type Release, type ReleaseInput, type Resources } from '../model/index.js';
+import { keys, type AppSpec, type AutoscalePolicy, type Build, type FailureReport, type Release, type ReleaseInput, type Resources } from '../model/index.js';
 import type { Entry } from '../state/index.js';
 
 type Local = Record<string, (args: unknown[]) => Promise<unknown>>;
@@ -31,6 +31,9 @@ export class OwnedAppService extends AppService {
       setConfig: (x) => base.setConfig.call(this, a(x, 0), a(x, 1), a(x, 2)),
       setResources: (x) => base.setResources.call(this, a(x, 0), a(x, 1)),
       scale: (x) => base.scale.call(this, a(x, 0), a(x, 1)),
+      setAutoscale: (x) => base.setAutoscale.call(this, a(x, 0), a(x, 1)),
+      autoscaleOff: (x) => base.autoscaleOff.call(this, a(x, 0)),
+      activate: (x) => base.activate.call(this, a(x, 0)),
       readoptRelease: (x) => base.readoptRelease.call(this, a(x, 0), a(x, 1)),
     };
     gate.handle(async (op, args) => {
@@ -102,5 +105,17 @@ export class OwnedAppService extends AppService {
 
   override scale(name: string, replicas: unknown): Promise<number> {
     return this.owned(name, 'scale', [name, replicas]);
+  }
+
+  override setAutoscale(name: string, input: unknown): Promise<AutoscalePolicy> {
+    return this.owned(name, 'setAutoscale', [name, input]);
+  }
+
+  override activate(name: string): Promise<number> {
+    return this.owned(name, 'activate', [name]);
+  }
+
+  override autoscaleOff(name: string): Promise<boolean> {
+    return this.owned(name, 'autoscaleOff', [name]);
   }
 }

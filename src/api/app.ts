@@ -6,6 +6,7 @@ import { buildRouter, openApi, openRoutes, type RouteDef } from './registry.js';
 import { appRoutes } from './routes/apps.js';
 import { buildRoutes } from './routes/builds.js';
 import { domainRoutes } from './routes/domains.js';
+import { autoscaleRoutes } from './routes/autoscale.js';
 import { hookRoutes } from './routes/hooks.js';
 import { internalRoutes } from './routes/internal.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -20,6 +21,7 @@ export function createApi(d: ApiDeps): { app: Koa; routes: RouteDef[] } {
     ...appRoutes(d),
     ...buildRoutes(d),
     ...domainRoutes(d),
+    ...autoscaleRoutes(d),
     ...metricsRoutes(d),
     ...scanRoutes(d),
     ...hookRoutes(d),

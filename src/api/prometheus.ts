@@ -1,5 +1,5 @@
 /** Prometheus' text exposition format (version 0.0.4) of every app's request metrics, for `GET /metrics`. Pure. */
-import { CODE_CLASSES, type AppMetrics } from '../model/index.js';
+import { CODE_CLASSES, type AppMetrics, type AutoscaleStatus } from '../model/index.js';
 
 /** A label value in the exposition format: backslash, double quote and newline escaped. */
 export function escapeLabel(v: string): string {
@@ -43,6 +43,24 @@ export function prometheusText(all: AppMetrics[]): string {
         lines.push(`${f.name}{${labels.join(',')}} ${sample(v)}`);
       }
     }
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The autoscaler's figures per app, from its owner's status records (one per app: the newest). */
+export function autoscaleText(all: AutoscaleStatus[]): string {
+  if (all.length === 0) return '';
+  const sorted = [...all].sort((a, b) => (a.app < b.app ? -1 : 1));
+  const families: [string, string, (s: AutoscaleStatus) => number][] = [
+    ['pleaco_autoscale_desired_replicas', 'Replicas the autoscaler decided for the app.', (s) => s.desired],
+    ['pleaco_autoscale_metric', "The cluster's total of the metric the app is autoscaled on (req/s or in-flight requests).", (s) => s.metric],
+    ['pleaco_autoscale_panic', '1 while the autoscaler is in panic mode for the app (scaling up only).', (s) => (s.panic ? 1 : 0)],
+    ['pleaco_autoscale_decisions', 'Replica changes the autoscaler made for the app, of the last ones it keeps.', (s) => s.decisions.length],
+  ];
+  const lines: string[] = [];
+  for (const [name, help, value] of families) {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+    for (const s of sorted) lines.push(`${name}{app="${escapeLabel(s.app)}",node="${escapeLabel(s.node)}"} ${sample(value(s))}`);
   }
   return lines.join('\n') + '\n';
 }

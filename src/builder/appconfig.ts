@@ -3,23 +3,25 @@
  *   test:        the test command, run with `sh -c` inside the built image (a non-zero exit blocks the release)
  *   port:        the container port the app listens on
  *   healthcheck: an HTTP path the runtime probes, e.g. /health
+ *   autoscale:   the app's autoscaling policy {min, max, targetRps | targetConcurrency, windowS}, set at each release
  * Anything else is rejected (a typo such as `tests:` must not silently disable the test gate).
  * Precedence for what is used: the app spec's override > this file > the image's EXPOSE (lowest tcp port)
  * > config.runtime.defaultPort.
  */
 import { parse as parseYaml } from 'yaml';
 import { PleacoError } from '../errors.js';
-import type { AppSpec } from '../model/index.js';
+import { validateAutoscalePolicy, type AppSpec, type AutoscalePolicy } from '../model/index.js';
 
 export interface AppConfig {
   test?: string;
   port?: number;
   healthcheck?: string;
+  autoscale?: AutoscalePolicy;
 }
 
 export const APP_CONFIG_FILES = ['pleaco.json', 'pleaco.yaml', 'pleaco.yml'] as const;
 const MAX_BYTES = 64 * 1024;
-const KNOWN = ['test', 'port', 'healthcheck'];
+const KNOWN = ['test', 'port', 'healthcheck', 'autoscale'];
 
 function bad(file: string, message: string): PleacoError {
   return new PleacoError('invalid_config', `${file}: ${message}`);
@@ -28,7 +30,7 @@ function bad(file: string, message: string): PleacoError {
 /** Validates the parsed contents of one app config file. */
 export function validateAppConfig(file: string, value: unknown): AppConfig {
   if (value === null || value === undefined) return {}; // an empty file
-  if (typeof value !== 'object' || Array.isArray(value)) throw bad(file, 'the top level must be a mapping of keys (test, port, healthcheck)');
+  if (typeof value !== 'object' || Array.isArray(value)) throw bad(file, 'the top level must be a mapping of keys (test, port, healthcheck, autoscale)');
   const out: AppConfig = {};
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
     if (!KNOWN.includes(key)) throw bad(file, `unknown key "${key}" (allowed: ${KNOWN.join(', ')})`);
@@ -39,6 +41,12 @@ export function validateAppConfig(file: string, value: unknown): AppConfig {
     } else if (key === 'port') {
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) throw bad(file, `key "port" must be an integer from 1 to 65535, got ${JSON.stringify(v)}`);
       out.port = v;
+    } else if (key === 'autoscale') {
+      try {
+        out.autoscale = validateAutoscalePolicy(v);
+      } catch (err) {
+        throw bad(file, `key "autoscale": ${err instanceof Error ? err.message : String(err)}`);
+      }
     } else {
       if (typeof v !== 'string' || !/^\/[\x21-\x7e]*$/.test(v) || v.length > 1024) throw bad(file, `key "healthcheck" must be an HTTP path starting with /, got ${JSON.stringify(v)}`);
       out.healthcheck = v;

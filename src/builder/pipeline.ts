@@ -36,7 +36,7 @@ export interface PipelineDeps {
   engine: ContainerEngine;
   /** The scan policies are read here. */
   view: StateView;
-  link: Pick<AgentLink, 'createRelease' | 'storeScan'>;
+  link: Pick<AgentLink, 'createRelease' | 'storeScan' | 'setAutoscale'>;
   nodeId: string;
   config: Config;
   /** Deadline of the image build (default 30 min). */
@@ -125,6 +125,11 @@ export async function runPipeline(build: Build, spec: AppSpec, d: PipelineDeps, 
   const description = `Deploy ${sha7}: ${fetched.subject}`.slice(0, 120);
   const release = await d.link.createRelease(build.app, { build: build.id, commit: fetched.commit, image, imageId, test, scan: scanned.summary, port, description });
   s.say(`Created release v${release.number}`);
+  const auto = fetched.appConfig.autoscale;
+  if (auto) {
+    await d.link.setAutoscale(build.app, auto);
+    s.say(`Autoscaling from ${fetched.file}: ${auto.min} to ${auto.max} replicas at ${auto.targetRps !== undefined ? `${auto.targetRps} req/s` : `${auto.targetConcurrency} in-flight requests`} per replica`);
+  }
   return release;
 }
 

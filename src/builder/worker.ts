@@ -27,7 +27,7 @@ import { pollTargets } from './poll.js';
 import { recoverBuilds, type WorkerBuild } from './recovery.js';
 
 /** What the builder asks of its agent (AgentLink satisfies it). */
-export type BuilderLink = Pick<AgentLink, 'putBuild' | 'claimBuild' | 'appendBuildLog' | 'createRelease' | 'storeScan' | 'queueDeploy'>;
+export type BuilderLink = Pick<AgentLink, 'putBuild' | 'claimBuild' | 'appendBuildLog' | 'createRelease' | 'storeScan' | 'queueDeploy' | 'setAutoscale'>;
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -4,6 +4,7 @@
  */
 import { usageLine } from './args.js';
 import { apps, appsCreate, appsDestroy, appsInfo } from './commands/apps.js';
+import { autoscale, autoscaleOff, autoscaleSet } from './commands/autoscale.js';
 import { config, configSet, configUnset } from './commands/config.js';
 import { builds, buildsInfo, deploy } from './commands/deploy.js';
 import { domains, domainsAdd, domainsRemove, healthcheck, healthcheckSet } from './commands/domains.js';
@@ -73,6 +74,26 @@ export const VERBS: Verb[] = [
     summary: 'Set the number of replicas of one or more apps (0 to 100)',
     example: 'pleaco ps:scale web=3 api=1', run: psScale,
   },
+  { name: 'autoscale', group: 'Processes', args: ['NAME'], json: true, summary: "Show an app's autoscaling: policy, traffic now and over the last minutes, last decisions", example: 'pleaco autoscale web', run: autoscale },
+  {
+    name: 'autoscale:set', group: 'Processes', args: ['NAME'],
+    flags: {
+      min: { type: 'string', value: 'N', help: 'fewest replicas, 0 to 100 (0: an idle app goes to zero; its first request wakes it)' },
+      max: { type: 'string', value: 'N', help: 'most replicas, 1 to 100' },
+      'target-rps': { type: 'string', value: 'N', help: 'requests per second per replica' },
+      'target-concurrency': { type: 'string', value: 'N', help: 'in-flight requests per replica (instead of --target-rps)' },
+      window: { type: 'string', value: 'DURATION', help: 'scale-down stabilization window, 1s to 60m (default 5m)' },
+    },
+    summary: 'Scale an app on its traffic, across the cluster',
+    details: [
+      'Every proxy reports the app\'s requests; the app\'s owner node sums them over the live nodes and sizes the app like',
+      'the Kubernetes HPA: ceil(traffic / target), 10% tolerance, at most double (or +4) per step, down only to the',
+      'highest need of the window. At twice the capacity it scales up at once (panic) and not down for a minute.',
+      'ps:scale is refused while autoscaling is on.',
+    ],
+    example: 'pleaco autoscale:set web --min 1 --max 10 --target-rps 50', run: autoscaleSet,
+  },
+  { name: 'autoscale:off', group: 'Processes', args: ['NAME'], summary: 'Stop autoscaling an app (its replica count stays)', example: 'pleaco autoscale:off web', run: autoscaleOff },
   { name: 'resources', group: 'Processes', args: ['NAME'], json: true, summary: "Show an app's container limits (memory, CPUs, processes)", example: 'pleaco resources web', run: resources },
   {
     name: 'resources:set', group: 'Processes', args: ['NAME'],

@@ -3,7 +3,7 @@
  * Reads go through the StateView; every write a subsystem makes goes through here. Entries the agent acknowledges
  * are handed to the view (when one is attached), so the subsystem reads its own writes at once.
  */
-import { keys, type Build, type FailureReport, type ImageEnsureResult, type Release, type ReleaseInput, type ScanReport, type StoredSbom } from '../model/index.js';
+import { keys, type AutoscalePolicy, type Build, type FailureReport, type ImageEnsureResult, type Release, type ReleaseInput, type ScanReport, type StoredSbom } from '../model/index.js';
 import type { Entry, WriteOp } from '../state/index.js';
 import type { RequestOptions } from './client.js';
 import { pathOf, ROUTES, type SoftEntry } from './contract.js';
@@ -77,6 +77,17 @@ export class AgentLink {
   async ensureImage(imageId: string, app: string): Promise<ImageEnsureResult> {
     const { image } = await this.client.request<{ image: ImageEnsureResult }>(ROUTES.ensureImage.method, pathOf(ROUTES.ensureImage), { body: { imageId, app } });
     return image;
+  }
+
+  /** Sets the app's autoscaling policy (the builder, from pleaco.json at a release). */
+  async setAutoscale(app: string, policy: AutoscalePolicy): Promise<AutoscalePolicy> {
+    const r = await this.client.request<{ policy: AutoscalePolicy }>(ROUTES.autoscale.method, pathOf(ROUTES.autoscale, { name: app }), { body: policy });
+    return r.policy;
+  }
+
+  /** Wakes an app at zero replicas (the proxy's activator holds a request for it): its owner starts one. */
+  async activate(app: string): Promise<{ replicas: number }> {
+    return this.client.request<{ replicas: number }>(ROUTES.activate.method, pathOf(ROUTES.activate, { name: app }), { body: {} });
   }
 
   /** Queues a deploy of `ref` (the poller: a new commit on the app's branch). */

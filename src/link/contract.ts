@@ -38,8 +38,12 @@ export const ROUTES = {
    * app names the image or no live member holds it, 422 `digest_mismatch` when what came did not hash right.
    */
   ensureImage: { method: 'POST', path: '/v1/internal/images/ensure' },
+  /** → `{replicas}`: a request waits for an app at zero replicas (autoscale min 0); its owner starts one. */
+  activate: { method: 'POST', path: '/v1/internal/apps/:name/activate' },
   /** → `{counters, recent}`: this node's image transfers (bytes received and served, the last transfers). */
   images: { method: 'GET', path: '/v1/internal/images' },
+  /** Public: an AutoscalePolicy → `{policy}` (a release applies its pleaco.json `autoscale`). */
+  autoscale: { method: 'PUT', path: '/v1/apps/:name/autoscale' },
   /** Public: `{ref, trigger}` → `{build}` (the poller queues a deploy of a new commit). */
   deploy: { method: 'POST', path: '/v1/apps/:name/deploys' },
   /** Public: the agent answers once it is up. */

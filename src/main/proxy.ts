@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { PleacoError } from '../errors.js';
-import { HAProxyProcess, PROXY_PREFIXES, ProxyLoop } from '../proxy/index.js';
+import { Activator, HAProxyProcess, PROXY_PREFIXES, ProxyLoop } from '../proxy/index.js';
 import { runSubsystem } from './subsystem.js';
 
 /** Debian's haproxy package. */
@@ -31,9 +31,16 @@ runSubsystem({
     const dir = join(config.stateDir, 'proxy');
     const statsSocket = join(dir, 'stats.sock');
     const proc = new HAProxyProcess({ dir, statsSocket, bin: HAPROXY, logger: log.child({ component: 'haproxy' }) });
-    const loop = new ProxyLoop({ view, members, link, proc, paths: { dir, statsSocket }, nodeId, proxy: config.proxy, log });
+    // The activator listens before the first config names it (apps that may scale to zero: autoscale min 0).
+    let loop: ProxyLoop | null = null;
+    const activator = new Activator({ view, link, appOfHost: (h) => loop?.appOfHost(h) ?? null, live: (n) => loop?.isLive(n) ?? true, log: log.child({ component: 'activator' }) });
+    const at = await activator.listen();
+    loop = new ProxyLoop({ view, members, link, proc, paths: { dir, statsSocket }, nodeId, proxy: config.proxy, activator: at, log });
     const { apps } = await loop.start();
-    log.info('proxy ready', { ...config.proxy, apps, dir });
-    return () => loop.stop();
+    log.info('proxy ready', { ...config.proxy, apps, dir, activatorPort: at.port });
+    return async () => {
+      await loop?.stop();
+      await activator.close();
+    };
   },
 });

@@ -4,13 +4,13 @@
  * agent (test/helpers/agent.ts) runs the same wiring with a temp state dir, so what they test is what runs.
  */
 import { join } from 'node:path';
-import { AppService, BuildLogs, BuildRetention, DomainService, NodeService, OwnedAppService, OwnerGate, ScanService, takeOverBuilds, watchReleases, type TakeoverOptions } from '../agent/index.js';
+import { AppService, Autoscaler, DECIDE_EVERY_MS, BuildLogs, BuildRetention, DomainService, NodeService, OwnedAppService, OwnerGate, ScanService, takeOverBuilds, watchReleases, type TakeoverOptions } from '../agent/index.js';
 import { createApi, serveApi, type ApiServers } from '../api/index.js';
 import type { ClusterNode } from '../cluster/index.js';
 import type { Config } from '../config/index.js';
 import { Reconciler } from '../link/index.js';
 import type { Logger } from '../log.js';
-import { keys, type Build } from '../model/index.js';
+import { keys, liveMemberIds, type Build } from '../model/index.js';
 import { connectDocker, DockerEngine, DockerRuntime } from '../runtime/docker/index.js';
 import { EngineMonitor, ImageService, imagesRoot } from '../runtime/index.js';
 import { ScanDbReplicator, scanDbRoot } from '../scan/index.js';
@@ -84,6 +84,13 @@ function startRetention(store: Store, buildLogs: BuildLogs, keepBuilds: number, 
   });
   void loop.start(false);
   loop.kick(RETENTION_FIRST_MS); // not during start-up: a minute after it
+  return loop;
+}
+
+/** The autoscaler's pass every DECIDE_EVERY_MS: metrics to the owners, decisions for the apps this node owns. */
+function startAutoscaler(autoscaler: Autoscaler, log: Logger): Reconciler {
+  const loop = new Reconciler({ pass: () => autoscaler.pass(), tickMs: DECIDE_EVERY_MS, onError: (err) => log.warn('autoscaling pass failed', { error: err instanceof Error ? err.message : String(err) }) });
+  void loop.start(false);
   return loop;
 }
 
@@ -172,6 +179,11 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
   const unwatchReleases = cluster ? watchReleases(store, apps, log.child({ component: 'releases' })) : null;
   if (cluster) offerBuiltImages(store, images, nodeId);
   const takeover = cluster && gate ? startTakeover(cluster.node, gate, { store, apps, self: nodeId, log: log.child({ component: 'takeover' }) }) : null;
+  const autoscaler = startAutoscaler(new Autoscaler({
+    store, soft: softState, scaleTo: (app, from, to) => apps.autoscaleTo(app, from, to), peers: cluster?.node ?? null, self: nodeId, log: log.child({ component: 'autoscale' }),
+    live: () => (cluster ? liveMemberIds(cluster.node.members(), nodeId) : new Set([nodeId])),
+    owner: (app) => (gate ? gate.owner(app) : nodeId),
+  }), log);
   return {
     store, apps, domains, scan, softState, scanDb, images, cluster, servers,
     pruneBuilds: () => retention.run(),
@@ -179,6 +191,7 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
       await servers.close();
       await retention.stop();
       await takeover?.stop();
+      await autoscaler.stop();
       unwatchReleases?.();
       await engineMonitor.stop();
       await scanDb.close();

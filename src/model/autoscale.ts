@@ -1,5 +1,7 @@
 /**
- * An app's autoscaling policy: the record, its limits and its one validator. It lives here, next to the health
+ * An app's autoscaling policy (`autoscale/<app>`): the record, its limits and its one validator; and what the app's
+ * owner decided (`obs/<node>/autoscale/<app>`: the metric now, the last decisions, a short history for the sparkline,
+ * and the decision's memory, so a new owner goes on where the last one stopped). It lives here, next to the health
  * check, so that every layer that reads one (the API, `pleaco.json` in the builder, the autoscaler in `scale/`)
  * checks it the same way. The decision itself is `scale/autoscale.ts`.
  */
@@ -68,3 +70,48 @@ export function validateAutoscalePolicy(input: unknown): AutoscalePolicy {
   const windowS = given.windowS === undefined ? DEFAULT_AUTOSCALE_WINDOW_S : integer(given.windowS, 'windowS', wlo, whi);
   return hasRps ? { min, max, targetRps: target(given.targetRps, 'targetRps'), windowS } : { min, max, targetConcurrency: target(given.targetConcurrency, 'targetConcurrency'), windowS };
 }
+
+/** One decision of the autoscaler, as `pleaco autoscale NAME` shows it. */
+export interface AutoscaleDecision {
+  /** Epoch ms. */
+  at: number;
+  current: number;
+  desired: number;
+  /** The metric the decision used: the cluster's total req/s or in-flight requests. */
+  metric: number;
+  /** That metric per current replica (null without replicas). */
+  perReplica: number | null;
+  target: number;
+  panic: boolean;
+  reason: string;
+}
+
+/** What the autoscaler keeps between decisions (scale/autoscale.ts). */
+export interface AutoscaleMemory {
+  recommendations: { at: number; replicas: number }[];
+  panicUntil: number | null;
+  lastActiveAt: number | null;
+}
+
+/** The owner's record of an app's autoscaling (`obs/<owner>/autoscale/<app>`). */
+export interface AutoscaleStatus {
+  app: string;
+  /** The node that decided (the app's owner at the time). */
+  node: string;
+  /** ISO time of the record. */
+  at: string;
+  /** The metric now (cluster total) and how many proxies reported it. */
+  metric: number;
+  nodes: number;
+  desired: number;
+  panic: boolean;
+  /** The last decisions that changed the replica count (newest last, at most AUTOSCALE_KEEP_DECISIONS). */
+  decisions: AutoscaleDecision[];
+  /** The metric over the last minutes, one value per AUTOSCALE_HISTORY_STEP_S (oldest first; null: no data). */
+  history: (number | null)[];
+  memory: AutoscaleMemory;
+}
+
+export const AUTOSCALE_KEEP_DECISIONS = 20;
+export const AUTOSCALE_HISTORY_STEP_S = 10;
+export const AUTOSCALE_HISTORY_POINTS = 60;

@@ -80,6 +80,8 @@ export const KEY_SCHEMA: readonly KeyShape[] = [
   { layout: 'releases/<app>/<release>', writers: ['agent'] },
   { layout: 'domains/<host>', writers: ['agent'] },
   { layout: 'health/<app>', writers: ['agent'] },
+  { layout: 'autoscale/<app>', writers: ['agent'] },
+  { layout: 'obs/<node>/autoscale/<app>', writers: ['agent'] },
   { layout: 'scan/policy/<app>', writers: ['agent'] },
   { layout: 'scan/policy-default', writers: ['agent'] },
   { layout: 'scan/db', writers: ['agent'] },

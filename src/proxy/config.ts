@@ -164,6 +164,8 @@ function renderBackend(app: ProxyApp, slots: AppSlots, dir: string): string[] {
     lines.push(`  server ${slotName(i)} ${hostPort(s.addr, s.port)} check${maxconn}${s.state === 'drain' ? ' disabled' : ''}`);
   }
   flush(slots.size);
+  // Used only while no other server is up (an app scaled to zero): the activator holds the request and wakes the app.
+  if (app.activator) lines.push(`  server activator ${hostPort(app.activator.addr, app.activator.port)} backup`);
   return lines;
 }
 

@@ -81,6 +81,7 @@ export function reloadReason(prev: Applied | undefined, next: Applied): string |
     if (JSON.stringify(old.health) !== JSON.stringify(app.health)) return `health settings of ${app.name} changed`;
     if (prev.slots[app.name]?.size !== next.slots[app.name]?.size) return `${app.name} needs more slots`;
     if ((old.hosts[0] ?? '') !== (app.hosts[0] ?? '')) return `health check host of ${app.name} changed`;
+    if (JSON.stringify(old.activator ?? null) !== JSON.stringify(app.activator ?? null)) return `${app.name} ${app.activator ? 'may' : 'may no longer'} scale to zero (its activator)`;
   }
   return null;
 }

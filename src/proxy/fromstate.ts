@@ -3,6 +3,7 @@
  *
  *   apps/<app>                    → one ProxyApp; hosts `<app>.<domain>` plus every `domains/<host>` it owns
  *   health/<app>                  → its health check (absent or invalid: DEFAULT_HEALTH)
+ *   autoscale/<app> with min 0    → the activator as its backup server (it may scale to zero)
  *   obs/<node>/slots/<app>#<i>    → a server when the record is `running` with a hostPort (addr = host); a replica
  *                                   whose accept queue (`backlog`) is small gets maxconn: its share of the queue
  *                                   among the cluster's proxies (`obs/<node>/proxy` records), see serverMaxconn
@@ -20,7 +21,7 @@
  */
 import { isIP } from 'node:net';
 import { PleacoError } from '../errors.js';
-import { isDnsName, keys, parseKey, type DomainRecord, type HealthCheck, type SlotStatus, type StateReader } from '../model/index.js';
+import { isDnsName, keys, parseKey, type AutoscalePolicy, type DomainRecord, type HealthCheck, type SlotStatus, type StateReader } from '../model/index.js';
 import { DEFAULT_HEALTH, validateHealth, validateServer, type ProxyApp, type ProxyHealth, type ProxyModel, type ProxyServer } from './model.js';
 
 export interface FromStateOptions {
@@ -38,6 +39,8 @@ export interface FromStateOptions {
    * leave routing at once (its records stay until it returns). Absent: every node counts.
    */
   live?: (node: string) => boolean;
+  /** This proxy's activator: the backup server of every app whose autoscaling may take it to zero replicas. */
+  activator?: { addr: string; port: number };
 }
 
 /** A record left out of the model, and why. */
@@ -47,7 +50,7 @@ export interface SkippedRecord {
 }
 
 /** State prefixes the model depends on. */
-export const PROXY_PREFIXES = ['apps/', 'domains/', 'health/', 'obs/'];
+export const PROXY_PREFIXES = ['apps/', 'domains/', 'health/', 'obs/', 'autoscale/'];
 
 const SLOT_KEY_RE = /^obs\/[^/]+\/slots\//;
 const PROXY_KEY_RE = /^obs\/[^/]+\/proxy$/;
@@ -192,6 +195,7 @@ export function proxyModelOf(state: StateReader, opts: FromStateOptions): { mode
     hosts: [`${name}.${domain}`, ...[...new Set(extra.get(name) ?? [])].sort()],
     health: healthOf(state.get<HealthCheck>(keys.health(name)), name, skip),
     servers: servers.get(name) ?? [],
+    ...(opts.activator && state.get<AutoscalePolicy>(keys.autoscale(name))?.min === 0 ? { activator: opts.activator } : {}),
   }));
   skipped.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return { model: { port: opts.port, bindHost: opts.bindHost, apps }, skipped };

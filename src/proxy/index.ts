@@ -13,3 +13,4 @@ export { ProxyController, reloadReason, runtimeOps, type AdmitNewServers } from 
 export type { ProxyControllerOptions, ApplyOutcome } from './controller.js';
 export { PROXY_PREFIXES, proxyModel, type FromStateOptions } from './fromstate.js';
 export { ProxyLoop, type ProxyLoopOptions } from './loop.js';
+export { Activator, HOLD_MS, MAX_BODY_BYTES, MAX_HELD, MAX_HELD_PER_APP, type ActivatorOptions, type ActivatorStats } from './activator.js';

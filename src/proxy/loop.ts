@@ -33,12 +33,14 @@ export interface ProxyLoopOptions {
   /** The members as the agent sees them: replicas on nodes that are not live are left out of routing. */
   members?: MembersSource;
   proxy: { port: number; bindHost: string; domain: string };
+  /** The activator's address: the backup server of apps that may scale to zero (absent: none). */
+  activator?: { addr: string; port: number };
   log: Logger;
 }
 
 /** Which state changes change HAProxy's configuration. */
 function relevant(key: string): boolean {
-  return key.startsWith('apps/') || key.startsWith('domains/') || key.startsWith('health/') || /^obs\/[^/]+\/slots\//.test(key);
+  return key.startsWith('apps/') || key.startsWith('domains/') || key.startsWith('health/') || key.startsWith('autoscale/') || /^obs\/[^/]+\/slots\//.test(key);
 }
 
 export class ProxyLoop {
@@ -51,6 +53,8 @@ export class ProxyLoop {
   private drainingWritten: string | null = null;
   private draining: string[] = [];
   private written: { ok: boolean; error?: string; skips: string } | null = null;
+  /** Host → app of the model last built. */
+  private hosts = new Map<string, string>();
   /** Records left out of the model, as of the last model built. */
   private skipped: SkippedRecord[] = [];
   /** `key\nreason` of the skipped records already logged (forgotten once the record is fixed or gone). */
@@ -76,7 +80,8 @@ export class ProxyLoop {
   private model(): ReturnType<typeof proxyModelOf>['model'] {
     const view = this.o.members?.members();
     const live = view ? liveMemberIds(view.members, this.o.nodeId) : null;
-    const { model, skipped } = proxyModelOf(this.o.view, { ...this.o.proxy, node: this.o.nodeId, ...(live ? { live: (n: string) => live.has(n) } : {}) });
+    const { model, skipped } = proxyModelOf(this.o.view, { ...this.o.proxy, node: this.o.nodeId, ...(live ? { live: (n: string) => live.has(n) } : {}), ...(this.o.activator ? { activator: this.o.activator } : {}) });
+    this.hosts = new Map(model.apps.flatMap((a) => a.hosts.map((h) => [h, a.name] as const)));
     const now = new Set(skipped.map((r) => `${r.key}\n${r.reason}`));
     for (const r of skipped) {
       if (!this.logged.has(`${r.key}\n${r.reason}`)) this.o.log.warn('invalid record left out of routing', { key: r.key, reason: r.reason });
@@ -85,6 +90,17 @@ export class ProxyLoop {
     for (const k of now) this.logged.add(k);
     this.skipped = skipped;
     return model;
+  }
+
+  /** The app routed for a Host header (lowercase, no port) in the model last built. */
+  appOfHost(host: string): string | null {
+    return this.hosts.get(host) ?? null;
+  }
+
+  /** Whether a node is a live member as the agent last said (every node when it has not). */
+  isLive(node: string): boolean {
+    const view = this.o.members?.members();
+    return view ? liveMemberIds(view.members, this.o.nodeId).has(node) : true;
   }
 
   /**

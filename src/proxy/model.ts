@@ -29,6 +29,11 @@ export interface ProxyApp {
   hosts: string[];
   health: ProxyHealth;
   servers: ProxyServer[];
+  /**
+   * Where requests go while no server of the app is up (its `backup` server): the proxy's activator, for an app that
+   * may scale to zero (it holds the requests, wakes the app and forwards them to its first healthy replica).
+   */
+  activator?: { addr: string; port: number };
 }
 
 export type ServerState = 'ready' | 'drain';
@@ -74,6 +79,11 @@ export function validateServer(app: string, s: ProxyServer): void {
   if (s.maxconn !== undefined && !int(s.maxconn, 1, 1_000_000)) throw bad('invalid_config', `app ${app}: server ${s.id} maxconn must be 1..1000000`);
 }
 
+export function validateActivator(app: string, a: ProxyApp['activator']): void {
+  if (a === undefined) return;
+  if (!a || typeof a.addr !== 'string' || isIP(a.addr) === 0 || !int(a.port, 1, 65535)) throw bad('invalid_config', `app ${app}: the activator must be an IP address and a port`);
+}
+
 /** Throws a PleacoError (invalid_name / invalid_config / conflict) on the first problem found. */
 export function validateModel(model: ProxyModel): void {
   if (!model || !Array.isArray(model.apps)) throw bad('invalid_config', 'proxy model must have an apps array');
@@ -86,6 +96,7 @@ export function validateModel(model: ProxyModel): void {
     if (apps.has(app.name)) throw bad('conflict', `app ${app.name} appears twice in the proxy model`);
     apps.add(app.name);
     validateHealth(app.name, app.health);
+    validateActivator(app.name, app.activator);
     if (!Array.isArray(app.hosts) || !Array.isArray(app.servers)) throw bad('invalid_config', `app ${app.name}: hosts and servers must be arrays`);
     for (const host of app.hosts) {
       validateHost(host);

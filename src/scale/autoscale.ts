@@ -30,7 +30,7 @@
  * - Always clamped to [min, max] last.
  */
 import { PleacoError } from '../errors.js';
-import { DEFAULT_AUTOSCALE_WINDOW_S, type AutoscalePolicy } from '../model/index.js';
+import { DEFAULT_AUTOSCALE_WINDOW_S, type AutoscaleDecision, type AutoscaleMemory, type AutoscalePolicy } from '../model/index.js';
 
 export const AUTOSCALE_DEFAULTS = Object.freeze({
   windowS: DEFAULT_AUTOSCALE_WINDOW_S,
@@ -55,28 +55,10 @@ export interface MetricSample {
   nodes: number;
 }
 
-/** What one decision hands the next (the owner keeps it in memory; a new owner starts empty). */
-export interface AutoscaleMemory {
-  /** Recommendations of the last `windowS`, oldest first. */
-  recommendations: { at: number; replicas: number }[];
-  /** Epoch ms until which panic mode lasts, or null. */
-  panicUntil: number | null;
-  /** Last time any traffic was seen (or metrics were missing, or this memory began). */
-  lastActiveAt: number | null;
-}
-
-export interface Decision {
-  at: number;
-  current: number;
-  desired: number;
-  /** The stable metric value used, per the policy's kind, cluster total (0 when metrics are missing). */
-  metric: number;
-  perReplica: number | null;
-  target: number;
-  panic: boolean;
-  /** One sentence for `pleaco autoscale NAME`. */
-  reason: string;
-}
+/** What one decision hands the next (kept by the owner, and in its status record for the next owner). */
+export type { AutoscaleMemory } from '../model/index.js';
+/** One decision, as `pleaco autoscale NAME` shows it. */
+export type Decision = AutoscaleDecision;
 
 type Rec = { at: number; replicas: number };
 type Kind = 'rps' | 'concurrency';

@@ -20,7 +20,7 @@ for (const [file, text, want] of valid) {
 }
 
 const invalid: [string, string, RegExp][] = [
-  ['pleaco.json', '{"tests":"npm test"}', /^pleaco\.json: unknown key "tests" \(allowed: test, port, healthcheck\)$/],
+  ['pleaco.json', '{"tests":"npm test"}', /^pleaco\.json: unknown key "tests" \(allowed: test, port, healthcheck, autoscale\)$/],
   ['pleaco.json', '{"port":"8080"}', /^pleaco\.json: key "port" must be an integer from 1 to 65535, got "8080"$/],
   ['pleaco.json', '{"port":70000}', /key "port" must be an integer/],
   ['pleaco.json', '{"port":80.5}', /key "port" must be an integer/],
@@ -50,6 +50,24 @@ for (const [file, text, re] of invalid) {
     }
   });
 }
+
+test('autoscale in pleaco.json/yaml: a policy with its defaults; a bad one is refused with the file and key named', () => {
+  assert.equal(parseAppConfig('pleaco.json', '{"autoscale": {"max": 10, "targetRps": 50}}').autoscale, { min: 1, max: 10, targetRps: 50, windowS: 300 });
+  assert.equal(parseAppConfig('pleaco.yaml', 'autoscale:\n  min: 0\n  max: 4\n  targetConcurrency: 20\n  windowS: 60\n').autoscale, { min: 0, max: 4, targetConcurrency: 20, windowS: 60 });
+  for (const [text, re] of [
+    ['{"autoscale": {"max": 10}}', /pleaco\.json: key "autoscale": autoscale needs a target/],
+    ['{"autoscale": {"min": 5, "max": 2, "targetRps": 1}}', /key "autoscale": autoscale min \(5\) must not be above max \(2\)/],
+    ['{"autoscale": 3}', /key "autoscale": the autoscale policy must be an object/],
+  ] as const) {
+    try {
+      parseAppConfig('pleaco.json', text);
+      assert.unreachable(`accepted ${text}`);
+    } catch (err) {
+      assert.instance(err, PleacoError);
+      assert.match((err as Error).message, re);
+    }
+  }
+});
 
 test('readAppConfig: none, one, or more than one file', async () => {
   const repo = (files: Record<string, string>) => async (p: string) => (p in files ? Buffer.from(files[p]!) : null);

@@ -51,6 +51,17 @@ t('threads: nbthread as asked, half the cores by default; no request logging (me
   assert.not.match(config, /^\s*(log|option httplog)\b/m);
 });
 
+t('an app that may scale to zero has the activator as its backup server; adding or removing it reloads', () => {
+  const zero: ProxyApp = { ...web, activator: { addr: '127.0.0.1', port: 40111 } };
+  const { config } = renderConfig(model([zero]), paths, { slotsPerApp: 4 });
+  assert.match(config, '\n  server activator 127.0.0.1:40111 backup\n');
+  assert.not.match(renderConfig(model([web]), paths, { slotsPerApp: 4 }).config, 'activator');
+  assert.is(code(() => validateModel(model([{ ...web, activator: { addr: 'localhost', port: 1 } }]))), 'invalid_config');
+  const applied = (m: ProxyModel) => ({ model: m, slots: slotOf(m, { slotsPerApp: 4 }) });
+  assert.match(reloadReason(applied(model([web])), applied(model([zero]))) ?? '', /web may scale to zero/);
+  assert.is(reloadReason(applied(model([zero])), applied(model([zero]))), null);
+});
+
 t('the same model renders the same bytes', () => {
   assert.is(renderConfig(model([web]), paths, { slotsPerApp: 4 }).config, renderConfig(model([{ ...web }]), paths, { slotsPerApp: 4 }).config);
 });

@@ -24,6 +24,16 @@ t('no apps: an empty model on the configured bind', () => {
   assert.equal(proxyModel(view({}), OPTS), { port: 8080, bindHost: '127.0.0.1', apps: [] });
 });
 
+t('an app whose autoscaling allows zero replicas gets the activator as its backup; others do not', () => {
+  const activator = { addr: '127.0.0.1', port: 40111 };
+  const m = proxyModel(view({
+    'apps/web': app('web'), 'apps/api': app('api'), 'apps/db': app('db'),
+    'autoscale/web': { min: 0, max: 3, targetRps: 5, windowS: 60 }, 'autoscale/api': { min: 1, max: 3, targetRps: 5, windowS: 60 },
+  }), { ...OPTS, activator });
+  assert.equal(m.apps.map((a) => [a.name, a.activator ?? null]), [['api', null], ['db', null], ['web', activator]]);
+  assert.equal(proxyModel(view({ 'apps/web': app('web'), 'autoscale/web': { min: 0, max: 3, targetRps: 5, windowS: 60 } }), OPTS).apps[0]!.activator, undefined, 'no activator running: none');
+});
+
 t('every app gets its implicit host first, then its own domains (lowercase, sorted); default health', () => {
   const m = proxyModel(view({
     'apps/web': app('web'), 'apps/api': app('api'),

@@ -60,6 +60,12 @@ export function internalRoutes(d: ApiDeps): RouteDef[] {
       },
     },
     {
+      ...ROUTES.activate, tag: 'internal', summary: 'Wake an app at zero replicas (a request waits in the activator): one replica starts',
+      handler: async (ctx) => {
+        ctx.body = { replicas: await d.apps.activate(ctx.params.name) };
+      },
+    },
+    {
       ...ROUTES.buildLog, tag: 'internal', summary: 'Append lines to a build log (text/plain)',
       handler: async (ctx) => {
         d.apps.build(ctx.params.name, ctx.params.id);

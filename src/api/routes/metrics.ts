@@ -2,9 +2,9 @@
  * Soft state (values with a TTL in this agent's memory: POST /v1/internal/soft) and the request metrics
  * the proxies post there: per app as JSON, and for all apps in Prometheus' text format at GET /metrics.
  */
-import { prometheusText } from '../prometheus.js';
+import { autoscaleText, prometheusText } from '../prometheus.js';
 import { parseSoftEntries, ROUTES, SOFT } from '../../link/index.js';
-import { totalMetrics, keys, type AppMetrics } from '../../model/index.js';
+import { totalMetrics, keys, type AppMetrics, type AutoscaleStatus } from '../../model/index.js';
 import { PleacoError } from '../../errors.js';
 import type { ApiDeps } from '../deps.js';
 import { jsonBody } from '../http.js';
@@ -18,6 +18,17 @@ function freshMetrics(d: ApiDeps, app?: string): AppMetrics[] {
     .map((e) => e.value as AppMetrics)
     .filter((m) => (app === undefined ? d.store.get(keys.app(m.app)) !== undefined : m.app === app))
     .sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
+}
+
+/** The newest autoscaling status record of each app that still has a policy. */
+function autoscaled(d: ApiDeps): AutoscaleStatus[] {
+  const newest = new Map<string, AutoscaleStatus>();
+  for (const { key, value } of d.store.list<AutoscaleStatus>('obs/')) {
+    if (!/^obs\/[^/]+\/autoscale\//.test(key) || !value || typeof value.app !== 'string' || d.store.get(keys.autoscale(value.app)) === undefined) continue;
+    const had = newest.get(value.app);
+    if (!had || had.at < value.at) newest.set(value.app, value);
+  }
+  return [...newest.values()];
 }
 
 export function metricsRoutes(d: ApiDeps): RouteDef[] {
@@ -49,7 +60,7 @@ export function metricsRoutes(d: ApiDeps): RouteDef[] {
       handler: async (ctx) => {
         ctx.set('content-type', 'text/plain; version=0.0.4; charset=utf-8');
         ctx.set('cache-control', 'no-store');
-        ctx.body = prometheusText(freshMetrics(d));
+        ctx.body = prometheusText(freshMetrics(d)) + autoscaleText(autoscaled(d));
       },
     },
   ];

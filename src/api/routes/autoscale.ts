@@ -1,0 +1,60 @@
+/** An app's autoscaling: its policy, and what its owner decided last (the owner's `obs/<node>/autoscale/<app>`). */
+import { keys, liveMemberIds, replicasOf, type AutoscalePolicy, type AutoscaleStatus } from '../../model/index.js';
+import type { ApiDeps } from '../deps.js';
+import { jsonBody } from '../http.js';
+import type { RouteDef } from '../registry.js';
+
+const POLICY = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['max'],
+  properties: {
+    min: { type: 'integer', minimum: 0, maximum: 100, description: 'default 1' },
+    max: { type: 'integer', minimum: 1, maximum: 100 },
+    targetRps: { type: 'number', exclusiveMinimum: 0 },
+    targetConcurrency: { type: 'number', exclusiveMinimum: 0 },
+    windowS: { type: 'integer', minimum: 1, maximum: 3600 },
+  },
+};
+
+/** The newest status record of the app written by a live member (a dead owner's record is history, not news). */
+function statusOf(d: ApiDeps, app: string): AutoscaleStatus | null {
+  const members = d.cluster?.members();
+  const live = members ? liveMemberIds(members, d.nodeId) : null;
+  const records = d.store
+    .list<AutoscaleStatus>('obs/')
+    .filter((e) => e.key === keys.autoscaleStatus(e.key.split('/')[1] ?? '', app) && e.value?.app === app && (!live || live.has(e.value.node)))
+    .map((e) => e.value);
+  return records.sort((a, b) => (a.at < b.at ? 1 : -1))[0] ?? null;
+}
+
+export function autoscaleRoutes(d: ApiDeps): RouteDef[] {
+  const limit = d.config.api.bodyLimitBytes;
+  return [
+    {
+      method: 'GET', path: '/v1/apps/:name/autoscale', tag: 'processes', summary: "The app's autoscaling policy (null: off), its replicas, and its owner's last decisions",
+      handler: async (ctx) => {
+        const name = d.apps.get(ctx.params.name).name;
+        const policy = d.store.get<AutoscalePolicy>(keys.autoscale(name)) ?? null;
+        ctx.body = { app: name, policy, replicas: replicasOf(d.store, name), status: policy ? statusOf(d, name) : null };
+      },
+    },
+    {
+      method: 'PUT', path: '/v1/apps/:name/autoscale', tag: 'processes', summary: 'Autoscale the app on traffic: min and max replicas, one target per replica (req/s or in-flight requests)',
+      body: POLICY,
+      handler: async (ctx) => {
+        const policy = await d.apps.setAutoscale(ctx.params.name, await jsonBody(ctx, limit));
+        d.log.info('autoscaling set', { app: ctx.params.name, ...policy });
+        ctx.body = { app: ctx.params.name, policy, replicas: replicasOf(d.store, ctx.params.name) };
+      },
+    },
+    {
+      method: 'DELETE', path: '/v1/apps/:name/autoscale', tag: 'processes', summary: 'Turn autoscaling off (the replica count stays where it is)',
+      handler: async (ctx) => {
+        const was = await d.apps.autoscaleOff(ctx.params.name);
+        if (was) d.log.info('autoscaling off', { app: ctx.params.name });
+        ctx.body = { app: ctx.params.name, policy: null, replicas: replicasOf(d.store, ctx.params.name) };
+      },
+    },
+  ];
+}
