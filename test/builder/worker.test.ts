@@ -178,7 +178,7 @@ test('failures carry stable codes: no_dockerfile, unknown_ref, invalid_config, b
   r.commit({ Dockerfile: DOCKERFILE, 'pleaco.json': '{"tests":"oops"}' });
   const b3 = await agent.enqueue(name, 'main');
   const d3 = await finished(agent, name, b3.id);
-  assert.equal(d3.error, { code: 'invalid_config', message: 'pleaco.json: unknown key "tests" (allowed: test, port, healthcheck)' });
+  assert.equal(d3.error, { code: 'invalid_config', message: 'pleaco.json: unknown key "tests" (allowed: test, port, healthcheck, autoscale)' });
   r.commit({ Dockerfile: 'FROM busybox:latest\nRUN exit 9\n', 'pleaco.json': null });
   const b4 = await agent.enqueue(name, 'main');
   const d4 = await finished(agent, name, b4.id);

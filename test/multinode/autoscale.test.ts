@@ -78,6 +78,8 @@ if (why) {
     assert.ok(errors.length <= load.records.length * 0.01, `at most 1% errors while scaling up: ${errors.length} of ${load.records.length} (${errors[0]?.error ?? ''})`);
     const st = await status(cl.nodes[2]!);
     assert.ok(st?.decisions.some((d) => d.desired > d.current), `a scale-up decision with its reason: ${JSON.stringify(st?.decisions)}`);
+    const log = await (await b.api(`/v1/apps/${APP}/logs?tail=0`)).text();
+    assert.match(log, /"slot":"autoscale".*replicas: /, 'the decisions are events of the app\'s log (pleaco logs)');
     await waitFor('back to 1 replica after the window', async () => ((await replicas(a)) === 1 ? true : null), (WINDOW_S + 40) * 1000, 1000);
     assert.is(await replicas(b), 1, 'the same count from every node');
   });

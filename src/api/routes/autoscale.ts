@@ -1,5 +1,5 @@
 /** An app's autoscaling: its policy, and what its owner decided last (the owner's `obs/<node>/autoscale/<app>`). */
-import { keys, liveMemberIds, replicasOf, type AutoscalePolicy, type AutoscaleStatus } from '../../model/index.js';
+import { currentRelease, keys, liveMemberIds, replicasOf, type AppLogLine, type AutoscalePolicy, type AutoscaleStatus } from '../../model/index.js';
 import type { ApiDeps } from '../deps.js';
 import { jsonBody } from '../http.js';
 import type { RouteDef } from '../registry.js';
@@ -18,7 +18,7 @@ const POLICY = {
 };
 
 /** The newest status record of the app written by a live member (a dead owner's record is history, not news). */
-function statusOf(d: ApiDeps, app: string): AutoscaleStatus | null {
+function statusOf(d: Pick<ApiDeps, 'store' | 'cluster' | 'nodeId'>, app: string): AutoscaleStatus | null {
   const members = d.cluster?.members();
   const live = members ? liveMemberIds(members, d.nodeId) : null;
   const records = d.store
@@ -26,6 +26,18 @@ function statusOf(d: ApiDeps, app: string): AutoscaleStatus | null {
     .filter((e) => e.key === keys.autoscaleStatus(e.key.split('/')[1] ?? '', app) && e.value?.app === app && (!live || live.has(e.value.node)))
     .map((e) => e.value);
   return records.sort((a, b) => (a.at < b.at ? 1 : -1))[0] ?? null;
+}
+
+/**
+ * The autoscaler's decisions about `app` made after `since` (epoch ms), as lines of the app's log (`pleaco logs`:
+ * `autoscale vN | <time> 1 → 3 replicas: <reason>`), oldest first, and the time of the newest.
+ */
+export function decisionLines(d: Pick<ApiDeps, 'store' | 'cluster' | 'nodeId'>, app: string, since: number): { lines: AppLogLine[]; last: number } {
+  const status = d.store.get(keys.autoscale(app)) ? statusOf(d, app) : null;
+  const release = currentRelease(d.store, app)?.number ?? 0;
+  const fresh = (status?.decisions ?? []).filter((x) => x.at > since);
+  const lines = fresh.map((x): AppLogLine => ({ slot: 'autoscale', release, stream: 'stdout', line: `${new Date(x.at).toISOString()} ${x.current} → ${x.desired} replicas: ${x.reason}` }));
+  return { lines, last: fresh.reduce((m, x) => Math.max(m, x.at), since) };
 }
 
 export function autoscaleRoutes(d: ApiDeps): RouteDef[] {

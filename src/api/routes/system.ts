@@ -4,6 +4,7 @@ import { engineUnavailable, isEngineDown } from '../../runtime/index.js';
 import type { ApiDeps } from '../deps.js';
 import { ndjson } from '../http.js';
 import type { RouteDef } from '../registry.js';
+import { decisionLines } from './autoscale.js';
 
 export function systemRoutes(d: ApiDeps, doc: () => Record<string, unknown>): RouteDef[] {
   return [
@@ -64,11 +65,20 @@ export function systemRoutes(d: ApiDeps, doc: () => Record<string, unknown>): Ro
         const out = ndjson(ctx);
         const abort = new AbortController();
         void out.closed.then(() => abort.abort());
+        // The autoscaler's decisions are events of the app's log too: the recent ones first, then each new one.
+        let seen = decisionLines(d, name, 0);
+        for (const l of seen.lines) out.send(l);
+        const timer = follow ? setInterval(() => {
+          const next = decisionLines(d, name, seen.last);
+          for (const l of next.lines) out.send(l);
+          seen = next;
+        }, 2000) : null;
         try {
           await d.appLogs(name, { tail: Number(tailRaw), follow, signal: abort.signal }, (l) => out.send(l));
         } catch (err) {
           if (!abort.signal.aborted) d.log.warn('log stream ended', { app: name, err: isEngineDown(err) ? engineUnavailable(d.engine.where, err) : err });
         } finally {
+          if (timer) clearInterval(timer);
           out.end();
         }
       },

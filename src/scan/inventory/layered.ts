@@ -137,7 +137,7 @@ async function readMissing(r: Run): Promise<string[]> {
 /** Source 3: one `docker save` into the image-part cache, then the missing layers from there. */
 async function readBySave(r: Run, missing: string[]): Promise<string[]> {
   const images = r.deps.images;
-  if (!images || r.info.labels[LABELS.managed] !== 'true') return missing;
+  if (missing.length === 0 || !images || r.info.labels[LABELS.managed] !== 'true') return missing;
   const low = await lowDisks([images.root], r.deps.minFreeBytes);
   if (low.length) {
     r.say(diskFull(low, r.deps.minFreeBytes, 'inventory: the image is not exported into the image cache').message);
