@@ -8,7 +8,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { startCluster, waitFor, type ClusterNode } from '../test/helpers/cluster.js';
-import { CLUSTER_APP_ENV, runningSlots, send, serveApp } from '../test/helpers/cluster-app.js';
+import { CLUSTER_APP_ENV, noContainersOf, runningSlots, send, serveApp } from '../test/helpers/cluster-app.js';
 import { percentile, startLoad, type LoadRecord } from '../test/helpers/load.js';
 import { getWithHost } from '../test/helpers/net.js';
 import { tempDir } from '../test/helpers/tmp.js';
@@ -84,9 +84,7 @@ async function main(): Promise<void> {
     // Cold start: min 0, a short window; once no container of the app is left, one request through another node.
     await send(a, `/v1/apps/${APP}/autoscale`, { min: 0, max: 6, targetRps: TARGET, windowS: 10 }, 'PUT');
     await waitFor('the app at zero, no container left', async () => {
-      if ((await replicasOf(b)).desired !== 0) return null;
-      for (const n of cl.nodes) if ((await n.exec(['docker', 'ps', '-q', '--filter', `label=io.pleaco.app=${APP}`])).stdout.trim() !== '') return null;
-      return true;
+      return (await replicasOf(b)).desired === 0 && (await noContainersOf(cl, APP)) ? true : null;
     }, 180_000, 1000);
     const tc = performance.now();
     const cold = await getWithHost(c.ip, 80, app.host, 120_000);

@@ -19,7 +19,8 @@ import type { SoftState, Store } from '../state/index.js';
 
 /** The cluster request kind that carries a node's metrics to an app's owner. */
 export const METRICS_KIND = 'metrics';
-export const DECIDE_EVERY_MS = 2000;
+/** How often metrics go to the owners and the owners decide (also whenever a peer's metrics arrive). */
+export const DECIDE_EVERY_MS = 1000;
 /** Metrics older than this (by the proxy's own stamp, or by their soft-state TTL) are not counted. */
 export const METRICS_FRESH_MS = 6000;
 /** How often the owner rewrites the status record when nothing changed (its history and metric move on). */
@@ -43,6 +44,8 @@ export interface AutoscalerDeps {
   /** The live members' ids (this node included). */
   live(): Set<string>;
   owner(app: string): string;
+  /** Told when a peer's metrics arrived for an app this node owns (the agent's wiring runs a pass soon). */
+  onMetrics?: () => void;
   self: string;
   log: Logger;
   now?: () => number;
@@ -103,6 +106,7 @@ export class Autoscaler {
       this.d.soft.set(key, m, METRICS_FRESH_MS);
       kept++;
     }
+    if (kept > 0) this.d.onMetrics?.();
     return { kept };
   }
 

@@ -89,7 +89,7 @@ function startRetention(store: Store, buildLogs: BuildLogs, keepBuilds: number, 
 
 /** The autoscaler's pass every DECIDE_EVERY_MS: metrics to the owners, decisions for the apps this node owns. */
 function startAutoscaler(autoscaler: Autoscaler, log: Logger): Reconciler {
-  const loop = new Reconciler({ pass: () => autoscaler.pass(), tickMs: DECIDE_EVERY_MS, onError: (err) => log.warn('autoscaling pass failed', { error: err instanceof Error ? err.message : String(err) }) });
+  const loop = new Reconciler({ pass: () => autoscaler.pass(), tickMs: DECIDE_EVERY_MS, debounceMs: 200, onError: (err) => log.warn('autoscaling pass failed', { error: err instanceof Error ? err.message : String(err) }) });
   void loop.start(false);
   return loop;
 }
@@ -179,11 +179,14 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
   const unwatchReleases = cluster ? watchReleases(store, apps, log.child({ component: 'releases' })) : null;
   if (cluster) offerBuiltImages(store, images, nodeId);
   const takeover = cluster && gate ? startTakeover(cluster.node, gate, { store, apps, self: nodeId, log: log.child({ component: 'takeover' }) }) : null;
+  let autoscaleLoop: Reconciler | null = null;
   const autoscaler = startAutoscaler(new Autoscaler({
     store, soft: softState, scaleTo: (app, from, to) => apps.autoscaleTo(app, from, to), peers: cluster?.node ?? null, self: nodeId, log: log.child({ component: 'autoscale' }),
     live: () => (cluster ? liveMemberIds(cluster.node.members(), nodeId) : new Set([nodeId])),
     owner: (app) => (gate ? gate.owner(app) : nodeId),
+    onMetrics: () => autoscaleLoop?.kick(),
   }), log);
+  autoscaleLoop = autoscaler;
   return {
     store, apps, domains, scan, softState, scanDb, images, cluster, servers,
     pruneBuilds: () => retention.run(),

@@ -54,3 +54,9 @@ export async function serveApp(cl: Cluster, dir: string, name: string, body: str
   }, 300_000, 1000);
   return { name, host: `${name}.${CLUSTER_DOMAIN}`, repo, daemon };
 }
+
+/** Whether no container of `app` is left in any node's own Engine (`docker ps` inside each node). */
+export async function noContainersOf(cl: Cluster, app: string): Promise<boolean> {
+  for (const n of cl.nodes) if ((await n.exec(['docker', 'ps', '-q', '--filter', `label=io.pleaco.app=${app}`])).stdout.trim() !== '') return false;
+  return true;
+}

@@ -9,7 +9,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { clusterUnavailable, startCluster, waitFor, type Cluster, type ClusterNode } from '../helpers/cluster.js';
-import { CLUSTER_APP_ENV, runningSlots, send, serveApp, type ClusterApp } from '../helpers/cluster-app.js';
+import { CLUSTER_APP_ENV, noContainersOf, runningSlots, send, serveApp, type ClusterApp } from '../helpers/cluster-app.js';
 import { startLoad } from '../helpers/load.js';
 import { getWithHost } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -88,9 +88,7 @@ if (why) {
     const [a, , c] = cl.nodes as [ClusterNode, ClusterNode, ClusterNode];
     await send(a, `/v1/apps/${APP}/autoscale`, { min: 0, max: 3, targetRps: 5, windowS: 10 }, 'PUT');
     await waitFor('the idle app at zero replicas, no container of it on any node', async () => {
-      if ((await replicas(a)) !== 0) return null;
-      for (const n of cl.nodes) if ((await n.exec(['docker', 'ps', '-q', '--filter', `label=io.pleaco.app=${APP}`])).stdout.trim() !== '') return null;
-      return true;
+      return (await replicas(a)) === 0 && (await noContainersOf(cl, APP)) ? true : null;
     }, 120_000, 1000);
     const t0 = performance.now();
     const res = await getWithHost(c.ip, 80, app.host, 90_000);

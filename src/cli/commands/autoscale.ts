@@ -44,7 +44,7 @@ export const autoscale: Command = async (ctx) => {
   for (const line of policyLines(body)) ctx.out.out(line);
   const s = body.status;
   if (!s) {
-    ctx.out.out('No decision yet: the app\'s owner decides every 2 s from its proxies\' metrics.');
+    ctx.out.out('No decision yet: the app\'s owner decides every second from its proxies\' metrics.');
     return EXIT.ok;
   }
   const unit = body.policy.targetRps !== undefined ? 'req/s' : 'in flight';
