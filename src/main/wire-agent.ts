@@ -115,11 +115,12 @@ function startTakeover(node: ClusterNode, gate: OwnerGate, o: Pick<TakeoverOptio
  * An image this node built is exported for the peers as soon as its tests start: the other runners start the release
  * ahead (warm) while the gates run, and their first ask then finds the layers ready.
  */
-function offerBuiltImages(store: Store, images: ImageService, self: string): void {
+function offerBuiltImages(store: Store, images: ImageService, self: string, hasPeers: () => boolean): void {
   const offered = new Set<string>();
   store.on('change', (e: Entry) => {
     const b = e.value as Build | null;
     if (!e.key.startsWith('builds/') || b?.node !== self || b.status !== 'running' || b.stage !== 'test' || typeof b.imageId !== 'string' || offered.has(b.imageId)) return;
+    if (!hasPeers()) return; // on its own, nobody will ask: no export
     if (offered.size >= 64) offered.clear();
     offered.add(b.imageId);
     images.prepare(b.imageId).catch(() => undefined); // logged by the image source; a peer's ask tries again
@@ -177,7 +178,7 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
   const servers = await serveApi(app, { host: config.api.host, port: config.api.port, socketPath: config.socketPath });
   const retention = startRetention(store, buildLogs, config.retention.keepBuilds, log.child({ component: 'retention' }));
   const unwatchReleases = cluster ? watchReleases(store, apps, log.child({ component: 'releases' })) : null;
-  if (cluster) offerBuiltImages(store, images, nodeId);
+  if (cluster) offerBuiltImages(store, images, nodeId, () => liveMemberIds(cluster.node.members(), nodeId).size > 1);
   const takeover = cluster && gate ? startTakeover(cluster.node, gate, { store, apps, self: nodeId, log: log.child({ component: 'takeover' }) }) : null;
   let autoscaleLoop: Reconciler | null = null;
   const autoscaler = startAutoscaler(new Autoscaler({

@@ -1,6 +1,7 @@
 /**
  * The deploy path overlaps (issue #12): while a build's tests run, the replicas of the release it will become start
- * unrouted, and the release adopts them; traffic moves only after every gate passed. On real parts: agent, builder,
+ * unrouted, and the release adopts them; traffic moves only after every gate passed (and a release applies its
+ * pleaco.json `autoscale` policy). On real parts: agent, builder,
  * runner and proxy processes, Docker Engine, a git daemon.
  */
 import { suite } from 'uvu';
@@ -96,6 +97,16 @@ warm('a build whose tests fail leaves no replica of its release behind and never
   assert.match(await (await fetch((await url(ctx.node)())!)).text(), /version two/);
   const ps = (await ctx.node.client.request<{ processes: { release: number }[] }>('GET', `/v1/apps/${APP}/ps`)).processes;
   assert.equal(ps.map((p) => p.release), [2, 2], 'v2 still runs on both slots');
+});
+
+warm('autoscale in pleaco.json is the app\'s policy from its release on', async (ctx) => {
+  ctx.repo.commit({ ...webApp('version four'), 'pleaco.json': JSON.stringify({ test: 'sh /app/test.sh', autoscale: { min: 2, max: 4, targetRps: 100 } }) }, 'v4 autoscaled');
+  const { out } = await deployWatching(ctx, 3);
+  assert.ok(out.ok, `deploy failed: ${JSON.stringify(out.error)}`);
+  assert.ok(out.log.some((l) => /Autoscaling from pleaco\.json: 2 to 4 replicas at 100 req\/s per replica/.test(l)), out.log.join('\n'));
+  const as = await ctx.node.client.request<{ policy: unknown; replicas: number }>('GET', `/v1/apps/${APP}/autoscale`);
+  assert.equal(as.policy, { min: 2, max: 4, targetRps: 100, windowS: 300 });
+  assert.is(as.replicas, 2);
 });
 
 warm.run();
