@@ -11,7 +11,7 @@
 import { PleacoError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
-  AUTOSCALE_HISTORY_POINTS, AUTOSCALE_HISTORY_STEP_S, AUTOSCALE_KEEP_DECISIONS, isAppName, keys, parseAppMetrics, replicasOf,
+  AUTOSCALE_HISTORY_POINTS, AUTOSCALE_HISTORY_STEP_S, AUTOSCALE_KEEP_DECISIONS, isAppName, keys, newestAutoscaleStatus, parseAppMetrics, replicasOf,
   type AppMetrics, type AutoscaleDecision, type AutoscaleMemory, type AutoscalePolicy, type AutoscaleStatus,
 } from '../model/index.js';
 import { decide, emptyAutoscaleMemory, type MetricSample } from '../scale/index.js';
@@ -159,8 +159,7 @@ export class Autoscaler {
   /** Taking over an app (first decision here): the memory and decisions of the newest record another owner left. */
   private adopt(app: string): void {
     if (this.memory.has(app)) return;
-    const records = this.d.store.list<AutoscaleStatus>('obs/').filter((e) => e.key.endsWith(`/autoscale/${app}`) && e.value?.app === app).map((e) => e.value);
-    const last = records.sort((a, b) => (a.at < b.at ? 1 : -1))[0];
+    const last = newestAutoscaleStatus(this.d.store, app);
     if (!last) return;
     if (last.memory && Array.isArray(last.memory.recommendations)) this.memory.set(app, last.memory);
     if (Array.isArray(last.decisions)) this.decisions.set(app, last.decisions.slice(-AUTOSCALE_KEEP_DECISIONS));

@@ -33,7 +33,7 @@ runSubsystem({
     const proc = new HAProxyProcess({ dir, statsSocket, bin: HAPROXY, logger: log.child({ component: 'haproxy' }) });
     // The activator listens before the first config names it (apps that may scale to zero: autoscale min 0).
     let loop: ProxyLoop | null = null;
-    const activator = new Activator({ view, link, appOfHost: (h) => loop?.appOfHost(h) ?? null, live: (n) => loop?.isLive(n) ?? true, log: log.child({ component: 'activator' }) });
+    const activator = new Activator({ view, link, node: nodeId, appOfHost: (h) => loop?.appOfHost(h) ?? null, live: (n) => loop?.isLive(n) ?? true, log: log.child({ component: 'activator' }) });
     const at = await activator.listen();
     loop = new ProxyLoop({ view, members, link, proc, paths: { dir, statsSocket }, nodeId, proxy: config.proxy, activator: at, log });
     const { apps } = await loop.start();

@@ -5,6 +5,7 @@
 import { DEFAULT_HEALTHCHECK, type HealthCheck } from './health.js';
 import { keys, type StateReader } from './keys.js';
 import { isAppName } from './names.js';
+import type { AutoscaleStatus } from './autoscale.js';
 import type { AppSpec, Build, CurrentRelease, Release, ScaleSpec } from './records.js';
 
 /** The release `current/<app>` names, when both records are there. */
@@ -37,6 +38,22 @@ export function appSpecs(state: StateReader): AppSpec[] {
 export function configOf(state: StateReader, app: string): Record<string, string> {
   const prefix = keys.envPrefix(app);
   return Object.fromEntries(state.list<unknown>(prefix).map(({ key, value }) => [key.slice(prefix.length), String(value)]));
+}
+
+const AUTOSCALE_STATUS_RE = /^obs\/([^/]+)\/autoscale\/([^/]+)$/;
+
+/**
+ * The newest autoscaling record of `app` (`obs/<node>/autoscale/<app>`, written by whichever node owned it), of the
+ * nodes `from` accepts (all when absent); null when there is none.
+ */
+export function newestAutoscaleStatus(state: StateReader, app: string, from?: (node: string) => boolean): AutoscaleStatus | null {
+  let newest: AutoscaleStatus | null = null;
+  for (const { key, value } of state.list<AutoscaleStatus>('obs/')) {
+    const m = AUTOSCALE_STATUS_RE.exec(key);
+    if (!m || m[2] !== app || value?.app !== app || (from && !from(m[1]!))) continue;
+    if (!newest || newest.at < value.at) newest = value;
+  }
+  return newest;
 }
 
 /** An app's builds, in key order (oldest id first). */

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import type { AgentLink, StateView } from '../link/index.js';
 import type { Logger } from '../log.js';
 import { keys, type CurrentRelease, type SlotStatus } from '../model/index.js';
+import { addressOf } from './fromstate.js';
 
 export interface ActivatorOptions {
   view: StateView;
@@ -19,6 +20,8 @@ export interface ActivatorOptions {
   appOfHost(host: string): string | null;
   /** Whether a node is a live member (its replicas may take the request). */
   live(node: string): boolean;
+  /** This node's id (a replica published on an unspecified address is reached on loopback only here). */
+  node?: string;
   log: Logger;
   /** How long a request is held for the app to come up (default HOLD_MS). */
   holdMs?: number;
@@ -112,7 +115,7 @@ export class Activator {
     }
   }
 
-  /** A running replica of the app's current release on a live node (this node's first), or null. */
+  /** A running replica of the app's current release on a live node, reachable from here; null when none. */
   private replica(app: string): { host: string; port: number } | null {
     const release = this.o.view.get<CurrentRelease>(keys.current(app))?.release;
     const slots = this.o.view
@@ -120,10 +123,11 @@ export class Activator {
       .filter((e) => e.key.includes('/slots/') && e.value?.app === app && e.value.state === 'running' && typeof e.value.hostPort === 'number' && this.o.live(e.value.node))
       .map((e) => e.value)
       .filter((s) => release === undefined || s.release === release);
-    const s = slots[0];
-    if (!s) return null;
-    const host = s.host === '0.0.0.0' ? '127.0.0.1' : s.host === '::' ? '::1' : s.host;
-    return { host, port: s.hostPort! };
+    for (const s of slots) {
+      const host = addressOf(s, this.o.node);
+      if (host !== null) return { host, port: s.hostPort! };
+    }
+    return null;
   }
 }
 

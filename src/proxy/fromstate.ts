@@ -86,7 +86,8 @@ function healthOf(h: HealthCheck | undefined, app: string, skip: (key: string, r
   }
 }
 
-function addressOf(s: SlotStatus, node: string | undefined): string | null {
+/** Where a replica is reached from `node`: its record's host, loopback for an unspecified host here; null when none. */
+export function addressOf(s: SlotStatus, node: string | undefined): string | null {
   if (typeof s.host !== 'string') return null;
   if (s.host === '0.0.0.0' || s.host === '::') return node === undefined || s.node === node ? (s.host === '::' ? '::1' : '127.0.0.1') : null;
   return isIP(s.host) === 0 ? null : s.host;

@@ -1,5 +1,5 @@
 /** An app's autoscaling: its policy, and what its owner decided last (the owner's `obs/<node>/autoscale/<app>`). */
-import { currentRelease, keys, liveMemberIds, replicasOf, type AppLogLine, type AutoscalePolicy, type AutoscaleStatus } from '../../model/index.js';
+import { currentRelease, keys, liveMemberIds, newestAutoscaleStatus, replicasOf, type AppLogLine, type AutoscalePolicy, type AutoscaleStatus } from '../../model/index.js';
 import type { ApiDeps } from '../deps.js';
 import { jsonBody } from '../http.js';
 import type { RouteDef } from '../registry.js';
@@ -21,11 +21,7 @@ const POLICY = {
 function statusOf(d: Pick<ApiDeps, 'store' | 'cluster' | 'nodeId'>, app: string): AutoscaleStatus | null {
   const members = d.cluster?.members();
   const live = members ? liveMemberIds(members, d.nodeId) : null;
-  const records = d.store
-    .list<AutoscaleStatus>('obs/')
-    .filter((e) => e.key === keys.autoscaleStatus(e.key.split('/')[1] ?? '', app) && e.value?.app === app && (!live || live.has(e.value.node)))
-    .map((e) => e.value);
-  return records.sort((a, b) => (a.at < b.at ? 1 : -1))[0] ?? null;
+  return newestAutoscaleStatus(d.store, app, live ? (n) => live.has(n) : undefined);
 }
 
 /**

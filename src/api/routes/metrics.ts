@@ -4,7 +4,7 @@
  */
 import { autoscaleText, prometheusText } from '../prometheus.js';
 import { parseSoftEntries, ROUTES, SOFT } from '../../link/index.js';
-import { totalMetrics, keys, type AppMetrics, type AutoscaleStatus } from '../../model/index.js';
+import { totalMetrics, keys, newestAutoscaleStatus, type AppMetrics, type AutoscaleStatus } from '../../model/index.js';
 import { PleacoError } from '../../errors.js';
 import type { ApiDeps } from '../deps.js';
 import { jsonBody } from '../http.js';
@@ -22,13 +22,10 @@ function freshMetrics(d: ApiDeps, app?: string): AppMetrics[] {
 
 /** The newest autoscaling status record of each app that still has a policy. */
 function autoscaled(d: ApiDeps): AutoscaleStatus[] {
-  const newest = new Map<string, AutoscaleStatus>();
-  for (const { key, value } of d.store.list<AutoscaleStatus>('obs/')) {
-    if (!/^obs\/[^/]+\/autoscale\//.test(key) || !value || typeof value.app !== 'string' || d.store.get(keys.autoscale(value.app)) === undefined) continue;
-    const had = newest.get(value.app);
-    if (!had || had.at < value.at) newest.set(value.app, value);
-  }
-  return [...newest.values()];
+  return d.store
+    .list(keys.autoscalePrefix)
+    .map((e) => newestAutoscaleStatus(d.store, e.key.slice(keys.autoscalePrefix.length)))
+    .filter((s): s is AutoscaleStatus => s !== null);
 }
 
 export function metricsRoutes(d: ApiDeps): RouteDef[] {
