@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { PleacoError } from '../errors.js';
 import type { Store, WriteOp } from '../state/index.js';
 import { KeyedLock } from './lock.js';
+import { checkPushOrder } from './pushorder.js';
 import {
   appSpecs,
   currentRelease,
@@ -219,7 +220,7 @@ export class AppService {
         }
         return existing;
       }
-      this.checkPushOrder(name, input, all);
+      checkPushOrder(this.store, name, input, all);
       return this.addRelease(name, {
         kind: 'deploy',
         description: input.description ?? `Deploy ${input.commit.slice(0, 7)}`,
@@ -232,24 +233,6 @@ export class AppService {
         port: input.port,
       });
     });
-  }
-
-  /**
-   * A push (webhook or poll build) never moves an app backwards, even when two builders ran builds of the branch at
-   * once and finish in the wrong order: its release is refused (409 superseded) when its commit was released before,
-   * or when the current release comes from a build queued after it (which fetched the branch later). The builder
-   * checks git ancestry itself (pipeline.ts); this is the check that holds under the app's lock.
-   */
-  private checkPushOrder(name: string, input: ReleaseInput, all: Release[]): void {
-    const build = this.store.get<Build>(keys.build(name, input.build));
-    if (!build || (build.trigger !== 'webhook' && build.trigger !== 'poll')) return;
-    const same = all.find((r) => r.kind === 'deploy' && r.commit === input.commit);
-    if (same) throw new PleacoError('superseded', `commit ${input.commit.slice(0, 7)} was already released as v${same.number}`);
-    const cur = this.current(name);
-    const curBuild = cur?.build ? this.store.get<Build>(keys.build(name, cur.build)) : undefined;
-    if (curBuild && (curBuild.createdAt > build.createdAt || (curBuild.createdAt === build.createdAt && curBuild.id > build.id))) {
-      throw new PleacoError('superseded', `v${cur!.number} comes from build ${curBuild.id}, queued after this push; a push never moves an app backwards`);
-    }
   }
 
   /**
