@@ -4,17 +4,30 @@
 # Engine (Docker-in-Docker, /var/lib/docker on a volume), its own state dir (a volume) and the four pleaco
 # processes; killing the container is losing the machine. docs/decisions.md says why it is built this way.
 #
-#   scripts/cluster.sh up [N] [--env PLEACO_X=V]...  start N nodes (default 3): node 1 founds, the others join it
-#   scripts/cluster.sh down                          remove the nodes, their volumes, the network, the key
+#   scripts/cluster.sh up [N] [--env PLEACO_X=V]... [--discover] [--other-key I]... [--apart] [--block-mdns]
+#                                                    start N nodes (default 3): node 1 founds, the others join it
+#   scripts/cluster.sh down                          remove the nodes, their volumes, the network, the keys
 #   scripts/cluster.sh status                        the nodes, as `up` prints them
 #   scripts/cluster.sh kill I | start I              docker kill / start node I (start waits until it is ready)
 #   scripts/cluster.sh isolate I | heal I            drop / restore all traffic of node I (iptables in the node)
+#   scripts/cluster.sh cut I J | link I J            drop / restore all traffic between nodes I and J (iptables in
+#                                                    both; the host still reaches both)
+#
+# The shapes of `up` (issue #14's discovery tests; they combine):
+#   --discover      no node gets a join list (PLEACO_JOIN empty: they must find each other by mDNS), and all are
+#                   started at the same moment; `up` waits for them to form a cluster as usual
+#   --other-key I   node I gets a cluster key of its own (<dir>/cluster-<I>.key): `up` waits until the other nodes
+#                   see each other and node I sees only itself (repeatable; the lowest node on the cluster key founds)
+#   --apart         every node starts cut off from every other one (`cut` on each pair, in place before pleaco
+#                   starts; `link I J` joins two); `up` waits for each node to be ready, not for a cluster
+#   --block-mdns    every node drops udp port 5353 in and out, from before pleaco starts (seeds still work)
+# A cluster that cannot form (--apart; --discover with --block-mdns) is waited for node by node only.
 #
 # `up` prints one line per node (name, address, API URL, API token), and as its last line one JSON object
 # {"cluster","network","subnet","image","nodes":[{"name","index","ip","api","token","id"}]} (also in
-# <dir>/cluster.json, 0600). A second `up` of a running cluster of the same size and image says so and prints it
-# again; one that differs (size, image, a stopped node) is replaced. Only resources labelled io.pleaco.cluster=<name>
-# are touched.
+# <dir>/cluster.json, 0600). A second `up` of a running cluster of the same size, image, --env settings and shape
+# says so and prints it again; one that differs (in any of those, or a stopped node) is replaced. Only resources
+# labelled io.pleaco.cluster=<name> are touched.
 #
 #   PLEACO_CLUSTER_NAME    cluster name (default pleaco): network <name>-net, containers <name>-<i>, volumes
 #                          <name>-<i>-docker and <name>-<i>-state
@@ -87,10 +100,11 @@ check_subnet() {
 }
 
 # --- what exists ---------------------------------------------------------------------------------------------------
-# node containers of this cluster, as "index name state image owner", by index
-existing_nodes() { # as "index name state image env owner" lines
+# node containers of this cluster, as "index|name|state|image|env|shape|owner" lines, by index (| keeps an empty
+# field, e.g. the owner of a cluster started by hand or the shape of one started before shapes, in its place)
+existing_nodes() {
   docker ps -a --filter "label=$L=$NAME" --filter "label=io.pleaco.role=cluster-node" \
-    --format "{{.Label \"$L.node\"}} {{.Names}} {{.State}} {{.Label \"$L.image\"}} {{.Label \"$L.env\"}} {{.Label \"$L.owner\"}}" | sort -n
+    --format "{{.Label \"$L.node\"}}|{{.Names}}|{{.State}}|{{.Label \"$L.image\"}}|{{.Label \"$L.env\"}}|{{.Label \"$L.shape\"}}|{{.Label \"$L.owner\"}}" | sort -t'|' -k1,1n
 }
 alive_pid() { [ -n "$1" ] && [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 need_node() { # I: the container name of node I, which must exist
@@ -133,30 +147,30 @@ base_images_tar() {
 }
 
 # A fresh cluster key (32 random bytes, base64), 0600, never in argv or the environment: mounted read-only.
-new_key() {
+new_key() { # [FILE] (default $DIR/cluster.key)
+  local file="${1:-$DIR/cluster.key}"
   mkdir -p "$DIR"
   chmod 700 "$DIR"
-  (umask 077 && head -c 32 /dev/urandom | base64 >"$DIR/cluster.key.tmp" && mv "$DIR/cluster.key.tmp" "$DIR/cluster.key")
+  (umask 077 && head -c 32 /dev/urandom | base64 >"$file.tmp" && mv "$file.tmp" "$file")
 }
 
-run_node() { # I IMAGE TAR PEERS ENV_HASH [-e K=V]...
-  local i="$1" image="$2" tar="$3" peers="$4" env_hash="$5" name v
-  shift 5
+run_node() { # I IMAGE TAR KEY_FILE ENV_HASH SHAPE [docker run options: -e K=V]...
+  local i="$1" image="$2" tar="$3" key="$4" env_hash="$5" shape="$6" name v
+  shift 6
   name="$(node_name "$i")"
   for v in docker state; do
     docker volume create --label "$L=$NAME" --label "io.pleaco.role=cluster-volume" --label "$L.node=$i" "$name-$v" >/dev/null
   done
-  local founder=()
-  [ "$i" = 1 ] && founder=(-e PLEACO_NODE_FOUNDER=1)
   # Not --privileged (root lacks CAP_SYS_RESOURCE here: "unable to apply caps"): every other capability, no
   # seccomp/AppArmor/masked paths, every device; the entry remounts /sys and the cgroups read-write.
   docker run -d --name "$name" --hostname "$name" --network "$NET" --ip "$(node_ip "$i")" \
-    --label "$L=$NAME" --label io.pleaco.role=cluster-node --label "$L.node=$i" --label "$L.image=$image" --label "$L.env=$env_hash" --label "$L.owner=$OWNER" \
+    --label "$L=$NAME" --label io.pleaco.role=cluster-node --label "$L.node=$i" --label "$L.image=$image" --label "$L.env=$env_hash" \
+    --label "$L.shape=$shape" --label "$L.owner=$OWNER" \
     --cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
     --security-opt systempaths=unconfined --device-cgroup-rule 'a *:* rwm' --tmpfs /run:rw,exec,nosuid,mode=755 \
     -v "$name-docker:/var/lib/docker" -v "$name-state:/var/lib/pleaco" \
-    -v "$DIR/cluster.key:/etc/pleaco/cluster.key:ro" -v "$tar:/opt/pleaco-images/base-images.tar:ro" \
-    -e "PLEACO_NODE_PEERS=$peers" "${founder[@]}" "$@" --stop-timeout 20 "$image" >/dev/null
+    -v "$key:/etc/pleaco/cluster.key:ro" -v "$tar:/opt/pleaco-images/base-images.tar:ro" \
+    "$@" --stop-timeout 20 "$image" >/dev/null
 }
 
 wait_ready() { # NAME: until the node's launcher wrote its ready file (its agent answers), bounded
@@ -176,13 +190,14 @@ alive_count() { # NAME: how many nodes the node sees alive (GET /v1/nodes throug
     node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).nodes.filter(n=>n.state==="alive").length)}catch{console.log(0)}})'
 }
 
-wait_formed() { # N: until every node sees N alive
-  local n="$1" deadline=$((SECONDS + TIMEOUT)) i ok
+wait_formed() { # COUNT...: until node i sees the i-th COUNT alive
+  local want=("$@") deadline=$((SECONDS + TIMEOUT)) i ok
   while :; do
     ok=1
-    for i in $(seq 1 "$n"); do [ "$(alive_count "$(node_name "$i")")" = "$n" ] || { ok=0; break; }; done
+    for i in $(seq 1 "${#want[@]}"); do [ "$(alive_count "$(node_name "$i")")" = "${want[i - 1]}" ] || { ok=0; break; }; done
     [ "$ok" = 1 ] && return 0
-    [ "$SECONDS" -lt "$deadline" ] || die "the $n nodes did not all see each other alive within $TIMEOUT s (node $i sees $(alive_count "$(node_name "$i")"))"
+    [ "$SECONDS" -lt "$deadline" ] ||
+      die "the nodes did not see the cluster they should within $TIMEOUT s (node $i sees $(alive_count "$(node_name "$i")") alive, not ${want[i - 1]})"
     sleep 1
   done
 }
@@ -210,38 +225,59 @@ report() { # N IMAGE: one line per node, then the JSON line (also written to $DI
 
 # --- commands ----------------------------------------------------------------------------------------------------
 up() {
-  local n=3 extra=()
+  local n=3 extra=() discover=0 apart=0 block_mdns=0 other=()
   while [ $# -gt 0 ]; do
     case "$1" in
       --env) [[ ${2:-} =~ ^PLEACO_[A-Z0-9_]+=.*$ ]] || die "--env takes PLEACO_NAME=VALUE"; extra+=(-e "$2"); shift 2 ;;
+      --discover) discover=1; shift ;;
+      --apart) apart=1; shift ;;
+      --block-mdns) block_mdns=1; shift ;;
+      --other-key) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "--other-key takes a node index (1, 2, ...)"; other+=("$2"); shift 2 ;;
       [0-9]*) n="$1"; shift ;;
       *) die "up: unknown argument $1" ;;
     esac
   done
   if ! [[ $n =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ] || [ "$n" -gt "$MAX_NODES" ]; then die "N must be 1..$MAX_NODES for subnet $SUBNET"; fi
+  local i j
+  for i in "${other[@]}"; do [ "$i" -le "$n" ] || die "--other-key $i: there is no node $i in a cluster of $n"; done
+  [ "${#other[@]}" -eq 0 ] || mapfile -t other < <(printf '%s\n' "${other[@]}" | sort -nu)
+  # node i's key file, and the founder: the lowest node with the cluster's key
+  local keys=() founder=0
+  for i in $(seq 1 "$n"); do
+    if [[ " ${other[*]} " == *" $i "* ]]; then keys[i]="$DIR/cluster-$i.key"; else keys[i]="$DIR/cluster.key"; [ "$founder" != 0 ] || founder=$i; fi
+  done
+  # The shape takes part in the cluster's identity (a label, compared like the image and the --env hash).
+  local shape="" other_csv
+  other_csv="$(IFS=,; echo "${other[*]}")"
+  [ "$discover" = 0 ] || shape+="${shape:+,}discover"
+  [ "$apart" = 0 ] || shape+="${shape:+,}apart"
+  [ "$block_mdns" = 0 ] || shape+="${shape:+,}block-mdns"
+  [ -z "$other_csv" ] || shape+="${shape:+,}other-key=${other_csv//,/+}"
+  shape="${shape:-seeded}"
   local t0=$SECONDS image env_hash
   env_hash="$(printf '%s\n' "${extra[@]}" | sha256sum | cut -c1-12)"
   image="$(bash "$repo/scripts/node-image.sh" | tail -n1)"
   image="${image#image=}"
   [ -n "$image" ] || die "scripts/node-image.sh gave no image"
 
-  local rows why="" running=0 state img env owner
+  local rows why="" running=0 state img env shp owner
   rows="$(existing_nodes)"
   if [ -n "$rows" ]; then
-    while read -r _ _ state img env owner; do
+    while IFS='|' read -r _ _ state img env shp owner; do
       if [ -n "$owner" ] && [ "$owner" != "$OWNER" ] && alive_pid "$owner" && [ "${PLEACO_CLUSTER_REPLACE:-0}" != 1 ]; then
         die "cluster $NAME belongs to process $owner, which is running (set PLEACO_CLUSTER_REPLACE=1 to replace it)"
       fi
       [ "$state" = running ] && running=$((running + 1))
       [ "$img" = "$image" ] || why="its image is $img, not $image"
       [ "$env" = "$env_hash" ] || why="${why:-its nodes were started with other --env settings}"
+      [ "$shp" = "$shape" ] || why="${why:-its shape is $shp, not $shape}"
       [ "$owner" = "$OWNER" ] || why="${why:-it was started by another run}"
     done <<<"$rows"
     [ "$(wc -l <<<"$rows")" = "$n" ] || why="${why:-it has $(wc -l <<<"$rows") nodes, not $n}"
     [ "$running" = "$(wc -l <<<"$rows")" ] || why="${why:-$((n - running)) of its nodes are not running}"
-    [ -f "$DIR/cluster.key" ] || why="${why:-its key file is gone}"
+    for i in $(seq 1 "$n"); do [ -f "${keys[i]}" ] || why="${why:-its key file ${keys[i]##*/} is gone}"; done
     if [ -z "$why" ] && [ "${PLEACO_CLUSTER_REPLACE:-0}" != 1 ]; then
-      say "cluster $NAME is already running ($n nodes, $image); \`make cluster-down\` removes it"
+      say "cluster $NAME is already running ($n nodes, $image, $shape); \`make cluster-down\` removes it"
       report "$n" "$image"
       return 0
     fi
@@ -249,19 +285,47 @@ up() {
   fi
   down quiet
   check_subnet
-  local tar peers="" i
+  local tar peers=""
   tar="$(base_images_tar)"
   new_key
+  for i in "${other[@]}"; do new_key "${keys[i]}"; done
   docker network create --driver bridge --subnet "$SUBNET" --gateway "$GATEWAY" \
     -o "com.docker.network.bridge.name=plc-${NAME:0:11}" --label "$L=$NAME" --label io.pleaco.role=cluster-network "$NET" >/dev/null
   for i in $(seq 1 "$n"); do peers+="${peers:+,}$(node_ip "$i"):$CLUSTER_PORT"; done
-  say "starting $n nodes of $image on $SUBNET (bridge plc-${NAME:0:11})"
-  run_node 1 "$image" "$tar" "$peers" "$env_hash" "${extra[@]}"
-  wait_ready "$(node_name 1)"
-  for i in $(seq 2 "$n"); do run_node "$i" "$image" "$tar" "$peers" "$env_hash" "${extra[@]}"; done
-  for i in $(seq 2 "$n"); do wait_ready "$(node_name "$i")"; done
-  wait_formed "$n"
-  say "$n nodes up and joined in $((SECONDS - t0)) s; \`make cluster-down\` (scripts/cluster.sh down) removes them"
+  # node_env I sets envs to node I's environment: its peers (or no join list at all), founder, cut and mDNS block,
+  # and --env's settings last (Docker keeps the last of two: they win)
+  local envs=()
+  node_env() {
+    local cut=""
+    envs=(-e "PLEACO_NODE_PEERS=$peers")
+    if [ "$discover" = 1 ]; then envs+=(-e PLEACO_JOIN=); elif [ "$1" = "$founder" ]; then envs+=(-e PLEACO_NODE_FOUNDER=1); fi
+    if [ "$apart" = 1 ]; then
+      for j in $(seq 1 "$n"); do [ "$j" = "$1" ] || cut+="${cut:+,}$(node_ip "$j")"; done
+      envs+=(-e "PLEACO_NODE_CUT=$cut")
+    fi
+    [ "$block_mdns" = 0 ] || envs+=(-e PLEACO_NODE_BLOCK_MDNS=1)
+    envs+=("${extra[@]}")
+  }
+  say "starting $n nodes of $image on $SUBNET (bridge plc-${NAME:0:11}; $shape)"
+  local first=() rest=()
+  for i in $(seq 1 "$n"); do
+    # --discover: all at the same moment; else the founder first (its agent answers), then the others at once
+    if [ "$discover" = 0 ] && [ "$i" = "$founder" ]; then first=("$i"); else rest+=("$i"); fi
+  done
+  for i in "${first[@]}"; do node_env "$i"; run_node "$i" "$image" "$tar" "${keys[i]}" "$env_hash" "$shape" "${envs[@]}"; wait_ready "$(node_name "$i")"; done
+  for i in "${rest[@]}"; do node_env "$i"; run_node "$i" "$image" "$tar" "${keys[i]}" "$env_hash" "$shape" "${envs[@]}"; done
+  for i in "${rest[@]}"; do wait_ready "$(node_name "$i")"; done
+  if [ "$apart" = 1 ] || { [ "$discover" = 1 ] && [ "$block_mdns" = 1 ]; }; then
+    say "$n nodes up in $((SECONDS - t0)) s, each on its own (not waiting for a cluster: $shape)"
+  else
+    # every node with the cluster's key sees those; one with a key of its own sees itself
+    local want=()
+    for i in $(seq 1 "$n"); do
+      if [ "${keys[i]}" = "$DIR/cluster.key" ]; then want+=($((n - ${#other[@]}))); else want+=(1); fi
+    done
+    wait_formed "${want[@]}"
+    say "$n nodes up and joined in $((SECONDS - t0)) s ($shape); \`make cluster-down\` (scripts/cluster.sh down) removes them"
+  fi
   report "$n" "$image"
 }
 
@@ -270,8 +334,8 @@ status() {
   rows="$(existing_nodes)"
   [ -n "$rows" ] || { say "no cluster $NAME"; return 0; }
   n="$(wc -l <<<"$rows")"
-  image="$(head -n1 <<<"$rows" | awk '{ print $4 }')"
-  awk '{ printf "cluster: %s %s\n", $2, $3 }' <<<"$rows" >&2
+  image="$(head -n1 <<<"$rows" | awk -F'|' '{ print $4 }')"
+  awk -F'|' '{ printf "cluster: %s %s (%s)\n", $2, $3, $6 }' <<<"$rows" >&2
   report "$n" "$image"
 }
 
@@ -305,6 +369,63 @@ heal() {
   say "$name healed"
 }
 
+# Cuts between two nodes, in each node's own network namespace: everything in from and out to the other's address
+# (INPUT also drops its multicast; FORWARD its traffic to and from this node's app containers) is dropped; the host
+# (the bridge's gateway) and every other node still reach both. Tagged apart from isolate's rules: the two compose.
+# `up --apart` has node-entry.sh put the same rules in place before pleaco starts (PLEACO_NODE_CUT). Each node keeps
+# the list of addresses it is cut from in NODE_CUT_FILE (in the container, not a volume): a node that is started
+# again comes back with the cuts it had, from before its pleaco starts.
+APART_TAG=pleaco-apart
+NODE_CUT_FILE=/etc/pleaco/node-cut
+apart_lines() { # NAME IP: the node's rules cutting it from IP, as `iptables -S` prints them
+  docker exec "$1" iptables -w -S | grep -F -e "--comment $APART_TAG" | grep -F -e " -s $2/32 " -e " -d $2/32 " || true
+}
+apart_rules() { # IP: the rules cutting a node from IP, for iptables-restore (node-entry.sh writes the same)
+  printf -- '-I %s 1 %s %s/32 -m comment --comment %s -j DROP\n' \
+    INPUT -s "$1" "$APART_TAG" OUTPUT -d "$1" "$APART_TAG" FORWARD -s "$1" "$APART_TAG" FORWARD -d "$1" "$APART_TAG"
+}
+save_cut() { # NAME: writes the addresses the node is cut from now (one iptables -S) to its NODE_CUT_FILE
+  docker exec "$1" iptables -w -S INPUT |
+    awk -v tag="$APART_TAG" '$0 ~ "--comment " tag " " && $3 == "-s" { sub("/32$", "", $4); printf "%s%s", sep, $4; sep = "," }' |
+    docker exec -i "$1" tee "$NODE_CUT_FILE" >/dev/null
+}
+pair() { # I J: sets A, B (container names) and IP_A, IP_B of two different running nodes
+  A="$(need_node "${1:-}")"; B="$(need_node "${2:-}")"
+  [ "$1" != "$2" ] || die "nodes I and J must differ"
+  for name in "$A" "$B"; do
+    [ "$(docker container inspect --format '{{.State.Status}}' "$name")" = running ] || die "$name is not running"
+  done
+  IP_A="$(node_ip "$1")"; IP_B="$(node_ip "$2")"
+}
+cut_pair() { # I J
+  local A B IP_A IP_B name ip rules changed=0
+  pair "$@"
+  for name in "$A" "$B"; do
+    ip="$IP_B"; [ "$name" = "$A" ] || ip="$IP_A"
+    rules="$(apart_lines "$name" "$ip")"
+    [ "$(grep -c . <<<"$rules")" != 4 ] || continue
+    # one transaction: what there was of the cut (a partial one), then the whole cut
+    { echo '*filter'; [ -z "$rules" ] || printf '%s\n' "${rules//-A /-D }"; apart_rules "$ip"; echo COMMIT; } |
+      docker exec -i "$name" iptables-restore -w --noflush
+    save_cut "$name"
+    changed=1
+  done
+  if [ "$changed" = 1 ]; then say "$A and $B cut from each other"; else say "$A and $B are cut from each other already"; fi
+}
+link_pair() { # I J
+  local A B IP_A IP_B name ip rules changed=0
+  pair "$@"
+  for name in "$A" "$B"; do
+    ip="$IP_B"; [ "$name" = "$A" ] || ip="$IP_A"
+    rules="$(apart_lines "$name" "$ip")"
+    [ -n "$rules" ] || continue
+    printf '*filter\n%s\nCOMMIT\n' "${rules//-A /-D }" | docker exec -i "$name" iptables-restore -w --noflush
+    save_cut "$name"
+    changed=1
+  done
+  if [ "$changed" = 1 ]; then say "$A and $B linked"; else say "$A and $B are linked already"; fi
+}
+
 cmd="${1:-}"
 shift || true
 case "$cmd" in
@@ -320,5 +441,7 @@ case "$cmd" in
     node_json "$1"; echo ;;
   isolate) isolate "${1:-}" ;;
   heal) heal "${1:-}" ;;
+  cut) cut_pair "${1:-}" "${2:-}" ;;
+  link) link_pair "${1:-}" "${2:-}" ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
 esac

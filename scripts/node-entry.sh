@@ -5,8 +5,10 @@
 #   1. make /sys and the cgroup (v1) mounts writable: the container is not --privileged (that fails on these
 #      machines: root lacks CAP_SYS_RESOURCE) but has every other capability, no seccomp/AppArmor, all devices;
 #   2. start dockerd (overlay2; data root /var/lib/docker, a volume) and wait for it;
-#   3. `docker load` the base images the harness mounts read-only (busybox:latest, debian:bookworm-slim), if missing;
-#   4. run the four pleaco processes (dist/src/main/launch.js, the supervisor `make up` uses) with this node's
+#   3. put the harness's network rules in place (cuts from peers, the mDNS block; below), after dockerd's own so
+#      that its FORWARD rules come first, before pleaco sends or receives anything;
+#   4. `docker load` the base images the harness mounts read-only (busybox:latest, debian:bookworm-slim), if missing;
+#   5. run the four pleaco processes (dist/src/main/launch.js, the supervisor `make up` uses) with this node's
 #      address as the API's, the cluster's bind/advertise and the app containers' bind address (each overridable).
 # Everything is logged as JSON lines on stdout (dockerd's lines too, as proc "dockerd"). SIGTERM stops pleaco first,
 # then dockerd (its containers stop with it, as on a host shutting down).
@@ -14,7 +16,11 @@
 # Environment (set by scripts/cluster.sh; defaults in the image):
 #   PLEACO_NODE_PEERS     cluster addresses (ip:port, comma-separated) of every node of the cluster
 #   PLEACO_NODE_FOUNDER   1 on the node that founds the cluster: on its first boot it joins nobody
-#   PLEACO_JOIN           when set, used as it is (overrides the two above)
+#   PLEACO_JOIN           when set, used as it is (overrides the two above); set empty (`up --discover`): no seeds
+#   PLEACO_NODE_CUT       addresses (comma-separated) this node is cut from (`up --apart`): everything in from and
+#                         out to each is dropped, tagged pleaco-apart as `cluster.sh cut` does; once `cluster.sh
+#                         cut/link` changed them, a later boot applies their list in /etc/pleaco/node-cut instead
+#   PLEACO_NODE_BLOCK_MDNS 1: udp port 5353 (mDNS) dropped in and out, tagged pleaco-mdns (`up --block-mdns`)
 #   PLEACO_NODE_IMAGES    tar of base images to load (default /opt/pleaco-images/base-images.tar; absent: skipped)
 set -euo pipefail
 
@@ -137,6 +143,26 @@ load_images() {
   log info "base images loaded" seconds "$((SECONDS - t0))" images "$(tr '\n' ' ' <<<"$out")"
 }
 
+# The harness's shapes of the network (scripts/cluster.sh up --apart / --block-mdns), in one iptables-restore: the
+# cut from each peer (the rules `cluster.sh cut` adds: keep the two alike) and the mDNS block (udp 5353 either end).
+CUT_FILE=/etc/pleaco/node-cut
+network_rules() {
+  local cut rules="" ip
+  if [ -e "$CUT_FILE" ]; then cut="$(cat "$CUT_FILE")"; else cut="${PLEACO_NODE_CUT:-}"; fi
+  for ip in ${cut//,/ }; do
+    [[ $ip =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}$ ]] || die "PLEACO_NODE_CUT: not an IPv4 address: $ip"
+    rules+="$(printf -- '-I %s 1 %s %s/32 -m comment --comment pleaco-apart -j DROP\n' \
+      INPUT -s "$ip" OUTPUT -d "$ip" FORWARD -s "$ip" FORWARD -d "$ip")"$'\n'
+  done
+  if [ "${PLEACO_NODE_BLOCK_MDNS:-0}" = 1 ]; then
+    rules+="$(printf -- '-I %s 1 -p udp %s 5353 -m comment --comment pleaco-mdns -j DROP\n' \
+      INPUT --dport INPUT --sport OUTPUT --dport OUTPUT --sport)"$'\n'
+  fi
+  [ -n "$rules" ] || return 0
+  printf '*filter\n%sCOMMIT\n' "$rules" | iptables-restore -w --noflush || die "the network rules could not be applied" rules "$rules"
+  log info "network rules applied" cut "$cut" block_mdns "${PLEACO_NODE_BLOCK_MDNS:-0}"
+}
+
 # PLEACO_JOIN for this boot: given as it is; else the founder's first boot joins nobody, every other boot joins
 # every peer (the founder too, once it has state: a restarted founder rejoins its cluster).
 join_list() {
@@ -152,6 +178,7 @@ main() {
   log info "node starting" hostname "$(hostname)" ip "$ip"
   writable_sys
   start_dockerd
+  network_rules
   load_images
   join="$(join_list)"
   export PLEACO_CLUSTER_BIND="${PLEACO_CLUSTER_BIND:-$ip}" PLEACO_CLUSTER_ADVERTISE="${PLEACO_CLUSTER_ADVERTISE:-$ip}"

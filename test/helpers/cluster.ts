@@ -6,6 +6,10 @@
  *   const cl = await startCluster({ nodes: 3 });
  *   try { await cl.nodes[0].json('/v1/cluster'); await cl.nodes[2].kill(); ... } finally { await cl.stop(); }
  *
+ * The discovery tests start it in other shapes (they combine): `discover` (no seeds, all nodes at once), `otherKey`
+ * (those nodes have a cluster key of their own and stay out), `apart` (every node cut off from every other until
+ * `a.link(b)`; `a.cut(b)` cuts again), `blockMdns` (udp 5353 dropped on every node).
+ *
  * Everything goes through the docker CLI and the script with argv arrays. A test cluster is named `pleaco-test`
  * (subnet 10.212.13.0/24, apart from `make cluster`'s; PLEACO_TEST_CLUSTER and PLEACO_TEST_SUBNET change both, e.g.
  * for a second checkout testing on the same machine) and labelled with this process's id: starting one removes what
@@ -57,6 +61,10 @@ export interface ClusterNode {
   /** Drops everything in and out of the node's network interface (iptables inside the node). */
   isolate(): Promise<void>;
   heal(): Promise<void>;
+  /** Removes the cut between this node and `other` (both ways; `apart` starts every pair cut). Idempotent. */
+  link(other: ClusterNode): Promise<void>;
+  /** Drops everything between this node and `other` (iptables in both; the host still reaches both). Idempotent. */
+  cut(other: ClusterNode): Promise<void>;
 }
 
 export interface Cluster {
@@ -74,6 +82,14 @@ export interface ClusterOptions {
   subnet?: string;
   /** PLEACO_* settings for every node (not secrets: they show in `docker inspect`). */
   env?: Record<string, string>;
+  /** No join list on any node (PLEACO_JOIN empty: they find each other by mDNS) and all started at the same moment. */
+  discover?: boolean;
+  /** These nodes (1-based) get a cluster key of their own: startCluster waits until each sees only itself. */
+  otherKey?: number[];
+  /** Every node starts cut off from every other (not from the host); startCluster waits for readiness only. */
+  apart?: boolean;
+  /** Every node drops udp port 5353 (mDNS) in and out from before pleaco starts. */
+  blockMdns?: boolean;
   /** Bound for `up`, the node image build included (default 15 min). */
   timeoutMs?: number;
 }
@@ -180,13 +196,29 @@ function makeNode(info: NodeInfo, env: NodeJS.ProcessEnv): ClusterNode {
     },
     isolate: async () => void (await script(env, ['isolate', String(node.index)], 60_000)),
     heal: async () => void (await script(env, ['heal', String(node.index)], 60_000)),
+    link: async (other) => void (await script(env, ['link', String(node.index), String(other.index)], 60_000)),
+    cut: async (other) => void (await script(env, ['cut', String(node.index), String(other.index)], 60_000)),
   };
   return node;
 }
 
+/** scripts/cluster.sh up's arguments for `o`. */
+export function upArgs(o: ClusterOptions): string[] {
+  return [
+    'up', String(o.nodes),
+    ...Object.entries(o.env ?? {}).flatMap(([k, v]) => ['--env', `${k}=${v}`]),
+    ...(o.discover ? ['--discover'] : []),
+    ...(o.otherKey ?? []).flatMap((i) => ['--other-key', String(i)]),
+    ...(o.apart ? ['--apart'] : []),
+    ...(o.blockMdns ? ['--block-mdns'] : []),
+  ];
+}
+
 /**
  * Starts a cluster of `nodes` nodes (building the node image first when it is missing or stale) and waits until
- * every node sees every other alive. Throws (after removing what it made) when that fails within the bound.
+ * every node sees every other alive (with `otherKey`: the others see each other, those see only themselves; with
+ * `apart`, or `discover` and `blockMdns`: until each node is ready). Throws (after removing what it made) when that
+ * fails within the bound.
  */
 export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   const name = o.name ?? TEST_CLUSTER;
@@ -211,7 +243,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   };
-  const args = ['up', String(o.nodes), ...Object.entries(o.env ?? {}).flatMap(([k, v]) => ['--env', `${k}=${v}`])];
+  const args = upArgs(o);
   let info: { cluster: string; subnet: string; image: string; nodes: NodeInfo[] };
   try {
     info = lastJson(await script(env, args, o.timeoutMs ?? 15 * 60_000), 'scripts/cluster.sh up');
