@@ -9,7 +9,7 @@
  *   agent, link, subsystems ← api ← main;  link ← cli ← main
  *
  * errors.ts and log.ts are leaves every layer may use. Adapters (dockerode, simple-git, dgram, koa, child
- * processes) are imported only in the files the rules below name; only main/ picks which adapter is real.
+ * processes, multicast-dns) are imported only in the files the rules below name; only main/ picks which adapter is real.
  */
 const ours = '^src/';
 const leaves = '^src/(errors|log)\\.ts$';
@@ -42,6 +42,7 @@ module.exports = {
     layer('builder-is-a-subsystem', 'builder', ['model', 'link', 'runtime', 'scan', 'source', 'config'], 'The builder uses the ContainerEngine, the scanner and the git mirror through their faces.'),
     layer('proxy-is-a-subsystem', 'proxy', ['model', 'link', 'state', 'config'], 'The data plane: state in, HAProxy out.'),
     layer('api-serves-the-agent', 'api', ['model', 'agent', 'link', 'state', 'config', 'source', 'runtime', 'scan', 'cluster', 'scale'], 'Routes use the agent\'s services and the interfaces main/ hands them, never an adapter.'),
+    layer('discovery-finds-peers', 'discovery', ['model', 'config', 'link', 'cluster'], 'Seeds and mDNS find peers; the loop joins them through the cluster member.'),
     layer('cli-talks-only-through-the-link', 'cli', ['model', 'link'], 'The CLI is a client: it knows the API contract and the model, not the agent.'),
     {
       name: 'only-through-index', comment: 'Another folder is used through its index.ts (its face); main/ too.', severity: 'error',
@@ -52,13 +53,14 @@ module.exports = {
     { name: 'only-main-imports-main', comment: 'main/ wires; nothing imports it (tests may).', severity: 'error', from: { path: ours, pathNot: '^src/main/' }, to: { path: '^src/main/' } },
     adapter('dockerode-only-in-runtime-docker', 'node_modules/(dockerode|docker-modem)/', ['^src/runtime/docker/'], 'Docker Engine is reached only through the ContainerEngine/ContainerRuntime adapters.'),
     adapter('simple-git-only-in-source-internal', 'node_modules/simple-git/', ['^src/source/internal/'], 'git is run only by the source adapter.'),
-    adapter('dgram-only-in-cluster-transport', '^(node:)?dgram$|node_modules/dgram-as-promised/', ['^src/cluster/udp\\.ts$'], 'UDP only in the cluster\'s transport.'),
+    adapter('dgram-only-in-cluster-transport', '^(node:)?dgram$|node_modules/dgram-as-promised/', ['^src/cluster/udp\\.ts$', '^src/discovery/mdns\\.ts$'], 'UDP only in the cluster\'s transport and the mDNS adapter (it owns its multicast socket).'),
+    adapter('multicast-dns-only-in-discovery-mdns', 'node_modules/(@types/)?(multicast-dns|dns-packet)/', ['^src/discovery/mdns\\.ts$'], 'mDNS (and its wire format) only in the discovery adapter.'),
     adapter('koa-only-in-api', 'node_modules/(koa|@koa/router)/', ['^src/api/'], 'HTTP serving only in the API.'),
     adapter('child-processes-only-in-adapters', '^(node:)?child_process$', ['^src/proxy/haproxy\\.ts$', '^src/builder/kaniko\\.ts$', '^src/source/internal/', '^src/main/'], 'Processes are spawned (argv arrays) only by the HAProxy, kaniko and git adapters and by main/.'),
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-    includeOnly: ['^src/', 'node_modules/(dockerode|docker-modem|simple-git|dgram-as-promised|koa|@koa/router)/'],
+    includeOnly: ['^src/', 'node_modules/(dockerode|docker-modem|simple-git|dgram-as-promised|koa|@koa/router|multicast-dns|dns-packet|@types/multicast-dns|@types/dns-packet)/'],
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'], extensions: ['.ts', '.js'] },
