@@ -5,6 +5,7 @@
  *   model ← state ← cluster
  *   model ← scale                      (rendezvous ownership and placement: pure)
  *   model ← agent, link, config        (agent/state: the agent's core; link: the subsystem↔agent contract)
+ *   model, config, link, cluster ← discovery   (seeds, mDNS, the loop that joins what they find)
  *   link  ← source, runtime, scan, builder, proxy   (subsystems)
  *   agent, link, subsystems ← api ← main;  link ← cli ← main
  *
@@ -41,7 +42,7 @@ module.exports = {
     layer('scan-is-a-subsystem', 'scan', ['model', 'link', 'runtime', 'config'], 'The scanner reads images through the runtime\'s ContainerEngine interface.'),
     layer('builder-is-a-subsystem', 'builder', ['model', 'link', 'runtime', 'scan', 'source', 'config'], 'The builder uses the ContainerEngine, the scanner and the git mirror through their faces.'),
     layer('proxy-is-a-subsystem', 'proxy', ['model', 'link', 'state', 'config'], 'The data plane: state in, HAProxy out.'),
-    layer('api-serves-the-agent', 'api', ['model', 'agent', 'link', 'state', 'config', 'source', 'runtime', 'scan', 'cluster', 'scale'], 'Routes use the agent\'s services and the interfaces main/ hands them, never an adapter.'),
+    layer('api-serves-the-agent', 'api', ['model', 'agent', 'link', 'state', 'config', 'source', 'runtime', 'scan', 'cluster', 'discovery', 'scale'], 'Routes use the agent\'s services and the interfaces main/ hands them, never an adapter.'),
     layer('discovery-finds-peers', 'discovery', ['model', 'config', 'link', 'cluster'], 'Seeds and mDNS find peers; the loop joins them through the cluster member.'),
     layer('cli-talks-only-through-the-link', 'cli', ['model', 'link'], 'The CLI is a client: it knows the API contract and the model, not the agent.'),
     {
@@ -56,11 +57,12 @@ module.exports = {
     adapter('dgram-only-in-cluster-transport', '^(node:)?dgram$|node_modules/dgram-as-promised/', ['^src/cluster/udp\\.ts$', '^src/discovery/mdns\\.ts$'], 'UDP only in the cluster\'s transport and the mDNS adapter (it owns its multicast socket).'),
     adapter('multicast-dns-only-in-discovery-mdns', 'node_modules/(@types/)?(multicast-dns|dns-packet)/', ['^src/discovery/mdns\\.ts$'], 'mDNS (and its wire format) only in the discovery adapter.'),
     adapter('koa-only-in-api', 'node_modules/(koa|@koa/router)/', ['^src/api/'], 'HTTP serving only in the API.'),
-    adapter('child-processes-only-in-adapters', '^(node:)?child_process$', ['^src/proxy/haproxy\\.ts$', '^src/builder/kaniko\\.ts$', '^src/source/internal/', '^src/main/'], 'Processes are spawned (argv arrays) only by the HAProxy, kaniko and git adapters and by main/.'),
+    adapter('child-processes-only-in-adapters', '^(node:)?child_process$', ['^src/proxy/haproxy\\.ts$', '^src/builder/kaniko\\.ts$', '^src/source/internal/', '^src/runtime/backlog\\.ts$', '^src/main/'], 'Processes are spawned (argv arrays) only by the HAProxy, kaniko, git and nsenter (runtime/backlog.ts: a replica\'s accept queue, read in its network namespace) adapters and by main/.'),
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-    includeOnly: ['^src/', 'node_modules/(dockerode|docker-modem|simple-git|dgram-as-promised|koa|@koa/router|multicast-dns|dns-packet|@types/multicast-dns|@types/dns-packet)/'],
+    // The built-ins the adapter rules name are included too: without them those rules could never fire.
+    includeOnly: ['^src/', '^(node:)?(dgram|child_process)$', 'node_modules/(dockerode|docker-modem|simple-git|dgram-as-promised|koa|@koa/router|multicast-dns|dns-packet|@types/multicast-dns|@types/dns-packet)/'],
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'], extensions: ['.ts', '.js'] },

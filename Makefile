@@ -19,6 +19,7 @@ help:
 	@echo "make fuzz-api      10,000 malformed and hostile requests against a running node; then it must be healthy and route its app"
 	@echo "make sim           SWIM/Lifeguard core on a simulated 1,000-node network: dissemination, detection, false positives"
 	@echo "make bench-gossip  event and failure-detection times, false positives at 10% loss: pleaco vs serf (netns)"
+	@echo "make bench-join    seconds from process start to full membership, 3 and 10 nodes, by mDNS and by seeds (netns)"
 	@echo "make partition     5 agents in netns split 3/2 for 30 s, writes on both sides, heal: convergence time"
 	@echo "make base-images   build busybox:latest and debian:bookworm-slim locally"
 	@echo "make bench-failover 3 nodes, app with 3 replicas under load, one node killed: seconds until every slot runs again"
@@ -97,6 +98,12 @@ bench-rollout: deps build base-images
 
 # serf (the anchor) and iptables are only needed by this benchmark; it runs agents in network namespaces it creates.
 .PHONY: bench-gossip
+# Seconds from process start to full membership, 3 and 10 nodes, by mDNS and by seeds (network namespaces).
+.PHONY: bench-join
+bench-join: build
+	@command -v iptables >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends iptables >/dev/null
+	@$(NODE) dist/bench/join.js
+
 bench-gossip: build
 	@command -v serf >/dev/null && command -v iptables >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends serf iptables >/dev/null
 	@$(NODE) dist/bench/gossip.js

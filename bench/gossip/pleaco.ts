@@ -141,6 +141,9 @@ export class PleacoCluster extends ProcessCluster implements GossipCluster {
       PLEACO_CLUSTER_PORT: String(PORT),
       PLEACO_CLUSTER_BIND: this.nodes[i]!.host.addr,
       PLEACO_JOIN: i === 0 ? '' : `${this.nodes[0]!.host.addr}:${PORT}`,
+      PLEACO_INIT: i === 0 ? '1' : '',
+      PLEACO_CLUSTER_FILE: '',
+      PLEACO_MDNS: 'off', // joins by seed only, as the Serf it is compared with
       PLEACO_LOG_LEVEL: 'info',
       ...(this.o.antiEntropyMs ? { PLEACO_ANTI_ENTROPY_MS: String(this.o.antiEntropyMs) } : {}),
     };

@@ -7,6 +7,7 @@ import { PleacoError } from '../errors.js';
 import type { Store, WriteOp } from '../state/index.js';
 import { KeyedLock } from './lock.js';
 import { checkPushOrder } from './pushorder.js';
+import { clashOps } from './clash.js';
 import {
   appSpecs,
   currentRelease,
@@ -108,7 +109,7 @@ export class AppService {
       for (const e of this.store.list(prefix)) ops.push({ key: e.key, value: null });
     }
     for (const e of this.store.list<DomainRecord>(keys.domainPrefix)) if (e.value.app === name) ops.push({ key: e.key, value: null });
-    for (const key of [keys.scale(name), keys.current(name), keys.health(name), keys.scanPolicy(name), keys.autoscale(name)]) if (this.store.get(key) !== undefined) ops.push({ key, value: null });
+    for (const key of [keys.scale(name), keys.current(name), keys.health(name), keys.scanPolicy(name), keys.autoscale(name), keys.clash(name)]) if (this.store.get(key) !== undefined) ops.push({ key, value: null });
     return ops;
   }
 
@@ -196,7 +197,7 @@ export class AppService {
     const last = this.store.list<Release>(keys.releasePrefix(name)).reduce((m, e) => Math.max(m, e.value.number), 0);
     // The limits travel with the release like its config: a rollback's fields carry the old release's own.
     const resources = 'resources' in fields ? fields.resources : this.get(name).resources;
-    const release: Release = { ...fields, app: name, number: last + 1, config: config ?? this.config(name), createdAt: this.now().toISOString() };
+    const release: Release = { ...fields, app: name, number: last + 1, config: config ?? this.config(name), createdAt: this.now().toISOString(), appCreatedAt: this.get(name).createdAt };
     if (resources && Object.keys(resources).length > 0) release.resources = resources;
     else delete release.resources;
     await this.store.batch([
@@ -242,7 +243,9 @@ export class AppService {
    */
   readoptRelease(name: string, lost: Release): Promise<Release | null> {
     return this.lock.run(name, async () => {
-      if (!this.store.get(keys.app(name)) || typeof lost?.createdAt !== 'string' || !Number.isSafeInteger(lost.number)) return null;
+      const spec = this.store.get<AppSpec>(keys.app(name));
+      // A release of another app of this name (a merge kept the other spec: agent/clash.ts) is not kept.
+      if (!spec || typeof lost?.createdAt !== 'string' || !Number.isSafeInteger(lost.number) || (lost.appCreatedAt && lost.appCreatedAt !== spec.createdAt)) return null;
       const all = this.store.list<Release>(keys.releasePrefix(name)).map((e) => e.value);
       const kept = all.find((r) => r.createdAt === lost.createdAt && r.kind === lost.kind && r.build === lost.build);
       if (kept) return kept;
@@ -251,6 +254,11 @@ export class AppService {
       await this.store.put(keys.release(name, number), release);
       return release;
     });
+  }
+
+  /** An app of this name made elsewhere lost to the kept spec (a merge): its releases go (agent/clash.ts). */
+  resolveClash(name: string, lost: AppSpec): Promise<void> {
+    return this.lock.run(name, async () => void (await this.store.batch(clashOps(this.store, name, lost, this.now()))));
   }
 
   /** Deploys an earlier release's image and config again, as a new release. Default: the one before current. */

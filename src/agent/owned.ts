@@ -35,6 +35,7 @@ export class OwnedAppService extends AppService {
       autoscaleOff: (x) => base.autoscaleOff.call(this, a(x, 0)),
       activate: (x) => base.activate.call(this, a(x, 0)),
       readoptRelease: (x) => base.readoptRelease.call(this, a(x, 0), a(x, 1)),
+      resolveClash: (x) => base.resolveClash.call(this, a(x, 0), a(x, 1)),
     };
     gate.handle(async (op, args) => {
       const fn = Object.hasOwn(this.local, op) ? this.local[op] : undefined;
@@ -101,6 +102,10 @@ export class OwnedAppService extends AppService {
 
   override readoptRelease(name: string, lost: Release): Promise<Release | null> {
     return this.owned(name, 'readoptRelease', [name, lost]);
+  }
+
+  override resolveClash(name: string, lost: AppSpec): Promise<void> {
+    return this.owned(name, 'resolveClash', [name, lost]);
   }
 
   override scale(name: string, replicas: unknown): Promise<number> {

@@ -5,6 +5,7 @@ import { errorBoundary, requireToken } from './http.js';
 import { buildRouter, openApi, openRoutes, type RouteDef } from './registry.js';
 import { appRoutes } from './routes/apps.js';
 import { buildRoutes } from './routes/builds.js';
+import { clusterRoutes } from './routes/cluster.js';
 import { domainRoutes } from './routes/domains.js';
 import { autoscaleRoutes } from './routes/autoscale.js';
 import { hookRoutes } from './routes/hooks.js';
@@ -18,6 +19,7 @@ export function createApi(d: ApiDeps): { app: Koa; routes: RouteDef[] } {
   let doc: Record<string, unknown> | undefined;
   routes.push(
     ...systemRoutes(d, () => (doc ??= openApi(routes, d.version))),
+    ...clusterRoutes(d),
     ...appRoutes(d),
     ...buildRoutes(d),
     ...domainRoutes(d),

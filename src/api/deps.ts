@@ -2,7 +2,8 @@
 import type { ClusterHealth, MemberView } from '../cluster/index.js';
 import type { Config } from '../config/index.js';
 import type { AppService, BuildLogs, DomainService, NodeService, ScanService } from '../agent/index.js';
-import type { ImageCounters, ImageEnsureResult, ImageTransfer, ScanDbRecord } from '../model/index.js';
+import type { DiscoveryStatus } from '../discovery/index.js';
+import type { ImageCounters, ImageEnsureResult, ImageTransfer, ScanDbRecord, Seed } from '../model/index.js';
 import type { Logger } from '../log.js';
 import type { AppLogReader, EngineHealth } from '../runtime/index.js';
 import type { SoftState, Store } from '../state/index.js';
@@ -13,6 +14,12 @@ export interface ClusterView {
   health(): ClusterHealth;
   on(event: 'member', listener: () => void): unknown;
   off(event: 'member', listener: () => void): unknown;
+}
+
+/** How this node finds its cluster (discovery/): what it knows and `pleaco join`. */
+export interface DiscoveryControl {
+  status(): DiscoveryStatus;
+  addSeeds(raw: string[]): Seed[];
 }
 
 /** Loads a new advisory database on this node and says which copy it holds. */
@@ -54,6 +61,8 @@ export interface ApiDeps {
   images?: ImageControl;
   /** This node's cluster member (membership + replication); null when the node runs on its own. */
   cluster?: ClusterView | null;
+  /** Discovery of the cluster member; null when the node runs on its own. */
+  discovery?: DiscoveryControl | null;
   /** How long a deploy's event stream waits for the release's containers to run (ms). */
   rolloutTimeoutMs?: number;
 }

@@ -7,6 +7,23 @@ import type { AgentClient } from '../link/index.js';
 import type { ArgSpec, FlagValues } from './args.js';
 import type { Output } from './format.js';
 
+/** What `pleaco init` did on this host (main/init.ts does it: it writes a file, the CLI only reports). */
+export interface InitResult {
+  /** false: the node already had a key (the file is left as it was). */
+  created: boolean;
+  /** The cluster file the key is in (0600). */
+  file: string;
+  clusterId: string;
+  /** The cluster key (base64): printed once here, because a joining node needs it. */
+  key: string;
+  /** The addresses other nodes join this one at. */
+  seeds: string[];
+  /** Why the printed seed will not work as it is (a member bound to loopback), when it will not. */
+  warning?: string;
+}
+
+export type InitFn = (o: { seeds: string[]; id?: string }) => Promise<InitResult>;
+
 export interface CliDeps {
   out: Output;
   /** Finds the node (flags first, see connect.ts) and returns a client; only called by verbs that talk to a node. */
@@ -15,6 +32,8 @@ export interface CliDeps {
   version: string;
   /** Asks a question on the terminal and resolves with the answer; absent when stdin is not a TTY. */
   ask?: (question: string) => Promise<string>;
+  /** `pleaco init` on this host (main/init.ts); absent where the CLI cannot write the node's files. */
+  init?: InitFn;
   /** Subscribes to Ctrl-C (SIGINT); returns the unsubscribe function. */
   onInterrupt?: (fn: () => void) => () => void;
   now?: () => number;

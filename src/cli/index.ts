@@ -9,3 +9,4 @@ export { findNode } from './connect.js';
 export { VERBS } from './verbs.js';
 export { DeployRenderer } from './events.js';
 export { sparkline, sparklineWithRange } from './sparkline.js';
+export type { InitResult, InitFn } from './context.js';

@@ -12,6 +12,7 @@ import { logs } from './commands/logs.js';
 import { metrics } from './commands/metrics.js';
 import { token, version } from './commands/meta.js';
 import { nodeDrain, nodes } from './commands/nodes.js';
+import { init, joinCluster } from './commands/cluster.js';
 import { ps, psScale } from './commands/ps.js';
 import { releases, rollback } from './commands/releases.js';
 import { resources, resourcesSet } from './commands/resources.js';
@@ -204,7 +205,31 @@ export const VERBS: Verb[] = [
     ],
     example: 'pleaco scan:db:update /srv/osv/all.zip', run: scanDbUpdate,
   },
-  { name: 'nodes', group: 'Cluster', args: [], json: true, summary: 'List the nodes of the cluster', example: 'pleaco nodes', run: nodes },
+  {
+    name: 'init', group: 'Cluster', args: [], json: true,
+    flags: {
+      seed: { type: 'string', value: 'ADDR', help: 'the address other nodes join this one at (default: its cluster address)' },
+      id: { type: 'string', value: 'ID', help: 'a name for the cluster, 3-63 of a-z, 0-9, - (default: derived from the key)' },
+    },
+    summary: 'Make this node the first of a new cluster, and print how to join others to it',
+    details: [
+      'Runs on the node itself, as root: writes a new cluster key to /etc/pleaco/cluster.yaml (PLEACO_CLUSTER_FILE), 0600.',
+      'A node without a key never makes one by itself. Prints the cloud-init user-data (and the shell commands) that',
+      'join another node to this one. On a node that already has a key it changes nothing and prints the same.',
+    ],
+    example: 'pleaco init', run: init,
+  },
+  {
+    name: 'join', group: 'Cluster', args: ['ADDR...'], json: true,
+    summary: 'Join the cluster that the node at ADDR belongs to',
+    details: [
+      'ADDR: ip:port, [ipv6]:port or a DNS name (every address it resolves to is tried); the port defaults to 7946.',
+      'Both nodes need the same cluster key. The seed is kept across restarts and retried with backoff until it answers;',
+      'the state of the two clusters is merged (apps of both are kept; a name on both sides is resolved by last write).',
+    ],
+    example: 'pleaco join 10.0.0.5:7946', run: joinCluster,
+  },
+  { name: 'nodes', group: 'Cluster', args: [], json: true, summary: 'List the nodes of the cluster, how this node finds them, and foreign announcements it ignored', example: 'pleaco nodes', run: nodes },
   {
     name: 'nodes:drain', group: 'Cluster', args: ['NODE'],
     summary: 'Move every replica off a node before maintenance; it gets no new ones',

@@ -13,7 +13,7 @@
  * `sealed()` counts this node's seals. Nothing is derived from the key, and no message ever contains key
  * material.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
 import { PleacoError } from '../errors.js';
 
 /** Key length in bytes (AES-256). */
@@ -55,6 +55,15 @@ export function generateKey(): string {
 /** A short public name for a key (first 8 bytes of its SHA-256, hex), for listings and logs. */
 export function keyFingerprint(key: KeyInput): string {
   return createHash('sha256').update(parseKey(key)).digest('hex').slice(0, 16);
+}
+
+function macWith(key: Buffer, label: string, data: string): string {
+  return createHmac('sha256', key).update(`pleaco ${label}\0`).update(data).digest().subarray(0, 16).toString('base64url');
+}
+
+/** The cluster id a key implies when the cluster file names none: the same on every node holding the key. */
+export function clusterIdOf(key: KeyInput): string {
+  return `c-${createHmac('sha256', parseKey(key)).update('pleaco cluster id').digest('hex').slice(0, 12)}`;
 }
 
 /** True when a buffer has the shape of a sealed frame (long enough, known version); says nothing of the key. */
@@ -167,6 +176,27 @@ export class Keyring {
       }
     }
     return null;
+  }
+
+  /**
+   * A MAC of `data` under the primary key in the domain `label` (HMAC-SHA256, first 16 bytes, base64url): proves
+   * the key without revealing it, e.g. in an mDNS announcement anyone on the link can read.
+   */
+  mac(label: string, data: string): string {
+    return macWith(this.primaryKey, label, data);
+  }
+
+  /** True when `mac` is `mac(label, data)` under any held key (constant-time compare). */
+  verifyMac(label: string, data: string, mac: string): boolean {
+    if (typeof mac !== 'string' || mac.length !== 22) return false;
+    const given = Buffer.from(mac, 'base64url');
+    if (given.length !== 16) return false;
+    return this.ordered().some((k) => timingSafeEqual(Buffer.from(macWith(k, label, data), 'base64url'), given));
+  }
+
+  /** The cluster id this key implies (`c-` and 12 hex digits of an HMAC of the primary key): a name, not a secret. */
+  clusterId(): string {
+    return clusterIdOf(this.primaryKey);
   }
 
   private ordered(): Buffer[] {

@@ -112,6 +112,13 @@ export class ClusterNode extends EventEmitter {
     return this.swim.members();
   }
 
+  /** Asks each address for a push-pull of membership now (discovery's joins; addresses that are members are fine). */
+  join(addrs: Addr[]): void {
+    if (this.closed) return;
+    const to = addrs.filter((a) => a !== this.addr);
+    if (to.length > 0) this.run(this.swim.join(to, Date.now()));
+  }
+
   /**
    * While no other member is alive, the seeds are asked again, with backoff (1 s doubling to 30 s): a node whose
    * seeds were down when it started (or that lost every peer) runs on its own and merges with them when they are

@@ -6,7 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
-import { isDnsName, parseSize } from '../model/index.js';
+import { DEFAULT_CLUSTER_PORT, isDnsName, parseSize } from '../model/index.js';
+import { loadClusterConfig, type ClusterConfig } from './cluster.js';
 import { PleacoError } from '../errors.js';
 import type { Level } from '../log.js';
 
@@ -54,11 +55,15 @@ export interface Config {
   proxy: { port: number; domain: string; bindHost: string };
   /**
    * Membership and replication (pleaco-agent): UDP + TCP on `port` (null: this node runs alone, no cluster
-   * sockets), bound on bindHost, announced as `advertise` (default bindHost); `join` lists members to join
-   * ("ip:port"); the cluster key is read from keyFile (default <stateDir>/cluster.key, created 0600 on first
-   * start: copy it to every node that joins). antiEntropyMs: period of the store's push-pull with a random member.
+   * sockets), bound on bindHost, announced as `advertise` (default bindHost; when that is unspecified, this host's
+   * first interface address). How a node finds its cluster (src/discovery): `seeds` ("host[:port]", a DNS name may
+   * give several addresses), mDNS (`mdns`, when the advertised address is not loopback), `pleaco join`. The key is
+   * the cluster file's (`file`, /etc/pleaco/cluster.yaml: config/cluster.ts), else keyFile's (default
+   * <stateDir>/cluster.key); a node with neither creates one only when `init` (it is the first: `pleaco init`).
+   * `id`: the cluster id announced over mDNS (default: derived from the key). `labels`: this node's labels.
+   * antiEntropyMs: period of the store's push-pull with a random member.
    */
-  cluster: { port: number | null; bindHost: string; advertise: string | null; join: string[]; keyFile: string | null; antiEntropyMs: number };
+  cluster: ClusterConfig;
   logLevel: Level;
 }
 
@@ -87,7 +92,7 @@ export const DEFAULTS: Config = {
   store: { tombstoneTtlMs: 7 * 24 * 3600_000, compactAfterEntries: 5000, maxClockDriftMs: 60_000 },
   retention: { keepBuilds: 50 },
   proxy: { port: 8080, domain: 'localhost', bindHost: '127.0.0.1' },
-  cluster: { port: 7946, bindHost: '127.0.0.1', advertise: null, join: [], keyFile: null, antiEntropyMs: 30_000 },
+  cluster: { port: DEFAULT_CLUSTER_PORT, bindHost: '127.0.0.1', advertise: null, seeds: [], keyFile: null, file: null, id: null, labels: {}, mdns: true, init: false, antiEntropyMs: 30_000 },
   logLevel: 'info',
 };
 
@@ -158,8 +163,6 @@ function loadProxy(cfg: Config, env: Env): void {
   p.bindHost = bind;
 }
 
-const ADDR_RE = /^(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):(\d{1,5})$/;
-
 /**
  * Container limits: PLEACO_APP_MEMORY (a size, or `none`), PLEACO_APP_CPUS (a number, or `none`), PLEACO_APP_PIDS,
  * PLEACO_BUILD_PIDS (test and kaniko containers); what the builder keeps: PLEACO_KEEP_IMAGES (images of the last N
@@ -193,24 +196,6 @@ function loadImages(cfg: Config, env: Env): void {
   if (t !== undefined) cfg.images.transferTimeoutMs = t * 1000;
 }
 
-/** PLEACO_CLUSTER_PORT (a port, 0 for any free one — the bound port is announced —, or `off`), PLEACO_CLUSTER_BIND, PLEACO_CLUSTER_ADVERTISE, PLEACO_JOIN, PLEACO_CLUSTER_KEY_FILE. */
-function loadCluster(cfg: Config, env: Env): void {
-  const c = cfg.cluster;
-  if (env.PLEACO_CLUSTER_PORT === 'off') c.port = null;
-  else c.port = int('PLEACO_CLUSTER_PORT', env.PLEACO_CLUSTER_PORT, 0, 65535) ?? c.port;
-  if (c.port !== null && (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535)) throw bad(`cluster.port must be 0..65535 or null, got ${JSON.stringify(c.port)}`);
-  c.bindHost = env.PLEACO_CLUSTER_BIND || c.bindHost;
-  if (isIP(c.bindHost) === 0) throw bad(`PLEACO_CLUSTER_BIND must be an IP address, got ${JSON.stringify(c.bindHost)}`);
-  c.advertise = env.PLEACO_CLUSTER_ADVERTISE || c.advertise;
-  if (c.advertise !== null && isIP(c.advertise) === 0) throw bad(`PLEACO_CLUSTER_ADVERTISE must be an IP address, got ${JSON.stringify(c.advertise)}`);
-  if ((c.bindHost === '0.0.0.0' || c.bindHost === '::') && !c.advertise) throw bad('PLEACO_CLUSTER_ADVERTISE is needed when the cluster binds an unspecified address');
-  if (env.PLEACO_JOIN !== undefined) c.join = env.PLEACO_JOIN.split(',').map((x) => x.trim()).filter(Boolean);
-  for (const a of c.join) if (!ADDR_RE.test(a)) throw bad(`PLEACO_JOIN takes ip:port addresses separated by commas, got ${JSON.stringify(a)}`);
-  c.keyFile = env.PLEACO_CLUSTER_KEY_FILE || c.keyFile;
-  const ae = int('PLEACO_ANTI_ENTROPY_MS', env.PLEACO_ANTI_ENTROPY_MS, 100, 3_600_000);
-  if (ae !== undefined) c.antiEntropyMs = ae;
-}
-
 /** PLEACO_MAX_CLOCK_DRIFT_MS (100 ms .. 1 day), PLEACO_KEEP_BUILDS (1 .. 100,000). */
 function loadStore(cfg: Config, env: Env): void {
   const drift = int('PLEACO_MAX_CLOCK_DRIFT_MS', env.PLEACO_MAX_CLOCK_DRIFT_MS, 100, 86_400_000) ?? cfg.store.maxClockDriftMs;
@@ -240,7 +225,7 @@ export function loadConfig(env: Env = {}): Config {
     store: merge(DEFAULTS.store, file.store),
     retention: merge(DEFAULTS.retention, file.retention),
     proxy: merge(DEFAULTS.proxy, file.proxy),
-    cluster: merge(DEFAULTS.cluster, file.cluster),
+    cluster: { ...merge(DEFAULTS.cluster, file.cluster), seeds: [...(file.cluster?.seeds ?? [])], labels: { ...(file.cluster?.labels ?? {}) } },
     logLevel: file.logLevel ?? DEFAULTS.logLevel,
   };
   cfg.api.host = env.PLEACO_API_HOST ?? cfg.api.host;
@@ -261,8 +246,9 @@ export function loadConfig(env: Env = {}): Config {
   cfg.runtime.warmStart = bool('PLEACO_WARM_START', env.PLEACO_WARM_START) ?? cfg.runtime.warmStart;
   loadLimits(cfg, env);
   loadImages(cfg, env);
+  const fromClusterFile = loadClusterConfig(cfg.cluster, env);
+  if (fromClusterFile.domain && !env.PLEACO_DOMAIN && !file.proxy?.domain) cfg.proxy.domain = fromClusterFile.domain;
   loadProxy(cfg, env);
-  loadCluster(cfg, env);
   loadStore(cfg, env);
   const level = env.PLEACO_LOG_LEVEL ?? cfg.logLevel;
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw bad(`PLEACO_LOG_LEVEL must be debug, info, warn or error`);
@@ -270,3 +256,4 @@ export function loadConfig(env: Env = {}): Config {
   if (cfg.build.memoryBytes < 64 * 1024 ** 2) throw bad('build memory limit must be at least 64m');
   return cfg;
 }
+export { readClusterFile, DEFAULT_CLUSTER_FILE, type ClusterFile, type ClusterConfig } from './cluster.js';

@@ -4,8 +4,8 @@
  */
 import { loadConfig } from '../config/index.js';
 import { createLogger, setLogLevel } from '../log.js';
+import { startCore } from './core.js';
 import { ensureNodeId, ensureStateDir, ensureToken, readVersion } from './node.js';
-import { createAgent } from './wire-agent.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -14,7 +14,10 @@ async function main(): Promise<void> {
   const nodeId = ensureNodeId(config);
   const log = createLogger({ proc: 'agent', node: nodeId });
   const version = readVersion();
-  const agent = await createAgent({ config, nodeId, token: ensureToken(config), version, log });
+  // The store and the cluster member first; the rest of the agent (API, Docker, scanner) loads while it joins.
+  const core = await startCore({ config, nodeId, version, log });
+  const { createAgent } = await import('./wire-agent.js');
+  const agent = await createAgent({ config, nodeId, token: ensureToken(config), version, log, core });
   log.info('agent ready', { api: `http://${config.api.host}:${agent.servers.port}`, socket: config.socketPath, version, entries: agent.store.allEntries().length, cluster: agent.cluster?.node.addr ?? 'off' });
 
   let stopping = false;

@@ -46,6 +46,8 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
     },
     connect: (flags) => new AgentClient(findNode({ ...flags, env, cwd: process.cwd() }).client),
     version: packageVersion(),
+    // Loaded on use: the other verbs need none of the node's modules.
+    init: async (o) => (await import('./init.js')).initCluster(env, o),
     onInterrupt: (fn) => {
       process.on('SIGINT', fn);
       return () => void process.off('SIGINT', fn);

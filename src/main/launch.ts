@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     mkdirSync(dirname(readyFile), { recursive: true });
     writeFileSync(readyFile, `${new Date().toISOString()}\n`);
   }
-  log.info('node ready', { api: `http://${config.api.host}:${config.api.port}`, cluster: config.cluster.port === null ? 'off' : `${config.cluster.advertise ?? config.cluster.bindHost}:${config.cluster.port}`, join: config.cluster.join });
+  log.info('node ready', { api: `http://${config.api.host}:${config.api.port}`, cluster: config.cluster.port === null ? 'off' : `${config.cluster.advertise ?? config.cluster.bindHost}:${config.cluster.port}`, seeds: config.cluster.seeds });
 }
 
 main().catch((err: unknown) => {

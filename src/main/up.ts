@@ -104,6 +104,8 @@ async function main(): Promise<void> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   env.PLEACO_STATE_DIR ??= join(root, '.pleaco');
   env.PLEACO_ALLOW_LOCAL_REPOS ??= 'true';
+  // `make up` starts the first node of its own cluster (as `pleaco init` would make it).
+  env.PLEACO_INIT ??= '1';
   const config = loadConfig(env);
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   say(`-----> Starting a pleaco node (state in ${config.stateDir})`);

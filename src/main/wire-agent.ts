@@ -14,8 +14,9 @@ import { keys, liveMemberIds, type Build } from '../model/index.js';
 import { connectDocker, DockerEngine, DockerRuntime } from '../runtime/docker/index.js';
 import { EngineMonitor, ImageService, imagesRoot } from '../runtime/index.js';
 import { ScanDbReplicator, scanDbRoot } from '../scan/index.js';
-import { SoftState, Store, type Entry, type Replica } from '../state/index.js';
-import { startCluster } from './cluster.js';
+import { SoftState, Store, type Entry } from '../state/index.js';
+import type { ClusterParts } from './cluster.js';
+import { startCore, type Core } from './core.js';
 
 export interface AgentOptions {
   config: Config;
@@ -25,6 +26,8 @@ export interface AgentOptions {
   log: Logger;
   /** How long a deploy's event stream waits for the release's containers to run (ms). */
   rolloutTimeoutMs?: number;
+  /** The store and cluster member, when started already (agent.ts: startCore before loading this module). */
+  core?: Core;
 }
 
 export interface Agent {
@@ -37,7 +40,7 @@ export interface Agent {
   /** Images between nodes: serves this node's images to peers, fetches those its runner needs. */
   images: ImageService;
   /** This node's cluster member; null when the cluster port is off. */
-  cluster: { node: ClusterNode; replica: Replica } | null;
+  cluster: ClusterParts | null;
   servers: ApiServers;
   /** Runs a build-retention pass now (or right after the one in flight); resolves when it is done. */
   pruneBuilds(): Promise<void>;
@@ -127,27 +130,10 @@ function offerBuiltImages(store: Store, images: ImageService, self: string, hasP
   });
 }
 
-/** Logs what the store refuses for its clock: at most one line a minute, with the running count. */
-function watchClock(store: Store, log: Logger): void {
-  const s = store.skew;
-  if (s.droppedOnLoad || s.restampedOnLoad || s.clockRefusedOnLoad) {
-    log.warn('state held stamps further ahead of the wall clock than the drift bound: set aside on load', { dropped: s.droppedOnLoad, restamped: s.restampedOnLoad, clockNotFollowed: s.clockRefusedOnLoad, maxDriftMs: s.maxDriftMs });
-  }
-  let lastLog = 0;
-  store.on('refused', (e: Entry, aheadMs: number) => {
-    const now = Date.now();
-    if (now - lastLog < 60_000) return;
-    lastLog = now;
-    log.warn('refused a state entry stamped too far ahead of this clock (a peer clock is off, or the stamp is forged)', { key: e.key, node: e.ts.node, aheadMs, refused: store.skew.count, maxDriftMs: store.skew.maxDriftMs });
-  });
-  store.on('compactionFailed', (err: unknown) => log.warn('state compaction failed (retried at the next one)', { error: err instanceof Error ? err.message : String(err) }));
-}
-
 export async function createAgent(o: AgentOptions): Promise<Agent> {
   const { config, nodeId, log } = o;
-  const store = Store.open({ dir: join(config.stateDir, 'state'), nodeId, tombstoneTtlMs: config.store.tombstoneTtlMs, compactAfterEntries: config.store.compactAfterEntries, maxDriftMs: config.store.maxClockDriftMs });
-  if (store.skippedOnLoad > 0) log.warn('state log had unreadable lines (a torn write from a crash is expected)', { skipped: store.skippedOnLoad });
-  watchClock(store, log);
+  // The store and the cluster member first (agent.ts starts them before this module is even loaded).
+  const { store, cluster } = o.core ?? (await startCore({ config, nodeId, version: o.version, log }));
   const docker = connectDocker(config.docker.socketPath);
   const runtime = new DockerRuntime({ engine: docker, nodeId, bindHost: config.runtime.bindHost, socketPath: config.docker.socketPath });
   const engine = new DockerEngine(docker);
@@ -155,8 +141,6 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
   const engineMonitor = new EngineMonitor({ where: engine.where, ping: () => engine.ping(), dataRoot: () => engine.dataRoot(), log: log.child({ component: 'engine' }) });
   await engineMonitor.start();
   const softState = new SoftState();
-  // The cluster member before the API: a node answers for the cluster once it has its replica running.
-  const cluster = await startCluster({ config, store, nodeId, version: o.version, log });
   // In a cluster, the decisions about an app are taken by its owner (agent/owner.ts); on its own, here.
   const appOpts = { store, allowLocalRepos: config.source.allowLocal };
   const gate = cluster ? new OwnerGate({ self: nodeId, peers: cluster.node, absorb: async (entries) => void (await store.applyRemote(entries)), log: log.child({ component: 'owner' }) }) : null;
@@ -173,6 +157,7 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
     engine: engineMonitor,
     appLogs: runtime.appLogs,
     cluster: cluster?.node ?? null,
+    discovery: cluster?.discovery ?? null,
     ...(o.rolloutTimeoutMs !== undefined ? { rolloutTimeoutMs: o.rolloutTimeoutMs } : {}),
   });
   const servers = await serveApi(app, { host: config.api.host, port: config.api.port, socketPath: config.socketPath });
@@ -200,6 +185,7 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
       await engineMonitor.stop();
       await scanDb.close();
       await images.close();
+      await cluster?.discovery.stop();
       await cluster?.node.leave().catch(() => undefined);
       cluster?.replica.close();
       store.close();

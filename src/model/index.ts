@@ -15,3 +15,4 @@ export * from './read.js';
 export * from './resources.js';
 export * from './schema.js';
 export * from './images.js';
+export * from './cluster.js';

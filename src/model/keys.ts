@@ -8,6 +8,8 @@ export const keys = {
   envPrefix: (app: string) => `env/${app}/`,
   scale: (app: string) => `scale/${app}`,
   current: (app: string) => `current/${app}`,
+  /** An app name made on both sides of a merge (two clusters, or a long partition): which one was kept. */
+  clash: (app: string) => `clashes/${app}`,
   release: (app: string, n: number) => `releases/${app}/${String(n).padStart(8, '0')}`,
   releasePrefix: (app: string) => `releases/${app}/`,
   build: (app: string, id: string) => `builds/${app}/${id}`,

@@ -137,6 +137,22 @@ export interface Release {
    * kept vN (and current), this one was given the next free number after the heal (agent/releaseguard.ts).
    */
   renumberedFrom?: number;
+  /** The `createdAt` of the app spec it was made for: which app it belongs to when one name was made twice (a merge). */
+  appCreatedAt?: string;
+}
+
+/**
+ * One app name made separately on two sides that then merged (two clusters that found each other, or a partition
+ * long enough for an app to be deleted and made again): LWW kept the spec written last; the other app's releases are
+ * not kept under its name (`clashes/<app>`, written by the app's owner, shown by `pleaco apps` and `pleaco info`).
+ */
+export interface AppClash {
+  app: string;
+  kept: { createdAt: string; repo: string; branch: string };
+  dropped: { createdAt: string; repo: string; branch: string };
+  /** Set when `current` pointed at a release of the dropped app: the release it points at now (null: none). */
+  current?: number | null;
+  at: string;
 }
 
 /** What a builder hands the agent to make a tested, scanned build the new current release. */

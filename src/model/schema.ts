@@ -77,6 +77,7 @@ export const KEY_SCHEMA: readonly KeyShape[] = [
   { layout: 'env/<app>/<envKey>', writers: ['agent'] },
   { layout: 'scale/<app>', writers: ['agent'] },
   { layout: 'current/<app>', writers: ['agent'] },
+  { layout: 'clashes/<app>', writers: ['agent'] },
   { layout: 'releases/<app>/<release>', writers: ['agent'] },
   { layout: 'domains/<host>', writers: ['agent'] },
   { layout: 'health/<app>', writers: ['agent'] },

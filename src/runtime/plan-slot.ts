@@ -6,7 +6,7 @@
 import type { PendingSlot, SlotState } from '../model/index.js';
 import { backoffRecord, baseStatus, rolloutDeadline, withMemory, withSince } from './plan-records.js';
 import {
-  DRAIN_POLL_MS, backoffDelay, isReady,
+  DRAIN_POLL_MS, backoffDelay, isOfRelease, isReady,
   type Action, type DesiredSlot, type ObservedContainer, type PlanConfig, type PlanInput, type RunnerSlotStatus, type SlotMemory, type WaitReason,
 } from './plan-types.js';
 
@@ -38,6 +38,8 @@ export interface Plan {
   switching: Set<string>;
   /** Apps whose rollout holds (a slot crashed with the new release). */
   holding: Set<string>;
+  /** Each desired slot's spec digest (specHash), computed once per plan. */
+  hashes: Map<string, string>;
 }
 
 export class SlotPlan {
@@ -57,10 +59,11 @@ export class SlotPlan {
     this.prev = p.input.previous.get(k);
     const seen = p.input.memory.get(k);
     this.mem = seen && seen.release === d.release ? { ...seen } : { release: d.release, restarts: 0, failures: 0 };
-    const [primary, ...dups] = rank(all.filter((c) => c.release === d.release), p.now, p.readyAfter);
+    const ofRelease = (c: ObservedContainer): boolean => isOfRelease(c, d, p.hashes.get(k));
+    const [primary, ...dups] = rank(all.filter(ofRelease), p.now, p.readyAfter);
     this.primary = primary;
     for (const c of dups) p.actions.push({ kind: 'remove', slot: k, containerId: c.id, reason: 'duplicate', graceful: c.state === 'running' });
-    const olds = rank(all.filter((c) => c.release !== d.release), p.now, p.readyAfter);
+    const olds = rank(all.filter((c) => !ofRelease(c)), p.now, p.readyAfter);
     this.serving = olds[0]?.state === 'running' ? olds[0] : undefined;
     for (const c of olds) {
       if (c === this.serving) continue;

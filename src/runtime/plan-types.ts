@@ -22,6 +22,15 @@ export interface DesiredSlot extends SlotSpec {
 }
 
 /** Identifies one warm start (PlanInput.warmTried): slot, release and spec (a changed spec is a new start). */
+/**
+ * A container runs the slot's desired release: its number, and its spec where the container is labelled with one. The
+ * same number with another spec is another release (one numbered on each side of two clusters that merged, say): it
+ * is replaced like an older one, not kept.
+ */
+export function isOfRelease(c: ObservedContainer, d: DesiredSlot, hash = specHash(d)): boolean {
+  return c.release === d.release && (c.spec === undefined || c.spec === hash);
+}
+
 export const warmKey = (w: DesiredSlot): string => `${slotName(w.app, w.index)}@${w.release}@${specHash(w)}`;
 
 export interface ObservedContainer extends ManagedContainer {

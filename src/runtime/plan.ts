@@ -33,7 +33,7 @@ import { baseStatus, withSince } from './plan-records.js';
 import { LIVE, rank, SlotPlan, type Plan } from './plan-slot.js';
 import { specHash } from './runtime.js';
 import {
-  DEFAULT_DEREGISTER_DELAY_MS, DEFAULT_DRAIN_WAIT_MAX_MS, DEFAULT_READY_AFTER_MS, DEFAULT_ROLLOUT_STABLE_MS, DRAIN_POLL_MS, isReady, warmKey,
+  DEFAULT_DEREGISTER_DELAY_MS, DEFAULT_DRAIN_WAIT_MAX_MS, DEFAULT_READY_AFTER_MS, DEFAULT_ROLLOUT_STABLE_MS, DRAIN_POLL_MS, isOfRelease, isReady, warmKey,
   type Action, type DesiredSlot, type ObservedContainer, type PlanInput, type PlanOutput,
 } from './plan-types.js';
 
@@ -75,7 +75,7 @@ function dropUnadopted(p: Plan, desired: Map<string, DesiredSlot>, bySlot: Map<s
     if (!list) continue;
     const prev = p.input.previous.get(k);
     const served = new Set([prev?.containerId, prev?.fallback?.containerId]);
-    const hash = specHash(d);
+    const hash = p.hashes.get(k)!;
     const unadopted = (c: ObservedContainer): boolean => !served.has(c.id) && (c.release > d.release || (c.release === d.release && c.spec !== undefined && c.spec !== hash));
     for (const c of list.filter(unadopted)) p.actions.push({ kind: 'remove', slot: k, containerId: c.id, reason: 'unadopted', graceful: c.state === 'running' });
     bySlot.set(k, list.filter((c) => !unadopted(c)));
@@ -151,12 +151,13 @@ function planUnwanted(p: Plan, desired: Map<string, DesiredSlot>, bySlot: Map<st
  */
 function rolloutOrder(p: Plan, desired: Map<string, DesiredSlot>, bySlot: Map<string, ObservedContainer[]>): void {
   const sorted = [...desired.values()].sort((a, b) => a.index - b.index);
-  const oldRunning = (d: DesiredSlot): boolean => (bySlot.get(slotName(d.app, d.index)) ?? []).some((c) => c.release !== d.release && c.state === 'running');
+  const of = (c: ObservedContainer, d: DesiredSlot): boolean => isOfRelease(c, d, p.hashes.get(slotName(d.app, d.index)));
+  const oldRunning = (d: DesiredSlot): boolean => (bySlot.get(slotName(d.app, d.index)) ?? []).some((c) => !of(c, d) && c.state === 'running');
   for (const d of sorted) {
     if (oldRunning(d)) continue;
     const k = slotName(d.app, d.index);
     const seen = p.input.memory.get(k);
-    const crashed = (bySlot.get(k) ?? []).some((c) => c.release === d.release && !LIVE.has(c.state));
+    const crashed = (bySlot.get(k) ?? []).some((c) => of(c, d) && !LIVE.has(c.state));
     if (crashed || (seen?.release === d.release && seen.failures > 0)) p.holding.add(d.app);
   }
   for (const d of sorted) {
@@ -167,7 +168,7 @@ function rolloutOrder(p: Plan, desired: Map<string, DesiredSlot>, bySlot: Map<st
       p.transitioning.set(d.app, -1);
       continue;
     }
-    const ready = (bySlot.get(k) ?? []).some((c) => c.release === d.release && isReady(c, p.now, p.readyAfter));
+    const ready = (bySlot.get(k) ?? []).some((c) => of(c, d) && isReady(c, p.now, p.readyAfter));
     if (ready && !p.holding.has(d.app)) p.switching.add(k);
     else p.transitioning.set(d.app, d.index);
   }
@@ -181,9 +182,10 @@ export function plan(input: PlanInput): PlanOutput {
     stableMs: cfg.rolloutStableMs ?? DEFAULT_ROLLOUT_STABLE_MS,
     drainMax: cfg.drainWaitMaxMs ?? DEFAULT_DRAIN_WAIT_MAX_MS,
     deregisterMs: cfg.deregisterDelayMs ?? DEFAULT_DEREGISTER_DELAY_MS,
-    actions: [], statuses: new Map(), memory: new Map(), transitioning: new Map(), switching: new Set(), holding: new Set(),
+    actions: [], statuses: new Map(), memory: new Map(), transitioning: new Map(), switching: new Set(), holding: new Set(), hashes: new Map(),
   };
   const desired = new Map(input.desired.map((d) => [slotName(d.app, d.index), d]));
+  for (const [k, d] of desired) p.hashes.set(k, specHash(d));
   const warm = new Map<string, Warm>();
   for (const w of input.warm ?? []) {
     const k = slotName(w.app, w.index);

@@ -21,7 +21,13 @@ test.before(async () => {
     'GET /v1/apps/web/releases': { json: { releases: [release(5, { kind: 'rollback', from: 3, description: 'Rollback to v3' }), release(4, { test: { command: null, skipped: 'no test command' } }), release(3)] } },
     'POST /v1/apps/web/rollback': { status: 201, json: { release: release(6, { kind: 'rollback', from: 2 }) } },
     'GET /v1/apps/web/logs': { ndjson: [{ slot: 'web#0', release: 3, stream: 'stdout', line: 'listening on 5000' }, { slot: 'web#1', release: 3, stream: 'stderr', line: 'warn: slow' }] },
-    'GET /v1/nodes': { json: { nodes: [{ id: 'node-b', address: '10.0.0.2', version: '0.1.0', startedAt: ago(3600_000), docker: { ok: false, error: 'socket missing' }, cpus: 2, memoryBytes: 4 * 1024 ** 3, self: false, state: 'alive' }, { id: 'node-a', address: '10.0.0.1', version: '0.1.0', startedAt: ago(7200_000), docker: { ok: true, version: '24.0.5' }, cpus: 4, memoryBytes: 8 * 1024 ** 3, self: true, state: 'alive' }] } },
+    'GET /v1/nodes': { json: { nodes: [{ id: 'node-b', address: '10.0.0.2', version: '0.1.0', startedAt: ago(3600_000), docker: { ok: false, error: 'socket missing' }, cpus: 2, memoryBytes: 4 * 1024 ** 3, self: false, state: 'alive' }, { id: 'node-a', address: '10.0.0.1', version: '0.1.0', startedAt: ago(7200_000), docker: { ok: true, version: '24.0.5' }, cpus: 4, memoryBytes: 8 * 1024 ** 3, self: true, state: 'alive', labels: { zone: 'a', disk: 'ssd' } }],
+      discovery: {
+        clusterId: 'c-3f9a0c1d22b7', mdns: { enabled: true, interfaces: ['eth0'] },
+        seeds: [{ seed: 'seeds.lan:7946', source: 'config', addrs: ['10.0.0.2:7946', '10.0.0.3:7946'], error: null }],
+        foreign: { total: 5, otherCluster: 4, wrongKey: 1, senders: [{ node: 'lab-7', cluster: 'c-81d2aa907e10', from: '10.0.0.9', reason: 'other-cluster', count: 4 }, { node: 'lab-8', cluster: 'c-3f9a0c1d22b7', from: '10.0.0.8', reason: 'wrong-key', count: 1 }] },
+        clashes: [{ app: 'web', kept: { createdAt: '2026-02-01T00:00:00Z', repo: 'https://git.example/b.git', branch: 'main' }, dropped: { createdAt: '2026-01-01T00:00:00Z', repo: 'https://git.example/a.git', branch: 'main' }, current: null, at: '2026-03-01T00:00:00Z' }],
+      } } },
     'GET /v1/health': { json: { ok: true, node: 'node-a', version: '0.1.0', docker: { ok: true } } },
   });
 });
@@ -159,9 +165,16 @@ test('logs: tail and follow query, `web#0 v3 | line`', async () => {
 
 test('nodes: sorted, self marked, docker state', async () => {
   const r = await cli(['nodes'], agent);
-  assert.is(r.out[0], 'ID       ADDRESS   STATE  VERSION  DOCKER                CPUS  MEMORY   UP');
-  assert.is(r.out[1], 'node-a*  10.0.0.1  alive  0.1.0    ok 24.0.5             4     8.0 GiB  2h 00m');
-  assert.is(r.out[2], 'node-b   10.0.0.2  alive  0.1.0    down: socket missing  2     4.0 GiB  1h 00m');
+  assert.is(r.out[0], 'ID       ADDRESS   STATE  VERSION  DOCKER                CPUS  MEMORY   UP      LABELS');
+  assert.is(r.out[1], 'node-a*  10.0.0.1  alive  0.1.0    ok 24.0.5             4     8.0 GiB  2h 00m  zone=a,disk=ssd');
+  assert.is(r.out[2], 'node-b   10.0.0.2  alive  0.1.0    down: socket missing  2     4.0 GiB  1h 00m  -');
+  assert.equal(r.out.slice(4), [
+    'cluster c-3f9a0c1d22b7: mDNS on eth0; seeds: seeds.lan:7946 → 10.0.0.2:7946, 10.0.0.3:7946',
+    'foreign announcements: 5 ignored (another cluster: 4, wrong key: 1)',
+    '  lab-7 at 10.0.0.9: cluster c-81d2aa907e10 (4×)',
+    '  lab-8 at 10.0.0.8: wrong key (1×)',
+    'app web was made on both sides of a merge: kept the one of https://git.example/b.git (main, made 2026-02-01T00:00:00Z), dropped the one of https://git.example/a.git (main, made 2026-01-01T00:00:00Z); it has no release of its own yet: deploy it',
+  ]);
 });
 
 test('version shows the node too; token prints the token', async () => {

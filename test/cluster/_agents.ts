@@ -49,7 +49,7 @@ export class AgentCluster {
       if (i > 0) copyFileSync(join(this.tmp.dir, 'n0', 'cluster.key'), join(stateDir, 'cluster.key'));
       const env: Record<string, string> = {
         PLEACO_STATE_DIR: stateDir, PLEACO_API_PORT: '0', PLEACO_CONFIG: '', PLEACO_ALLOW_LOCAL_REPOS: 'true',
-        PLEACO_CLUSTER_PORT: String(this.port), PLEACO_CLUSTER_BIND: ip, PLEACO_JOIN: i === 0 ? '' : `127.0.0.${base}:${this.port}`,
+        PLEACO_CLUSTER_PORT: String(this.port), PLEACO_CLUSTER_BIND: ip, PLEACO_JOIN: i === 0 ? '' : `127.0.0.${base}:${this.port}`, PLEACO_INIT: i === 0 ? '1' : '', PLEACO_CLUSTER_FILE: '',
         PLEACO_ANTI_ENTROPY_MS: '2000',
       };
       const node: AgentProc = { name, ip, env, client: null as never, proc: null, lines: [], cluster: () => node.client.request('GET', '/v1/cluster') };

@@ -32,7 +32,7 @@ export interface TestAgent {
 
 export async function startTestAgent(env: Record<string, string> = {}): Promise<TestAgent> {
   const tmp = tempDir('pleaco-agent-');
-  const config = loadConfig({ PLEACO_STATE_DIR: tmp.dir, PLEACO_API_HOST: '127.0.0.1', PLEACO_API_PORT: '0', PLEACO_CLUSTER_PORT: 'off', PLEACO_ALLOW_LOCAL_REPOS: 'true', PLEACO_CONFIG: '', PLEACO_MIN_FREE_DISK: '512m', ...env });
+  const config = loadConfig({ PLEACO_STATE_DIR: tmp.dir, PLEACO_API_HOST: '127.0.0.1', PLEACO_API_PORT: '0', PLEACO_CLUSTER_PORT: 'off', PLEACO_ALLOW_LOCAL_REPOS: 'true', PLEACO_CONFIG: '', PLEACO_CLUSTER_FILE: '', PLEACO_MIN_FREE_DISK: '512m', ...env });
   const logLines: string[] = [];
   const restore = setLogSink((l) => logLines.push(l));
   const token = 'test-token-' + Math.random().toString(36).slice(2);

@@ -47,7 +47,7 @@ export async function startNode(env: Record<string, string> = {}): Promise<TestN
   const proxyPort = await reservedPort();
   const fullEnv = {
     ...process.env, PLEACO_STATE_DIR: tmp.dir, PLEACO_API_PORT: '0', PLEACO_ALLOW_LOCAL_REPOS: 'true', PLEACO_POLL_INTERVAL: '0', PLEACO_CONFIG: '',
-    PLEACO_PROXY_PORT: String(proxyPort), PLEACO_PROXY_BIND: '127.0.0.1', PLEACO_DOMAIN: 'localhost', PLEACO_CLUSTER_PORT: '0', PLEACO_MIN_FREE_DISK: '512m', ...env,
+    PLEACO_PROXY_PORT: String(proxyPort), PLEACO_PROXY_BIND: '127.0.0.1', PLEACO_DOMAIN: 'localhost', PLEACO_CLUSTER_PORT: '0', PLEACO_INIT: '1', PLEACO_CLUSTER_FILE: '', PLEACO_MIN_FREE_DISK: '512m', ...env,
   };
   const config = loadConfig(fullEnv);
   const lines: string[] = [];

@@ -37,7 +37,7 @@ export interface Pair {
 async function start(id: string, stateDir: string, join_: string): Promise<PairNode> {
   const config = loadConfig({
     PLEACO_STATE_DIR: stateDir, PLEACO_API_HOST: '127.0.0.1', PLEACO_API_PORT: '0', PLEACO_CONFIG: '', PLEACO_MIN_FREE_DISK: '256m',
-    PLEACO_CLUSTER_PORT: '0', PLEACO_CLUSTER_BIND: '127.0.0.1', PLEACO_JOIN: join_, PLEACO_ANTI_ENTROPY_MS: '500',
+    PLEACO_CLUSTER_PORT: '0', PLEACO_CLUSTER_BIND: '127.0.0.1', PLEACO_JOIN: join_, PLEACO_INIT: join_ ? '' : '1', PLEACO_CLUSTER_FILE: '', PLEACO_ANTI_ENTROPY_MS: '500',
   });
   const agent = await createAgent({ config, nodeId: id, token: `t-${id}`, version: '0.0.0-test', log: createLogger({ proc: 'agent-test', node: id }) });
   return { id, config, agent, stateDir, client: new AgentClient({ socketPath: config.socketPath, token: `t-${id}` }) };

@@ -124,4 +124,21 @@ test('gates failed: the containers of the release that did not come are removed;
   assert.equal(back.actions.filter((x) => x.kind !== 'wait').map((x) => `${x.kind}:${'reason' in x ? x.reason : ''}`), ['create:rollout']);
 });
 
+
+test('a served container of the desired number with another spec (a release numbered on both sides of a merge) is rolled, not kept', () => {
+  const s = seeded();
+  const desired = desiredSlots(s, opts).slice(0, 1);
+  const mine = ctr(0, 1, { id: 'o0', spec: 'the-other-apps-spec' });
+  // The record of the slot as it served before the merge (the container is the same, only its spec differs now).
+  const before = plan({ desired, actual: [ctr(0, 1, { id: 'o0', spec: specHash(desired[0]!) })], memory: new Map(), previous: new Map(), now: NOW, config: cfg });
+  const served = before.statuses.get('web#0') as RunnerSlotStatus;
+  assert.is(served.containerId, 'o0');
+  const out = plan({ desired, actual: [mine], memory: new Map(), previous: new Map([['web#0', served]]), now: NOW, config: cfg });
+  assert.equal(out.actions.filter((x) => x.kind !== 'wait').map((x) => `${x.kind}:${'reason' in x ? x.reason : ''}`), ['create:rollout'], 'a new container of the release is started');
+  assert.is((out.statuses.get('web#0') as RunnerSlotStatus).containerId, 'o0', 'the old one serves until the new one is ready');
+  const same = ctr(0, 1, { id: 'o1', spec: specHash(desired[0]!) });
+  const kept = plan({ desired, actual: [same], memory: new Map(), previous: new Map([['web#0', { ...served, containerId: 'o1' }]]), now: NOW, config: cfg });
+  assert.equal(kept.actions.filter((x) => x.kind === 'create' || x.kind === 'remove'), [], 'the same spec is the release: nothing to do');
+});
+
 test.run();
