@@ -162,6 +162,25 @@ export class Discovery {
     if (this.o.mdns && !this.mdnsDown) await this.o.mdns.stop().catch(() => undefined);
   }
 
+  /**
+   * Resolves once the first round of joins is through: every address found so far is a live member (and, with mDNS,
+   * the peers had `quietMs` to answer the first query), or at `maxMs`. The agent waits for it before loading its
+   * API, so a node answers with its cluster's state rather than an empty store, and joins before the CPU-heavy part of
+   * its start (main/agent.ts).
+   */
+  async firstRound(maxMs = 2000, quietMs = 300): Promise<void> {
+    const start = this.now();
+    const deadline = start + maxMs;
+    for (;;) {
+      const now = this.now();
+      const cands = [...this.candidates.values()].filter((c) => c.addr !== this.o.membership.addr);
+      const live = new Set(this.o.membership.members().filter((m) => m.state === 'alive').map((m) => m.addr));
+      const quiet = !this.o.mdns || this.mdnsDown || now - start >= quietMs;
+      if ((quiet && cands.every((c) => live.has(c.addr))) || now >= deadline) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   /** A member joined, failed or left: look again now. */
   kick(): void {
     this.loop.kick();

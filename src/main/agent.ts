@@ -14,8 +14,10 @@ async function main(): Promise<void> {
   const nodeId = ensureNodeId(config);
   const log = createLogger({ proc: 'agent', node: nodeId });
   const version = readVersion();
-  // The store and the cluster member first; the rest of the agent (API, Docker, scanner) loads while it joins.
+  // The store and the cluster member first, and its first round of joins (at most 2 s); then the rest of the agent
+  // (API, Docker, scanner), which takes most of a start's CPU.
   const core = await startCore({ config, nodeId, version, log });
+  await core.cluster?.discovery.firstRound();
   const { createAgent } = await import('./wire-agent.js');
   const agent = await createAgent({ config, nodeId, token: ensureToken(config), version, log, core });
   log.info('agent ready', { api: `http://${config.api.host}:${agent.servers.port}`, socket: config.socketPath, version, entries: agent.store.allEntries().length, cluster: agent.cluster?.node.addr ?? 'off' });

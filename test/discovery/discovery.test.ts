@@ -164,4 +164,26 @@ test('pleaco join: seeds are validated, kept (saved) and tried at once; a known 
   assert.ok(membership.triesOf('10.0.0.21:7946') >= 1);
 });
 
+test('the first round: at once with nothing to find; until the seeds answer; at most maxMs for a seed that is down', async () => {
+  const alone = make();
+  await alone.d.start();
+  let t = Date.now();
+  await alone.d.firstRound(2000);
+  assert.ok(Date.now() - t < 200, 'nothing to wait for');
+  await alone.d.stop();
+  const up = make({ seeds: ['10.0.0.2'] });
+  up.membership.up.add('10.0.0.2:7946');
+  await up.d.start();
+  t = Date.now();
+  await up.d.firstRound(2000);
+  assert.ok(Date.now() - t < 500, 'the seed answered');
+  await up.d.stop();
+  const down = make({ seeds: ['10.0.0.3'] });
+  await down.d.start();
+  t = Date.now();
+  await down.d.firstRound(400);
+  assert.ok(Date.now() - t >= 390, 'a seed that is down: the whole bound');
+  await down.d.stop();
+});
+
 test.run();
