@@ -6,8 +6,10 @@ import { loadConfig } from '../config/index.js';
 import { createLogger, setLogLevel } from '../log.js';
 import { startCore } from './core.js';
 import { ensureNodeId, ensureStateDir, ensureToken, readVersion } from './node.js';
+import { notifyReady, takeNotifySocket } from './notify.js';
 
 async function main(): Promise<void> {
+  takeNotifySocket();
   const config = loadConfig(process.env);
   setLogLevel(config.logLevel);
   ensureStateDir(config);
@@ -21,6 +23,7 @@ async function main(): Promise<void> {
   const { createAgent } = await import('./wire-agent.js');
   const agent = await createAgent({ config, nodeId, token: ensureToken(config), version, log, core });
   log.info('agent ready', { api: `http://${config.api.host}:${agent.servers.port}`, socket: config.socketPath, version, entries: agent.store.allEntries().length, cluster: agent.cluster?.node.addr ?? 'off' });
+  notifyReady(log, `API on ${config.api.host}:${agent.servers.port}`);
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {

@@ -9,6 +9,7 @@ import { loadConfig, type Config } from '../config/index.js';
 import { AgentLink, StateMirror, type MembersSource, type StateView } from '../link/index.js';
 import { createLogger, setLogLevel, type Logger } from '../log.js';
 import { connectToAgent, ensureNodeId } from './node.js';
+import { notifyReady, takeNotifySocket } from './notify.js';
 
 export interface SubsystemContext {
   config: Config;
@@ -38,6 +39,7 @@ export interface SubsystemSpec {
 }
 
 export function runSubsystem(spec: SubsystemSpec): void {
+  takeNotifySocket();
   let log = createLogger({ proc: spec.proc });
   let stopping = false;
   let stopWork: (() => Promise<void>) | null = null;
@@ -75,6 +77,7 @@ export function runSubsystem(spec: SubsystemSpec): void {
     await mirror.start();
     if (stopping) return;
     stopWork = await spec.start({ config, nodeId, view: mirror, members: mirror, link: new AgentLink(client, mirror), log });
+    notifyReady(log, `${spec.proc} loops started`);
   };
   main().catch((err: unknown) => {
     log.error(`${spec.proc} failed to start`, { error: err });
