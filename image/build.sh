@@ -149,6 +149,7 @@ build_os() {
   # the sources the node's apt keeps (the same mirrors: the node can apt-get install later where they are reachable)
   printf '%s\n' "${mirrors[@]}" >"$work/sources.list"
   say "os: mmdebstrap $SUITE minbase + $packages (mirror $main)"
+  # shellcheck disable=SC2016 # the hooks' $1 is mmdebstrap's (the chroot), not ours
   if ! env TMPDIR="$work" ${proxy:+http_proxy="$proxy"} \
     mmdebstrap --mode=root --variant=minbase --format=tar --include="$packages" \
       "${aptopts[@]}" \
@@ -213,7 +214,7 @@ say "node: provisioned in $(elapsed "$t0")"
 # --- the disk ----------------------------------------------------------------------------------------------------
 t0="$(now)"
 kver="$(find "$root/boot" -maxdepth 1 -name 'vmlinuz-*' -printf '%f\n' | sed 's/^vmlinuz-//' | sort -V | tail -n1)"
-[ -n "$kver" ] && [ -f "$root/boot/initrd.img-$kver" ] || die "no kernel or initrd in the root's /boot"
+if [ -z "$kver" ] || [ ! -f "$root/boot/initrd.img-$kver" ]; then die "no kernel or initrd in the root's /boot"; fi
 efi="$root/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
 [ -f "$efi" ] || efi=/usr/lib/systemd/boot/efi/systemd-bootx64.efi
 [ -f "$efi" ] || die "systemd-bootx64.efi is missing (package systemd-boot-efi)"

@@ -34,12 +34,6 @@ variable "disk_size" {
   default = "8G"
 }
 
-variable "ssh_password" {
-  type      = string
-  default   = "pleaco-build"
-  sensitive = true
-}
-
 source "qemu" "pleaco" {
   iso_url          = var.cloud_image_url
   iso_checksum     = var.cloud_image_checksum
@@ -57,7 +51,7 @@ source "qemu" "pleaco" {
   http_directory   = "image/packer-seed"
   qemuargs         = [["-smbios", "type=1,serial=ds=nocloud-net;s=http://{{ .HTTPIP }}:{{ .HTTPPort }}/"]]
   ssh_username     = "packer"
-  ssh_password     = var.ssh_password
+  ssh_password     = "pleaco-build" # the build user of image/packer-seed/user-data, deleted at the end
   ssh_timeout      = "15m"
   shutdown_command = "sudo shutdown -P now"
 }
