@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE ?= node
 export PLEACO_STATE_DIR ?= $(CURDIR)/.pleaco
 
-.PHONY: help deps build base-images up test test-unit bench-deploy bench-proxy bench-rollout bench-scan bench-state fuzz-api clean lint graph node-image cluster cluster-down bench-failover bench-spread bench-autoscale
+.PHONY: help deps build base-images up test test-unit bench-deploy bench-proxy bench-rollout bench-scan bench-state fuzz-api clean lint graph node-image image cluster cluster-down bench-failover bench-spread bench-autoscale
 
 help:
 	@echo "make up            start a node here and serve the example app (prints URL and API token)"
@@ -28,6 +28,7 @@ help:
 	@echo "make cluster N=3   N nodes on this machine as separate hosts (own address, state, Docker Engine); prints API URLs and tokens"
 	@echo "make cluster-down  remove the nodes of make cluster, their volumes and network"
 	@echo "make node-image    build the image of those nodes (pleaco-node) locally; only what changed is rebuilt"
+	@echo "make image        the golden VM image, offline (mmdebstrap, no loop devices): image/out/pleaco.{raw,qcow2}"
 	@echo "make clean         remove build output (not the node's state in .pleaco)"
 
 # Debian packages (docker.io, haproxy, git, busybox-static, mmdebstrap), dockerd running, npm packages.
@@ -126,6 +127,11 @@ clean:
 N ?= 3
 node-image: deps build base-images
 	@bash scripts/node-image.sh >/dev/null
+
+# The golden image (issue #15; image/build.sh, docs/decisions.md): root needed; the Debian root is cached by its
+# package list, so a rebuild after a code change redoes only the provisioning and the disk. Last line image=<qcow2>.
+image: build
+	@bash image/build.sh
 
 cluster: deps build base-images
 	@bash scripts/cluster.sh up $(N)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Provision step 30: the pleaco release under /opt/pleaco (dist/, bin/, package.json, production node_modules) and
+# /usr/local/bin/pleaco. Runs inside the target, as root. The release is staged at $PLEACO_STAGE/pleaco by the
+# caller: image/build.sh copies it in from the checkout; the Packer template uploads the same tree (image/build.sh
+# --stage-only makes it) with a file provisioner.
+set -euo pipefail
+stage="${PLEACO_STAGE:-/tmp/pleaco-stage}"
+src="$stage/pleaco"
+for p in dist/src/main/launch.js bin/pleaco package.json node_modules; do
+  [ -e "$src/$p" ] || { echo "30-pleaco: $src/$p is missing" >&2; exit 1; }
+done
+rm -rf /opt/pleaco.new
+mkdir -p /opt/pleaco.new
+cp -a "$src/." /opt/pleaco.new/
+chown -R root:root /opt/pleaco.new
+rm -rf /opt/pleaco
+mv /opt/pleaco.new /opt/pleaco
+chmod 0755 /opt/pleaco/bin/pleaco
+ln -sfn /opt/pleaco/bin/pleaco /usr/local/bin/pleaco
+mkdir -p /etc/pleaco /var/lib/pleaco
+chmod 0700 /etc/pleaco
+echo "30-pleaco: $(node -p 'require("/opt/pleaco/package.json").version') with $(find /opt/pleaco/node_modules -mindepth 1 -maxdepth 2 -name package.json | wc -l) packages"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Provision step 40: the systemd units of the repository (systemd/*.service, systemd/*.target, staged at
+# $PLEACO_STAGE/systemd) into /lib/systemd/system; enables pleaco.target when there is one, and Docker. Whatever
+# units exist are installed: nothing is assumed about their names. Runs inside the target, as root.
+set -euo pipefail
+stage="${PLEACO_STAGE:-/tmp/pleaco-stage}"
+units=()
+if [ -d "$stage/systemd" ]; then
+  shopt -s nullglob
+  for f in "$stage"/systemd/*.service "$stage"/systemd/*.target "$stage"/systemd/*.timer "$stage"/systemd/*.socket; do
+    install -m 0644 "$f" "/lib/systemd/system/$(basename "$f")"
+    units+=("$(basename "$f")")
+  done
+  shopt -u nullglob
+fi
+systemctl enable docker.service containerd.service >/dev/null 2>&1 || systemctl enable docker.service
+if [ -f /lib/systemd/system/pleaco.target ]; then
+  systemctl enable pleaco.target
+  systemctl set-default multi-user.target
+fi
+# first-boot unit of the units' author, when present (it carries its own [Install])
+if [ -f /lib/systemd/system/pleaco-firstboot.service ]; then
+  systemctl enable pleaco-firstboot.service
+fi
+echo "40-units: installed ${#units[@]} unit(s)${units[*]:+: ${units[*]}}; docker enabled$([ -f /lib/systemd/system/pleaco.target ] && echo ", pleaco.target enabled")"
