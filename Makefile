@@ -49,8 +49,9 @@ up: deps build base-images
 	@$(NODE) dist/src/main/up.js
 
 # The lint runs first, as two suites of the summary (test/run.mjs), then every test suite. The multi-node suites
-# need the node image (built once, minutes on a fresh machine; a code change rebuilds its top layer in seconds).
-test: deps build base-images node-image
+# need the node image (built once, minutes on a fresh machine; a code change rebuilds its top layer in seconds), the
+# boot test the golden image (about 5 min once, then about 1 min).
+test: deps build base-images node-image image
 	@$(NODE) test/run.mjs
 
 # Only the suites that need neither Docker nor git servers (quick feedback while editing).
@@ -130,7 +131,7 @@ node-image: deps build base-images
 
 # The golden image (issue #15; image/build.sh, docs/decisions.md): root needed; the Debian root is cached by its
 # package list, so a rebuild after a code change redoes only the provisioning and the disk. Last line image=<qcow2>.
-image: build
+image: deps build base-images
 	@bash image/build.sh
 
 cluster: deps build base-images

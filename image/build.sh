@@ -83,6 +83,12 @@ make_stage() {
     install -m 0644 "$f" "$dest/systemd/"
   done
   shopt -u nullglob
+  [ ! -f "$repo/systemd/pleaco-node" ] || install -m 0755 "$repo/systemd/pleaco-node" "$dest/systemd/pleaco-node"
+  # The base images apps build FROM (no registry here): saved from this host's Engine, loaded at first boot.
+  if [ "${IMAGE_BASE_IMAGES:-1}" = 1 ]; then
+    bash "$repo/scripts/base-images.sh" >&2
+    docker save -o "$dest/base-images.tar" busybox:latest debian:bookworm-slim
+  fi
 }
 
 if [ "${1:-}" = --list-provision ]; then   # the scripts this build runs, in order (test/image/build.test.ts)

@@ -16,6 +16,8 @@ die() { printf 'ensure-deps: error: %s\n' "$*" >&2; exit 1; }
 # namespaces of the cluster tests (partitions, packet loss); serf is the anchor they are measured against.
 # zip writes the OSV per-ecosystem .zip form of the advisory fixtures for the scanner's tests.
 # fonts-dejavu-core is the font of the benches' charts (bench/chart.ts renders SVG to PNG with no font of its own).
+# qemu-system-x86, qemu-utils, ovmf and cloud-image-utils boot the golden image in its test (TCG, UEFI, a NoCloud
+# seed); packer validates its template (image/pleaco.pkr.hcl).
 packages=(
   docker.io
   haproxy
@@ -28,6 +30,11 @@ packages=(
   serf
   zip
   fonts-dejavu-core
+  qemu-system-x86
+  qemu-utils
+  ovmf
+  cloud-image-utils
+  packer
 )
 
 # --- Debian packages -------------------------------------------------------------

@@ -11,7 +11,7 @@ PACKAGES=(
   # network: systemd-networkd (cloud-init renders for it: no ifupdown) and systemd-resolved
   systemd-resolved iproute2 iptables netbase ca-certificates
   # the node
-  docker.io containerd runc haproxy git cloud-init
+  docker.io containerd runc haproxy git cloud-init apparmor
   procps util-linux
 )
 

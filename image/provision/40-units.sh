@@ -14,9 +14,23 @@ if [ -d "$stage/systemd" ]; then
   shopt -u nullglob
 fi
 systemctl enable docker.service containerd.service >/dev/null 2>&1 || systemctl enable docker.service
+if [ -f "$stage/systemd/pleaco-node" ]; then
+  install -d -m 0755 /opt/pleaco/libexec
+  install -m 0755 "$stage/systemd/pleaco-node" /opt/pleaco/libexec/pleaco-node
+fi
 if [ -f /lib/systemd/system/pleaco.target ]; then
   systemctl enable pleaco.target
+  for u in pleaco-agent pleaco-builder pleaco-runner pleaco-proxy pleaco-issue pleaco-images; do
+    [ ! -f "/lib/systemd/system/$u.service" ] || systemctl enable "$u.service"
+  done
   systemctl set-default multi-user.target
+fi
+# pleaco-proxy runs HAProxy itself
+systemctl disable haproxy.service >/dev/null 2>&1 || true
+# The base images apps build FROM, loaded into Docker at first boot by pleaco-images.service
+if [ -f "$stage/base-images.tar" ]; then
+  install -d -m 0755 /opt/pleaco-images
+  install -m 0644 "$stage/base-images.tar" /opt/pleaco-images/base-images.tar
 fi
 # first-boot unit of the units' author, when present (it carries its own [Install])
 if [ -f /lib/systemd/system/pleaco-firstboot.service ]; then

@@ -52,7 +52,7 @@ export interface Config {
    * The HTTP front door (pleaco-proxy): every app answers at `http://<app>.<domain>:<port>`; bindHost is the IP
    * address the proxy listens on.
    */
-  proxy: { port: number; domain: string; bindHost: string };
+  proxy: { port: number; domain: string; bindHost: string; pdeathsig: boolean };
   /**
    * Membership and replication (pleaco-agent): UDP + TCP on `port` (null: this node runs alone, no cluster
    * sockets), bound on bindHost, announced as `advertise` (default bindHost; when that is unspecified, this host's
@@ -91,7 +91,7 @@ export const DEFAULTS: Config = {
   app: { memoryBytes: 512 * 1024 ** 2, cpus: null, pids: 1024 },
   store: { tombstoneTtlMs: 7 * 24 * 3600_000, compactAfterEntries: 5000, maxClockDriftMs: 60_000 },
   retention: { keepBuilds: 50 },
-  proxy: { port: 8080, domain: 'localhost', bindHost: '127.0.0.1' },
+  proxy: { port: 8080, domain: 'localhost', bindHost: '127.0.0.1', pdeathsig: true },
   cluster: { port: DEFAULT_CLUSTER_PORT, bindHost: '127.0.0.1', advertise: null, seeds: [], keyFile: null, file: null, id: null, labels: {}, mdns: true, init: false, antiEntropyMs: 30_000 },
   logLevel: 'info',
 };
@@ -161,6 +161,7 @@ function loadProxy(cfg: Config, env: Env): void {
   const bind = env.PLEACO_PROXY_BIND || p.bindHost;
   if (typeof bind !== 'string' || isIP(bind) === 0) throw bad(`PLEACO_PROXY_BIND must be an IP address like 127.0.0.1 or 0.0.0.0, got ${JSON.stringify(bind)}`);
   p.bindHost = bind;
+  p.pdeathsig = bool('PLEACO_PROXY_PDEATHSIG', env.PLEACO_PROXY_PDEATHSIG) ?? p.pdeathsig;
 }
 
 /**

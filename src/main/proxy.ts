@@ -30,7 +30,9 @@ runSubsystem({
     checkHaproxy();
     const dir = join(config.stateDir, 'proxy');
     const statsSocket = join(dir, 'stats.sock');
-    const proc = new HAProxyProcess({ dir, statsSocket, bin: HAPROXY, logger: log.child({ component: 'haproxy' }) });
+    // Under systemd (PLEACO_PROXY_PDEATHSIG=false in pleaco-proxy.service) the unit's cgroup ends HAProxy with the proxy;
+    // setpriv --pdeathsig cannot run inside its capability bounding set.
+    const proc = new HAProxyProcess({ dir, statsSocket, bin: HAPROXY, logger: log.child({ component: 'haproxy' }), ...(config.proxy.pdeathsig ? {} : { setpriv: null }) });
     // The activator listens before the first config names it (apps that may scale to zero: autoscale min 0).
     let loop: ProxyLoop | null = null;
     const activator = new Activator({ view, link, node: nodeId, appOfHost: (h) => loop?.appOfHost(h) ?? null, live: (n) => loop?.isLive(n) ?? true, log: log.child({ component: 'activator' }) });

@@ -59,14 +59,14 @@ test('bad values are refused with a message naming the variable', () => {
 });
 
 test('proxy: 8080 on 127.0.0.1 for *.localhost by default; file, then env', () => {
-  assert.equal(loadConfig({ PLEACO_CONFIG: '' }).proxy, { port: 8080, domain: 'localhost', bindHost: '127.0.0.1' });
+  assert.equal(loadConfig({ PLEACO_CONFIG: '' }).proxy, { port: 8080, domain: 'localhost', bindHost: '127.0.0.1', pdeathsig: true });
   const { dir, cleanup } = tempDir();
   try {
     const file = join(dir, 'pleaco.json');
     writeFileSync(file, JSON.stringify({ proxy: { port: 80, domain: 'apps.example.com' } }));
-    assert.equal(loadConfig({ PLEACO_CONFIG: file }).proxy, { port: 80, domain: 'apps.example.com', bindHost: '127.0.0.1' });
-    const c = loadConfig({ PLEACO_CONFIG: file, PLEACO_PROXY_PORT: '8443', PLEACO_DOMAIN: 'Pleaco.Test', PLEACO_PROXY_BIND: '0.0.0.0' });
-    assert.equal(c.proxy, { port: 8443, domain: 'pleaco.test', bindHost: '0.0.0.0' });
+    assert.equal(loadConfig({ PLEACO_CONFIG: file }).proxy, { port: 80, domain: 'apps.example.com', bindHost: '127.0.0.1', pdeathsig: true });
+    const c = loadConfig({ PLEACO_CONFIG: file, PLEACO_PROXY_PORT: '8443', PLEACO_DOMAIN: 'Pleaco.Test', PLEACO_PROXY_BIND: '0.0.0.0', PLEACO_PROXY_PDEATHSIG: 'false' });
+    assert.equal(c.proxy, { port: 8443, domain: 'pleaco.test', bindHost: '0.0.0.0', pdeathsig: false });
     assert.is(loadConfig({ PLEACO_CONFIG: '', PLEACO_PROXY_BIND: '::' }).proxy.bindHost, '::');
     writeFileSync(file, JSON.stringify({ proxy: { port: '80' } }));
     fails({ PLEACO_CONFIG: file }, /proxy.port must be between 1 and 65535/);

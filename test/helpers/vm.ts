@@ -1,0 +1,133 @@
+/**
+ * qemu VMs of the golden image for tests and benchmarks (issue #15): each boots a copy-on-write overlay of
+ * image/out/pleaco.qcow2 under UEFI (OVMF) with TCG (this machine has no KVM), a NoCloud seed ISO made with
+ * cloud-localds, user-mode networking whose API and HTTP ports are forwarded to 127.0.0.1 only, and optionally a
+ * second NIC on a qemu socket network of its own (UDP multicast on loopback: the VMs of one test see each other,
+ * multicast included, and nothing else). The serial console goes to a file the test reads. Everything lives in a temp
+ * dir removed by `stop()`; the qemu process is killed on stop and on exit.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { reservedPort } from './net.js';
+import { tempDir } from './tmp.js';
+
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+export const IMAGE = process.env.PLEACO_IMAGE ?? join(REPO, 'image', 'out', 'pleaco.qcow2');
+const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+
+/** Why VMs cannot run here, or null. */
+export function vmUnavailable(): string | null {
+  for (const tool of ['qemu-system-x86_64', 'qemu-img', 'cloud-localds']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    } catch {
+      return `${tool} is missing (apt-get install qemu-system-x86 qemu-utils cloud-image-utils ovmf)`;
+    }
+  }
+  if (!existsSync(OVMF_CODE)) return `${OVMF_CODE} is missing (apt-get install ovmf)`;
+  if (!existsSync(IMAGE)) return `no image at ${IMAGE} (make image)`;
+  return null;
+}
+
+export interface VmOptions {
+  name: string;
+  /** NoCloud user-data (a #cloud-config document). */
+  userData: string;
+  memoryMb?: number;
+  cpus?: number;
+  /** Size of the VM's disk (default 12 GiB; sparse: only what is written takes space). */
+  diskGiB?: number;
+  /** A second NIC on this qemu socket network ("230.x.y.z:port", multicast on loopback), with this MAC. */
+  mcast?: { group: string; mac: string };
+}
+
+export class Vm {
+  readonly apiPort: number;
+  readonly httpPort: number;
+  readonly serialPath: string;
+  startedAt = 0;
+  private proc: ChildProcess | null = null;
+  private readonly onExit = (): void => void this.proc?.kill('SIGKILL');
+
+  private constructor(private readonly o: VmOptions, private readonly tmp: { dir: string; cleanup: () => void }, ports: [number, number]) {
+    [this.apiPort, this.httpPort] = ports;
+    this.serialPath = join(tmp.dir, 'serial.log');
+  }
+
+  /** Prepares the overlay, the UEFI variables and the seed ISO, then starts qemu. */
+  static async boot(o: VmOptions): Promise<Vm> {
+    const tmp = tempDir(`pleaco-vm-${o.name}-`);
+    const vm = new Vm(o, tmp, [await reservedPort(), await reservedPort()]);
+    try {
+      vm.prepare();
+      vm.start();
+    } catch (err) {
+      tmp.cleanup();
+      throw err;
+    }
+    return vm;
+  }
+
+  private prepare(): void {
+    const d = this.tmp.dir;
+    // A bigger disk than the image: the data partition grows into it on first boot (systemd-repart), as on a real machine.
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', IMAGE, '-F', 'qcow2', join(d, 'disk.qcow2'), `${this.o.diskGiB ?? 12}G`]);
+    copyFileSync(OVMF_VARS, join(d, 'vars.fd'));
+    writeFileSync(join(d, 'user-data'), this.o.userData);
+    writeFileSync(join(d, 'meta-data'), `instance-id: ${this.o.name}\nlocal-hostname: ${this.o.name}\n`);
+    execFileSync('cloud-localds', [join(d, 'seed.iso'), join(d, 'user-data'), join(d, 'meta-data')]);
+  }
+
+  private start(): void {
+    const d = this.tmp.dir;
+    const argv = [
+      '-machine', 'q35,accel=tcg', '-cpu', 'max', '-m', String(this.o.memoryMb ?? 2048), '-smp', String(this.o.cpus ?? 2),
+      '-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,file=${join(d, 'vars.fd')}`,
+      '-drive', `file=${join(d, 'disk.qcow2')},if=virtio,format=qcow2`, '-drive', `file=${join(d, 'seed.iso')},if=virtio,format=raw,readonly=on`,
+      '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${this.apiPort}-:7070,hostfwd=tcp:127.0.0.1:${this.httpPort}-:80`, '-device', 'virtio-net-pci,netdev=n0',
+      ...(this.o.mcast ? ['-netdev', `socket,id=n1,mcast=${this.o.mcast.group},localaddr=127.0.0.1`, '-device', `virtio-net-pci,netdev=n1,mac=${this.o.mcast.mac}`] : []),
+      '-serial', `file:${this.serialPath}`, '-display', 'none', '-monitor', 'none', '-no-reboot',
+    ];
+    this.startedAt = performance.now();
+    this.proc = spawn('qemu-system-x86_64', argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    this.proc.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
+    this.proc.on('exit', (code) => {
+      if (code) writeFileSync(join(d, 'qemu.err'), err);
+    });
+    process.once('exit', this.onExit);
+  }
+
+  /** The serial console so far. */
+  serial(): string {
+    try {
+      return readFileSync(this.serialPath, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  /** Whether qemu still runs. */
+  running(): boolean {
+    return !!this.proc && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /** GET the forwarded API (token from the user-data the test wrote). */
+  api(path: string, token?: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (token) headers.set('authorization', `Bearer ${token}`);
+    return fetch(`http://127.0.0.1:${this.apiPort}${path}`, { ...init, headers, signal: init.signal ?? AbortSignal.timeout(10_000) });
+  }
+
+  async stop(): Promise<void> {
+    process.off('exit', this.onExit);
+    if (this.running()) {
+      this.proc!.kill('SIGKILL');
+      await new Promise((r) => this.proc!.once('exit', r));
+    }
+    this.tmp.cleanup();
+  }
+}
