@@ -42,22 +42,9 @@ hash_text() { sha256sum | cut -c1-16; }
 # The provision scripts, in the order both paths run them (the Packer template lists the same files).
 provision_scripts() { (cd "$prov" && find . -maxdepth 1 -name '[0-9][0-9]-*.sh' -printf '%f\n' | LC_ALL=C sort); }
 
-# The production packages of package-lock.json (neither dev nor devOptional), copied from node_modules: no network.
-prod_modules() {
-  local dest="$1"
-  mkdir -p "$dest"
-  (cd "$repo" && node -e '
-    const lock = require("./package-lock.json");
-    for (const [path, meta] of Object.entries(lock.packages)) {
-      if (!path.startsWith("node_modules/") || meta.dev || meta.devOptional || meta.link) continue;
-      if (path.slice("node_modules/".length).includes("/node_modules/")) continue; // copied with its parent
-      console.log(path);
-    }') | while read -r path; do
-    [ -d "$repo/$path" ] || die "$path (a production package) is missing from node_modules: run npm ci"
-    mkdir -p "$dest/$(dirname "${path#node_modules/}")"
-    cp -a "$repo/$path" "$dest/${path#node_modules/}"
-  done
-}
+# prod_modules
+# shellcheck source=scripts/lib-release.sh
+. "$repo/scripts/lib-release.sh"
 
 # The staging tree both paths provision from: node (binary), pleaco/ (release), systemd/ (units).
 make_stage() {

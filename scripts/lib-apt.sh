@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Shared by base-images.sh and scan-bench-image.sh (sourced): which Debian mirrors this host's apt uses.
+# Shared by base-images.sh, scan-bench-image.sh, node-image.sh and image/build.sh (sourced): which Debian mirrors this host's apt uses.
 
 # The host's apt sources as "URI SUITE" lines: one-line *.list files and deb822 *.sources.
 host_apt_sources() {
