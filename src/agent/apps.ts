@@ -7,7 +7,7 @@ import { PleacoError } from '../errors.js';
 import type { Store, WriteOp } from '../state/index.js';
 import { KeyedLock } from './lock.js';
 import { checkPushOrder } from './pushorder.js';
-import { clashOps } from './clash.js';
+import { clashOps, readopted } from './clash.js';
 import {
   appSpecs,
   currentRelease,
@@ -243,16 +243,10 @@ export class AppService {
    */
   readoptRelease(name: string, lost: Release): Promise<Release | null> {
     return this.lock.run(name, async () => {
-      const spec = this.store.get<AppSpec>(keys.app(name));
-      // A release of another app of this name (a merge kept the other spec: agent/clash.ts) is not kept.
-      if (!spec || typeof lost?.createdAt !== 'string' || !Number.isSafeInteger(lost.number) || (lost.appCreatedAt && lost.appCreatedAt !== spec.createdAt)) return null;
-      const all = this.store.list<Release>(keys.releasePrefix(name)).map((e) => e.value);
-      const kept = all.find((r) => r.createdAt === lost.createdAt && r.kind === lost.kind && r.build === lost.build);
-      if (kept) return kept;
-      const number = all.reduce((m, r) => Math.max(m, r.number), 0) + 1;
-      const release: Release = { ...lost, app: name, number, renumberedFrom: lost.number, description: `${lost.description} (was v${lost.number}: released on both sides of a partition)` };
-      await this.store.put(keys.release(name, number), release);
-      return release;
+      const r = readopted(this.store, name, lost);
+      if (!r || 'kept' in r) return r?.kept ?? null;
+      await this.store.put(keys.release(name, r.write.number), r.write);
+      return r.write;
     });
   }
 

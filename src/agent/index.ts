@@ -12,5 +12,6 @@ export { NodeService, type NodeServiceOptions } from './nodes.js';
 export { OwnerGate, APP_OP, type OwnerGateOptions, type OwnerPeers, type OwnerDispatch } from './owner.js';
 export { OwnedAppService } from './owned.js';
 export { buildsOnLostNodes, takeOverBuilds, type TakeoverOptions } from './takeover.js';
-export { sameRelease, watchReleases } from './releaseguard.js';
+export { watchReleases } from './releaseguard.js';
+export { sameRelease } from './clash.js';
 export { Autoscaler, METRICS_KIND, DECIDE_EVERY_MS, METRICS_FRESH_MS, history, type AutoscalerDeps, type AutoscalePeers } from './autoscaler.js';

@@ -12,13 +12,9 @@ import type { Logger } from '../log.js';
 import { parseKey, type AppSpec, type Release } from '../model/index.js';
 import type { Entry, Store } from '../state/index.js';
 import type { AppService } from './apps.js';
+import { sameRelease } from './clash.js';
 
 const RETRIES = 8;
-
-/** Same release: a rewrite of it (its failure recorded, say) is no loss. */
-export function sameRelease(a: Release, b: Release | null): boolean {
-  return !!b && a.createdAt === b.createdAt && a.kind === b.kind && a.build === b.build;
-}
 
 export function watchReleases(store: Store, apps: Pick<AppService, 'readoptRelease' | 'resolveClash'>, log: Logger): () => void {
   const onOverwritten = (prev: Entry, next: Entry): void => {

@@ -4,4 +4,5 @@
  */
 export { Discovery, type DiscoveryOptions, type DiscoveryStatus, type Membership, type MdnsPort, type SeedStore, type Resolve, type SeedStatus, type CandidateStatus, type ForeignRecord } from './discovery.js';
 export { announcementTxt, judgeAnnouncement, instanceLabel, type AnnounceSigner, type HeardAnnouncement, type Verdict } from './announce.js';
-export { Mdns, eligibleInterfaces, type MdnsInterface, type MdnsAnnouncement, type MdnsOptions, type MdnsCounters } from './mdns.js';
+export { Mdns, type MdnsAnnouncement, type MdnsOptions, type MdnsCounters } from './mdns.js';
+export { eligibleInterfaces, type MdnsInterface } from './interfaces.js';

@@ -29,16 +29,12 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { isIPv4 } from 'node:net';
-import os from 'node:os';
 import makeMdns from 'multicast-dns';
 import type { Answer, Packet, Question, TxtData } from 'dns-packet';
 import { PleacoError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { eligibleInterfaces, type MdnsInterface } from './interfaces.js';
 
-export interface MdnsInterface {
-  name: string;
-  address: string;
-}
 export interface MdnsAnnouncement {
   /** The peer's instance label (its node id). */
   instance: string;
@@ -92,20 +88,6 @@ const TTL = 120;
 const LEGACY_TTL = 10;
 const ANNOUNCE_GAP_MS = 1000;
 const ANNOUNCEMENTS = 3;
-/** Container plumbing: Docker's bridges (docker0, br-<12 hex> of user networks), veth pairs, CNI, flannel, calico. */
-const PLUMBING = /^(docker|br-[0-9a-f]{12}$|veth|cni|flannel|cali)/;
-
-/** Non-internal IPv4 addresses, the first of each interface, without container plumbing and loopback. */
-export function eligibleInterfaces(ifs: NodeJS.Dict<os.NetworkInterfaceInfo[]> = os.networkInterfaces()): MdnsInterface[] {
-  const out: MdnsInterface[] = [];
-  for (const [name, addrs] of Object.entries(ifs)) {
-    if (!addrs || PLUMBING.test(name)) continue;
-    const v4 = addrs.find((a) => a.family === 'IPv4' && !a.internal);
-    if (v4) out.push({ name, address: v4.address });
-  }
-  return out;
-}
-
 /** The TXT strings of `txt`; throws when a pair breaks the bounds a peer enforces (it would drop our records). */
 function txtStrings(txt: Record<string, string>): string[] {
   const out = Object.entries(txt).map(([k, v]) => {

@@ -7,7 +7,8 @@
  * Log lines go to stderr.
  */
 import { createInterface } from 'node:readline';
-import { Mdns, eligibleInterfaces, type MdnsOptions } from '../../src/discovery/mdns.js';
+import { eligibleInterfaces } from '../../src/discovery/interfaces.js';
+import { Mdns, type MdnsOptions } from '../../src/discovery/mdns.js';
 import { createLogger, setLogLevel, setLogSink } from '../../src/log.js';
 
 type Args = Omit<MdnsOptions, 'log' | 'txt' | 'interfaces'> & { txt?: Record<string, string>; only?: string[] };

@@ -15,7 +15,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { NetnsLab, benchNamespaces, labUnavailable, type Host } from '../../bench/gossip/netns.js';
 import { mustRun, sleep } from '../../bench/gossip/proc.js';
-import { Mdns, eligibleInterfaces, type MdnsAnnouncement, type MdnsCounters } from '../../src/discovery/mdns.js';
+import { eligibleInterfaces } from '../../src/discovery/interfaces.js';
+import { Mdns, type MdnsAnnouncement, type MdnsCounters } from '../../src/discovery/mdns.js';
 import { PleacoError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 
