@@ -116,7 +116,7 @@ export async function startCluster(o: { config: Config; store: Store; nodeId: st
   const mdns = withMdns ? new Mdns({ instance: instanceLabel(o.nodeId), port: Number(node.addr.split(':').pop()), txt: () => discovery!.txt(), interfaces: mdnsInterfaces(c.bindHost), log }) : null;
   discovery = new Discovery({ membership: node, nodeId: o.nodeId, clusterId: c.id ?? keyring.clusterId(), version: o.version, seeds, joined, resolve: resolveHost, signer: keyring, mdns, log });
   node.on('member', () => discovery.kick());
-  if (seeds.length === 0 && joined.load().length === 0 && replica.health().status === 'fresh') replica.markCurrent();
+  if (discovery.status().seeds.length === 0 && replica.health().status === 'fresh') replica.markCurrent();
   await discovery.start();
   return { node, replica, discovery };
 }
