@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE ?= node
 export PLEACO_STATE_DIR ?= $(CURDIR)/.pleaco
 
-.PHONY: help deps build base-images up test test-unit bench-deploy bench-proxy bench-rollout bench-scan bench-state fuzz-api clean lint graph node-image image cluster cluster-down bench-failover bench-spread bench-autoscale
+.PHONY: help deps build base-images up test test-unit bench-deploy bench-proxy bench-rollout bench-scan bench-state fuzz-api clean lint graph node-image image test-image-cluster bench-boot cluster cluster-down bench-failover bench-spread bench-autoscale
 
 help:
 	@echo "make up            start a node here and serve the example app (prints URL and API token)"
@@ -29,6 +29,8 @@ help:
 	@echo "make cluster-down  remove the nodes of make cluster, their volumes and network"
 	@echo "make node-image    build the image of those nodes (pleaco-node) locally; only what changed is rebuilt"
 	@echo "make image        the golden VM image, offline (mmdebstrap, no loop devices): image/out/pleaco.{raw,qcow2}"
+	@echo "make test-image-cluster 3 VMs of the image on a LAN of their own: one cluster by mDNS, an app on all three"
+	@echo "make bench-boot   seconds from qemu start to API ready and to a 3-node cluster (TCG), the image size"
 	@echo "make clean         remove build output (not the node's state in .pleaco)"
 
 # Debian packages (docker.io, haproxy, git, busybox-static, mmdebstrap), dockerd running, npm packages.
@@ -133,6 +135,14 @@ node-image: deps build base-images
 # package list, so a rebuild after a code change redoes only the provisioning and the disk. Last line image=<qcow2>.
 image: deps build base-images
 	@bash image/build.sh
+
+# 3 VMs of the golden image (qemu TCG, 20-30 min on 2 cores): one cluster by mDNS with no seeds, an app scaled to 3 on all.
+test-image-cluster: image
+	@PLEACO_SUITE_TIMEOUT_MS=3600000 $(NODE) test/run.mjs full/image-cluster
+
+# Boot figures of the golden image: one VM to API ready, three to one cluster, the image size. Last boot_to_ready_s=.
+bench-boot: image
+	@$(NODE) dist/bench/boot.js
 
 cluster: deps build base-images
 	@bash scripts/cluster.sh up $(N)

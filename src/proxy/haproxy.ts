@@ -40,6 +40,11 @@ export interface HAProxyOptions {
   /** The stats socket the config declares (level admin). */
   statsSocket: string;
   bin?: string;
+  /**
+   * How long a start or a reload may take before it counts as failed (default 60 s each). HAProxy starts in
+   * milliseconds here; on a small or emulated machine under load (three VMs on 2 cores) it took over 15 s, and a
+   * start that always fails is a proxy that never serves. The checks poll every 50 ms, so a fast start is not slowed.
+   */
   startTimeoutMs?: number;
   reloadTimeoutMs?: number;
   restartMinMs?: number;
@@ -162,7 +167,7 @@ export class HAProxyProcess extends EventEmitter {
     const before = this.worker ?? (await this.runtime.pid());
     const failedBefore = await this.failedReloads();
     await this.master('reload');
-    const deadline = Date.now() + (this.opts.reloadTimeoutMs ?? 15_000);
+    const deadline = Date.now() + (this.opts.reloadTimeoutMs ?? 60_000);
     while (Date.now() < deadline) {
       await sleep(50);
       const pid = await this.runtime.pid().catch(() => undefined);
@@ -282,7 +287,7 @@ export class HAProxyProcess extends EventEmitter {
     child.on('error', (err) => this.log.error('cannot start haproxy', { error: err }));
     child.on('exit', (code, signal) => this.onExit(child, code, signal, Date.now() - startedAt));
     this.log.info('haproxy starting', { pid: child.pid, config: this.configPath });
-    const deadline = Date.now() + (this.opts.startTimeoutMs ?? 15_000);
+    const deadline = Date.now() + (this.opts.startTimeoutMs ?? 60_000);
     while (Date.now() < deadline) {
       if (child.exitCode !== null || child.signalCode !== null) throw new PleacoError('unavailable', `haproxy exited during start: ${this.tail.slice(-5).join(' | ')}`);
       const pid = await this.runtime.pid().catch(() => undefined);

@@ -359,7 +359,7 @@ export class Runner {
     else this.dockerDown(new Error(ping.error), false);
     const status: NodeStatus = {
       id: this.deps.nodeId,
-      address: this.deps.config.api.host,
+      address: reachedAt(this.deps.config),
       version: this.deps.version ?? '0.0.0',
       startedAt: this.startedAt,
       docker: ping.ok ? { ok: true, version: ping.version } : { ok: false, error: ping.error },
@@ -372,4 +372,10 @@ export class Runner {
       this.log.warn('cannot publish node status', { error: err });
     }
   }
+}
+
+/** The address this node is shown at: the API's, unless it listens on every address (then the replicas' bind host). */
+function reachedAt(config: Config): string {
+  const any = (a: string): boolean => a === '0.0.0.0' || a === '::' || a === '';
+  return !any(config.api.host) || any(config.runtime.bindHost) ? config.api.host : config.runtime.bindHost;
 }

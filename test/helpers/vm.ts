@@ -42,7 +42,38 @@ export interface VmOptions {
   diskGiB?: number;
   /** A second NIC on this qemu socket network ("230.x.y.z:port", multicast on loopback), with this MAC. */
   mcast?: { group: string; mac: string };
+  /** NoCloud network-config (version 2), e.g. from `lanNetworkConfig`. */
+  networkConfig?: string;
 }
+
+/** The pleaco units the image starts (systemd/). */
+export const UNITS = ['pleaco-agent', 'pleaco-builder', 'pleaco-runner', 'pleaco-proxy'] as const;
+
+/**
+ * User-data lines (a `bootcmd:` list): every 3 s (at most 40 min) the guest prints `pleaco-units: <state> x4` on its
+ * serial console, from `systemctl is-active` of the four units. bootcmd runs early, in cloud-init's init stage (before
+ * basic.target): the probe is a transient unit without default dependencies, started without waiting for its job.
+ */
+export function unitsProbeBootcmd(): string {
+  const loop = `for i in $(seq 1 800); do echo "pleaco-units: $(systemctl is-active ${UNITS.join(' ')} | tr "\\n" " ")" >/dev/ttyS0; sleep 3; done`;
+  return `bootcmd:\n  - [systemd-run, --no-block, -p, DefaultDependencies=no, --unit=pleaco-units-probe, sh, -c, '${loop}']`;
+}
+
+/**
+ * A `bootcmd:` item (after `unitsProbeBootcmd`): the pleaco units' journal since boot on the serial console, for
+ * failures. After the serial getty: agetty's vhangup() on ttyS0 would cut off a writer started before it.
+ */
+export function consoleLogBootcmd(): string {
+  return `  - [systemd-run, --no-block, -p, DefaultDependencies=no, --unit=pleaco-console-log, -p, 'After=systemd-journal-flush.service serial-getty@ttyS0.service', -p, StandardOutput=tty, -p, TTYPath=/dev/ttyS0, journalctl, -b, --no-tail, -f, -o, cat, ${UNITS.map((u) => `-u, ${u}`).join(', ')}]`;
+}
+
+/** The guest's unit states from its last complete probe line, or null before the first. */
+export function unitStates(serial: string): Record<string, string> | null {
+  const re = /pleaco-units: ([a-z-]+) ([a-z-]+) ([a-z-]+) ([a-z-]+) ?$/gm;
+  const last = [...serial.matchAll(re)].pop();
+  return last ? Object.fromEntries(UNITS.map((u, i) => [u, last[i + 1]!])) : null;
+}
+
 
 export class Vm {
   readonly apiPort: number;
@@ -78,7 +109,9 @@ export class Vm {
     copyFileSync(OVMF_VARS, join(d, 'vars.fd'));
     writeFileSync(join(d, 'user-data'), this.o.userData);
     writeFileSync(join(d, 'meta-data'), `instance-id: ${this.o.name}\nlocal-hostname: ${this.o.name}\n`);
-    execFileSync('cloud-localds', [join(d, 'seed.iso'), join(d, 'user-data'), join(d, 'meta-data')]);
+    const net = this.o.networkConfig ? [`--network-config=${join(d, 'network-config')}`] : [];
+    if (this.o.networkConfig) writeFileSync(join(d, 'network-config'), this.o.networkConfig);
+    execFileSync('cloud-localds', [...net, join(d, 'seed.iso'), join(d, 'user-data'), join(d, 'meta-data')]);
   }
 
   private start(): void {
@@ -92,7 +125,9 @@ export class Vm {
       '-serial', `file:${this.serialPath}`, '-display', 'none', '-monitor', 'none', '-no-reboot',
     ];
     this.startedAt = performance.now();
-    this.proc = spawn('qemu-system-x86_64', argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // setpriv: qemu dies with this process even when it is killed (a suite's time-out is a SIGKILL, which skips the
+    // exit handler below); three orphaned VMs would slow everything after them.
+    this.proc = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'qemu-system-x86_64', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     this.proc.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
     this.proc.on('exit', (code) => {

@@ -2,7 +2,8 @@
  * The golden image boots into a pleaco node (issue #15): one VM of image/out/pleaco.qcow2 under qemu (TCG: no KVM
  * here), UEFI, a NoCloud seed made with cloud-localds, user-mode networking forwarded to 127.0.0.1. With no cluster
  * file in its user-data it starts as the first node of its own cluster. Checked: the API answers, a one-node cluster,
- * the runner's and proxy's records (their units run), and an app deployed from a git repository on this host (the
+ * the runner's record, `systemctl is-active` of the four units (printed on the serial console by a probe the
+ * user-data starts), and an app deployed from a git repository on this host (the
  * guest reaches it at 10.0.2.2) built, tested and answering through HAProxy on the guest's port 80.
  * Skipped when qemu, OVMF, cloud-localds or the image (`make image`) are missing.
  */
@@ -14,7 +15,7 @@ import { waitFor } from '../helpers/cluster.js';
 import { startGitDaemon, TestRepo } from '../helpers/gitrepo.js';
 import { getWithHost } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
-import { Vm, vmUnavailable } from '../helpers/vm.js';
+import { consoleLogBootcmd, unitStates, unitsProbeBootcmd, Vm, vmUnavailable } from '../helpers/vm.js';
 
 const why = vmUnavailable();
 
@@ -41,9 +42,9 @@ if (why) {
       '    content: |',
       '      PLEACO_ALLOW_LOCAL_REPOS=true',
       '      PLEACO_DOMAIN=pleaco.test',
+      unitsProbeBootcmd(),
       // The subsystems' log lines on the serial console too, for the failure message below.
-      'runcmd:',
-      '  - [systemd-run, --unit=pleaco-console-log, -p, StandardOutput=tty, -p, TTYPath=/dev/ttyS0, journalctl, -f, -o, cat, -u, pleaco-builder, -u, pleaco-runner, -u, pleaco-proxy]',
+      consoleLogBootcmd(),
       '',
     ].join('\n');
     const vm = await Vm.boot({ name: 'pleaco-boot', userData });
@@ -70,6 +71,14 @@ if (why) {
         const n = await json<{ nodes: { self: boolean; docker: { ok: boolean }; cpus: number }[] }>('/v1/nodes');
         return n.nodes.some((x) => x.self && x.docker.ok && x.cpus > 0) ? true : null;
       }, 180_000, 2000);
+      // What an admin on the console would check: systemctl is-active of the four units (the guest prints it).
+      const states = await waitFor('all four units active', async () => {
+        const st = unitStates(vm.serial());
+        return st && Object.values(st).every((x) => x === 'active') ? st : null;
+      }, 300_000, 3000).catch((err: Error) => {
+        throw new Error(`${err.message}: last seen ${JSON.stringify(unitStates(vm.serial()))}`);
+      });
+      assert.equal(Object.keys(states).length, 4);
       await post('/v1/apps', { name: 'web', repo: daemon.url('web.git').replace('127.0.0.1', '10.0.2.2') });
       await post('/v1/apps/web/deploys', {});
       const seen = await waitFor('the app through the guest\'s HAProxy on port 80', async () => {

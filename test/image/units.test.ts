@@ -17,7 +17,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, st
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import { parseKey } from '../../src/cluster/index.js';
+import { generateKey, parseKey } from '../../src/cluster/index.js';
 import { loadConfig, readClusterFile } from '../../src/config/index.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -129,7 +129,9 @@ test('the four services: Restart=always, Type=notify (NotifyAccess=all), after t
     assert.is(one(u, 'Unit.PartOf'), 'pleaco.target');
     const after = (u.get('Unit.After') ?? []).join(' ').split(/\s+/);
     assert.ok(after.includes('network-online.target'), `${s}: after network-online`);
-    if (s !== 'proxy') assert.ok(after.includes('docker.service'), `${s}: after docker`);
+    // The runner and builder need the engine to start; the agent only wants it started (it follows its health).
+    if (s === 'runner' || s === 'builder') assert.ok(after.includes('docker.service'), `${s}: after docker`);
+    if (s === 'agent') assert.ok((u.get('Unit.Wants') ?? []).join(' ').includes('docker.service'), 'agent: wants docker');
     if (s !== 'agent') assert.ok(after.includes('pleaco-agent.service'), `${s}: after the agent`);
     const env = (u.get('Service.EnvironmentFile') ?? []);
     assert.equal(env, ['-/run/pleaco/node.env', '-/etc/pleaco/pleaco.env'], `${s}: environment files, the admin's last`);
@@ -218,13 +220,18 @@ function runNodeScript(dir: string, args: string[]): { status: number | null; ou
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-test('pleaco-node boot: a node without a key becomes a first node; join.txt, node.env and the banner; a second boot changes nothing', () => {
+test('pleaco-node: a node without a key is told to make one (boot), then join.txt and the banner (issue); a second boot changes nothing', () => {
   assert.is(spawnSync('bash', ['-n', join(UNITS, 'pleaco-node')]).status, 0, 'bash syntax');
   const t = tempDir('pleaco-boot-');
   try {
     const r = runNodeScript(t.dir, ['boot']);
     assert.is(r.status, 0, r.out);
     const cf = join(t.dir, 'etc/cluster.yaml');
+    assert.not.ok(existsSync(cf), 'boot wrote the cluster file: it is the agent\'s (PLEACO_INIT) and pleaco init\'s job');
+    assert.is(readFileSync(join(t.dir, 'run/node.env'), 'utf8'), 'PLEACO_BIND_HOST=10.9.8.7\nPLEACO_CLUSTER_ADVERTISE=10.9.8.7\nPLEACO_INIT=1\n');
+    assert.ok(readFileSync(join(t.dir, 'issue'), 'utf8').includes('http://10.9.8.7:7070'));
+    const i = runNodeScript(t.dir, ['issue']);
+    assert.is(i.status, 0, i.out);
     assert.is(statSync(cf).mode & 0o777, 0o600);
     const key = readClusterFile(cf).keys[0]!;
     parseKey(key);
@@ -232,12 +239,30 @@ test('pleaco-node boot: a node without a key becomes a first node; join.txt, nod
     assert.is(statSync(joinTxt).mode & 0o777, 0o600);
     const j = readFileSync(joinTxt, 'utf8');
     assert.ok(j.includes('#cloud-config') && j.includes(`key: ${key}`) && j.includes('seeds: [10.9.8.7:7946]'), j);
-    assert.is(readFileSync(join(t.dir, 'run/node.env'), 'utf8'), 'PLEACO_BIND_HOST=10.9.8.7\nPLEACO_CLUSTER_ADVERTISE=10.9.8.7\n');
     const issue = readFileSync(join(t.dir, 'issue'), 'utf8');
     assert.ok(issue.includes('http://10.9.8.7:7070') && issue.includes(`${t.dir}/state/token`) && issue.includes('join.txt'), issue);
     assert.not.ok(issue.includes(key), 'the banner shows the key');
     assert.is(runNodeScript(t.dir, ['boot']).status, 0);
+    assert.is(readFileSync(join(t.dir, 'run/node.env'), 'utf8'), 'PLEACO_BIND_HOST=10.9.8.7\nPLEACO_CLUSTER_ADVERTISE=10.9.8.7\n', 'a node with a key is not told to make one');
+    assert.is(runNodeScript(t.dir, ['issue']).status, 0);
     assert.is(readClusterFile(cf).keys[0], key, 'a second boot made another key');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('pleaco-node issue: the key the agent made (PLEACO_INIT, its key file) is the one written to the cluster file', () => {
+  const t = tempDir('pleaco-boot-');
+  try {
+    mkdirSync(join(t.dir, 'state'), { recursive: true });
+    const agentKey = generateKey();
+    writeFileSync(join(t.dir, 'state/cluster.key'), `${agentKey}\n`, { mode: 0o600 });
+    assert.is(runNodeScript(t.dir, ['boot']).status, 0);
+    assert.not.ok(readFileSync(join(t.dir, 'run/node.env'), 'utf8').includes('PLEACO_INIT'), 'a key file is a key');
+    const i = runNodeScript(t.dir, ['issue']);
+    assert.is(i.status, 0, i.out);
+    assert.is(readClusterFile(join(t.dir, 'etc/cluster.yaml')).keys[0], agentKey);
+    assert.ok(readFileSync(join(t.dir, 'state/join.txt'), 'utf8').includes(`key: ${agentKey}`));
   } finally {
     t.cleanup();
   }
