@@ -8,7 +8,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { reservedPort } from './net.js';
-import { consoleLogBootcmd, unitsProbeBootcmd, Vm } from './vm.js';
+import { consoleLogRuncmd, unitsProbeBootcmd, Vm } from './vm.js';
 
 export const LAN_PREFIX = '10.213.0.';
 export const lanMac = (i: number): string => `52:54:00:d5:00:${i.toString(16).padStart(2, '0')}`;
@@ -59,7 +59,7 @@ export function lanUserData(i: number, o: LanOptions & { key: string }): string 
     '    content: |',
     ...Object.entries(env).map(([k, v]) => `      ${k}=${v}`),
     unitsProbeBootcmd(),
-    consoleLogBootcmd(),
+    consoleLogRuncmd(),
     '',
   ].join('\n');
 }

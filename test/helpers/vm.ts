@@ -42,7 +42,7 @@ export interface VmOptions {
   diskGiB?: number;
   /** A second NIC on this qemu socket network ("230.x.y.z:port", multicast on loopback), with this MAC. */
   mcast?: { group: string; mac: string };
-  /** NoCloud network-config (version 2), e.g. from `lanNetworkConfig`. */
+  /** NoCloud network-config (version 2), e.g. from `lanNetworkConfig` (vm-lan.ts). */
   networkConfig?: string;
 }
 
@@ -60,11 +60,11 @@ export function unitsProbeBootcmd(): string {
 }
 
 /**
- * A `bootcmd:` item (after `unitsProbeBootcmd`): the pleaco units' journal since boot on the serial console, for
- * failures. After the serial getty: agetty's vhangup() on ttyS0 would cut off a writer started before it.
+ * User-data lines (a `runcmd:` list): the pleaco units' journal since boot, then as it grows, on the serial console,
+ * for failure messages. runcmd runs in cloud-final, after multi-user.target; `--no-tail -b` shows what came before.
  */
-export function consoleLogBootcmd(): string {
-  return `  - [systemd-run, --no-block, -p, DefaultDependencies=no, --unit=pleaco-console-log, -p, 'After=systemd-journal-flush.service serial-getty@ttyS0.service', -p, StandardOutput=tty, -p, TTYPath=/dev/ttyS0, journalctl, -b, --no-tail, -f, -o, cat, ${UNITS.map((u) => `-u, ${u}`).join(', ')}]`;
+export function consoleLogRuncmd(): string {
+  return `runcmd:\n  - [systemd-run, --unit=pleaco-console-log, -p, StandardOutput=tty, -p, TTYPath=/dev/ttyS0, journalctl, -b, --no-tail, -f, -o, cat, ${UNITS.map((u) => `-u, ${u}`).join(', ')}]`;
 }
 
 /** The guest's unit states from its last complete probe line, or null before the first. */
@@ -73,7 +73,6 @@ export function unitStates(serial: string): Record<string, string> | null {
   const last = [...serial.matchAll(re)].pop();
   return last ? Object.fromEntries(UNITS.map((u, i) => [u, last[i + 1]!])) : null;
 }
-
 
 export class Vm {
   readonly apiPort: number;

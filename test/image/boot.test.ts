@@ -15,7 +15,7 @@ import { waitFor } from '../helpers/cluster.js';
 import { startGitDaemon, TestRepo } from '../helpers/gitrepo.js';
 import { getWithHost } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
-import { consoleLogBootcmd, unitStates, unitsProbeBootcmd, Vm, vmUnavailable } from '../helpers/vm.js';
+import { consoleLogRuncmd, unitStates, unitsProbeBootcmd, Vm, vmUnavailable } from '../helpers/vm.js';
 
 const why = vmUnavailable();
 
@@ -44,7 +44,7 @@ if (why) {
       '      PLEACO_DOMAIN=pleaco.test',
       unitsProbeBootcmd(),
       // The subsystems' log lines on the serial console too, for the failure message below.
-      consoleLogBootcmd(),
+      consoleLogRuncmd(),
       '',
     ].join('\n');
     const vm = await Vm.boot({ name: 'pleaco-boot', userData });
