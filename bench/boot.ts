@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { IMAGE, unitStates, unitsProbeBootcmd, Vm, vmUnavailable } from '../test/helpers/vm.js';
+import { IMAGE, unitsActive, unitsProbeBootcmd, Vm, vmUnavailable } from '../test/helpers/vm.js';
 import { bootLan } from '../test/helpers/vm-lan.js';
 
 const ROUNDS = Math.max(1, Math.min(5, Number(process.env.PLEACO_BENCH_ROUNDS ?? 2) || 2));
@@ -47,7 +47,7 @@ async function single(round: number): Promise<{ ready: number; units: number }> 
   const vm = await Vm.boot({ name: `bench-boot-${round}`, userData });
   try {
     const ready = await until(vm, 'API ready', () => healthy(vm));
-    const units = await until(vm, 'units active', () => Object.values(unitStates(vm.serial()) ?? { x: 'none' }).every((s) => s === 'active'));
+    const units = await until(vm, 'units active', () => unitsActive(vm.serial()));
     console.log(`one VM, round ${round}: API ready after ${ready.toFixed(1)} s, the four units active after ${units.toFixed(1)} s`);
     return { ready, units };
   } finally {

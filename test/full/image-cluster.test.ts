@@ -13,20 +13,14 @@ import { waitFor } from '../helpers/cluster.js';
 import { startGitDaemon, TestRepo } from '../helpers/gitrepo.js';
 import { getWithHost } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
-import { unitStates, vmUnavailable, type Vm } from '../helpers/vm.js';
+import { unitStates, unitsActive, vmUnavailable, type Vm } from '../helpers/vm.js';
 import { bootLan, LAN_PREFIX } from '../helpers/vm-lan.js';
 
 const why = vmUnavailable();
 const N = 3;
 
-/** The VM's API as JSON, failing with the status and body. */
-async function json<T>(vm: Vm, token: string, path: string, init: RequestInit = {}): Promise<T> {
-  // Three VMs under TCG on 2 cores answer slowly while their subsystems start: a minute before giving up.
-  const res = await vm.api(path, token, { signal: AbortSignal.timeout(60_000), ...init, headers: { 'content-type': 'application/json', ...init.headers } });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status} ${text.slice(0, 200)}`);
-  return JSON.parse(text) as T;
-}
+/** The VM's API as JSON: three VMs under TCG on 2 cores answer slowly while their subsystems start, so a minute. */
+const json = <T>(vm: Vm, token: string, path: string, init: RequestInit = {}): Promise<T> => vm.json<T>(path, token, { signal: AbortSignal.timeout(60_000), ...init });
 
 const lastLines = (vm: Vm, n = 30): string => vm.serial().split('\n').slice(-n).join('\n');
 
@@ -94,8 +88,7 @@ if (why) {
       // the deploy above was queued in state meanwhile.
       for (const [i, vm] of vms.entries()) {
         await waitFor(`the four units active on VM ${i + 1}`, async () => {
-          const st = unitStates(vm.serial());
-          return st && Object.values(st).every((x) => x === 'active') ? true : null;
+          return unitsActive(vm.serial()) ? true : null;
         }, 300_000, 3000).catch((err: Error) => {
           throw new Error(`${err.message}: ${JSON.stringify(unitStates(vm.serial()))}\n--- serial of VM ${i + 1} ---\n${lastLines(vm, 60)}`);
         });

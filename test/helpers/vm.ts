@@ -67,6 +67,12 @@ export function consoleLogRuncmd(): string {
   return `runcmd:\n  - [systemd-run, --unit=pleaco-console-log, -p, StandardOutput=tty, -p, TTYPath=/dev/ttyS0, journalctl, -b, --no-tail, -f, -o, cat, ${UNITS.map((u) => `-u, ${u}`).join(', ')}]`;
 }
 
+/** Whether the guest's last probe line says all four units are active. */
+export function unitsActive(serial: string): boolean {
+  const st = unitStates(serial);
+  return st !== null && Object.values(st).every((x) => x === 'active');
+}
+
 /** The guest's unit states from its last complete probe line, or null before the first. */
 export function unitStates(serial: string): Record<string, string> | null {
   const re = /pleaco-units: ([a-z-]+) ([a-z-]+) ([a-z-]+) ([a-z-]+) ?$/gm;
@@ -154,6 +160,14 @@ export class Vm {
     const headers = new Headers(init.headers);
     if (token) headers.set('authorization', `Bearer ${token}`);
     return fetch(`http://127.0.0.1:${this.apiPort}${path}`, { ...init, headers, signal: init.signal ?? AbortSignal.timeout(10_000) });
+  }
+
+  /** The API's answer as JSON; a status other than 2xx throws with the method, path, status and body. */
+  async json<T>(path: string, token: string, init: RequestInit = {}): Promise<T> {
+    const res = await this.api(path, token, { ...init, headers: { 'content-type': 'application/json', ...init.headers } });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status} ${text.slice(0, 200)}`);
+    return JSON.parse(text) as T;
   }
 
   async stop(): Promise<void> {

@@ -15,7 +15,7 @@ import { waitFor } from '../helpers/cluster.js';
 import { startGitDaemon, TestRepo } from '../helpers/gitrepo.js';
 import { getWithHost } from '../helpers/net.js';
 import { tempDir } from '../helpers/tmp.js';
-import { consoleLogRuncmd, unitStates, unitsProbeBootcmd, Vm, vmUnavailable } from '../helpers/vm.js';
+import { consoleLogRuncmd, unitStates, unitsActive, unitsProbeBootcmd, Vm, vmUnavailable } from '../helpers/vm.js';
 
 const why = vmUnavailable();
 
@@ -48,13 +48,8 @@ if (why) {
       '',
     ].join('\n');
     const vm = await Vm.boot({ name: 'pleaco-boot', userData });
-    const json = async <T>(path: string, init: RequestInit = {}): Promise<T> => {
-      const res = await vm.api(path, token, init);
-      const text = await res.text();
-      if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status} ${text.slice(0, 200)}`);
-      return JSON.parse(text) as T;
-    };
-    const post = <T>(path: string, body: unknown, method = 'POST'): Promise<T> => json<T>(path, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const json = <T>(path: string, init: RequestInit = {}): Promise<T> => vm.json<T>(path, token, init);
+    const post = <T>(path: string, body: unknown, method = 'POST'): Promise<T> => json<T>(path, { method, body: JSON.stringify(body) });
     try {
       await waitFor('the API of the booted node', async () => {
         if (!vm.running()) throw new Error(`qemu exited; serial: ${vm.serial().slice(-1500)}`);
@@ -73,8 +68,7 @@ if (why) {
       }, 180_000, 2000);
       // What an admin on the console would check: systemctl is-active of the four units (the guest prints it).
       const states = await waitFor('all four units active', async () => {
-        const st = unitStates(vm.serial());
-        return st && Object.values(st).every((x) => x === 'active') ? st : null;
+        return unitsActive(vm.serial()) ? unitStates(vm.serial()) : null;
       }, 300_000, 3000).catch((err: Error) => {
         throw new Error(`${err.message}: last seen ${JSON.stringify(unitStates(vm.serial()))}`);
       });
