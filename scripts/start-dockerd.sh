@@ -60,6 +60,9 @@ elif systemd_usable && systemctl start docker 2>/dev/null; then
   say "started docker.service with systemctl"
 else
   mkdir -p "$(dirname "$log_file")"
+  # A pid file left by a dockerd that did not survive a reboot: dockerd refuses to start while the pid in it names any
+  # live process, and after a reboot that can be anyone's. dockerd_alive said it is not a dockerd.
+  if [ -f "$pid_file" ]; then say "removing the stale $pid_file (pid $(cat "$pid_file" 2>/dev/null || true) is not a dockerd)"; rm -f "$pid_file"; fi
   # shellcheck disable=SC2086 # PLEACO_DOCKERD_ARGS is meant to be word-split
   setsid nohup dockerd $extra_args </dev/null >>"$log_file" 2>&1 &
   started_pid=$!

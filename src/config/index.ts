@@ -18,7 +18,11 @@ export interface Config {
   /** Unix socket of the agent's local API (subsystems and the CLI on this node). */
   socketPath: string;
   api: { host: string; port: number; bodyLimitBytes: number };
-  docker: { socketPath: string };
+  /**
+   * deadlineScale stretches every deadline of a call to the Engine (runtime/docker/deadline.ts: 3 s for a ping, 30 s
+   * for a call) that many times, for hosts whose engine is slow by nature (VMs without hardware virtualisation).
+   */
+  docker: { socketPath: string; deadlineScale: number };
   source: { allowLocal: boolean; pollIntervalMs: number };
   build: { backend: BuildBackend; kanikoImage: string; memoryBytes: number; testTimeoutMs: number; cpuShares: number; pidsLimit: number; keepImages: number };
   /** Builds are refused while the state dir or Docker's data root has less free space than this (old images go first). */
@@ -71,7 +75,7 @@ export const DEFAULTS: Config = {
   stateDir: '/var/lib/pleaco',
   socketPath: '/var/lib/pleaco/agent.sock',
   api: { host: '127.0.0.1', port: 7070, bodyLimitBytes: 1024 * 1024 },
-  docker: { socketPath: '/var/run/docker.sock' },
+  docker: { socketPath: '/var/run/docker.sock', deadlineScale: 1 },
   source: { allowLocal: false, pollIntervalMs: 60_000 },
   build: {
     backend: 'docker',
@@ -233,6 +237,8 @@ export function loadConfig(env: Env = {}): Config {
   cfg.api.port = int('PLEACO_API_PORT', env.PLEACO_API_PORT, 0, 65535) ?? cfg.api.port;
   cfg.api.bodyLimitBytes = parseBytes('PLEACO_BODY_LIMIT', env.PLEACO_BODY_LIMIT) ?? cfg.api.bodyLimitBytes;
   cfg.docker.socketPath = env.PLEACO_DOCKER_SOCKET ?? cfg.docker.socketPath;
+  cfg.docker.deadlineScale = int('PLEACO_DOCKER_DEADLINE_SCALE', env.PLEACO_DOCKER_DEADLINE_SCALE, 1, 20) ?? cfg.docker.deadlineScale;
+  if (!Number.isInteger(cfg.docker.deadlineScale) || cfg.docker.deadlineScale < 1 || cfg.docker.deadlineScale > 20) throw bad(`docker.deadlineScale must be an integer from 1 to 20, got ${JSON.stringify(cfg.docker.deadlineScale)}`);
   cfg.source.allowLocal = bool('PLEACO_ALLOW_LOCAL_REPOS', env.PLEACO_ALLOW_LOCAL_REPOS) ?? cfg.source.allowLocal;
   const poll = int('PLEACO_POLL_INTERVAL', env.PLEACO_POLL_INTERVAL, 0, 86_400);
   if (poll !== undefined) cfg.source.pollIntervalMs = poll * 1000;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { BuildWorker, BUILDER_PREFIXES, DockerBuilder, KanikoBuilder, type Builder } from '../builder/index.js';
 import { whenReady } from '../link/index.js';
 import { ImageCache, imagesRoot } from '../runtime/index.js';
-import { DockerEngine } from '../runtime/docker/index.js';
+import { DockerEngine, scaledDeadlines } from '../runtime/docker/index.js';
 import { AdvisoryStore, LayerInventoryCache, scanDbRoot, scanLayersRoot } from '../scan/index.js';
 import { GitMirror, Poller } from '../source/index.js';
 import { readVersion } from './node.js';
@@ -19,7 +19,7 @@ runSubsystem({
   nice: 10,
   prefixes: () => BUILDER_PREFIXES,
   start: async ({ config, nodeId, view, members, link, log }) => {
-    const engine = DockerEngine.connect(config.docker.socketPath);
+    const engine = DockerEngine.connect(config.docker.socketPath, { deadlines: scaledDeadlines(config.docker.deadlineScale) });
     const builder: Builder =
       config.build.backend === 'kaniko'
         ? new KanikoBuilder(engine, { image: config.build.kanikoImage, nodeId, pids: config.build.pidsLimit, workDir: join(config.stateDir, 'tmp') })

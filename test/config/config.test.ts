@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, parseBytes } from '../../src/config/index.js';
 import { PleacoError } from '../../src/errors.js';
+import { DEFAULT_DEADLINES, scaledDeadlines } from '../../src/runtime/docker/index.js';
 import { tempDir } from '../helpers/tmp.js';
 
 function fails(env: Record<string, string>, re: RegExp): void {
@@ -79,6 +80,17 @@ test('proxy: 8080 on 127.0.0.1 for *.localhost by default; file, then env', () =
   fails({ PLEACO_DOMAIN: 'bad_domain' }, /PLEACO_DOMAIN/);
   fails({ PLEACO_DOMAIN: '-x.example.com' }, /PLEACO_DOMAIN/);
   fails({ PLEACO_PROXY_BIND: 'localhost' }, /PLEACO_PROXY_BIND must be an IP address/);
+});
+
+test('Docker deadlines: as documented by default, stretched by PLEACO_DOCKER_DEADLINE_SCALE, bad scales refused', () => {
+  assert.is(loadConfig({ PLEACO_CONFIG: '' }).docker.deadlineScale, 1);
+  assert.equal(scaledDeadlines(1), DEFAULT_DEADLINES);
+  const scale = loadConfig({ PLEACO_CONFIG: '', PLEACO_DOCKER_DEADLINE_SCALE: '10' }).docker.deadlineScale;
+  const d = scaledDeadlines(scale);
+  assert.equal([d.pingMs, d.callMs, d.firstByteMs, d.livenessEveryMs], [30_000, 300_000, 300_000, 100_000]);
+  assert.is(d.livenessFailures, DEFAULT_DEADLINES.livenessFailures, 'a long call still ends after as many missed pings');
+  fails({ PLEACO_DOCKER_DEADLINE_SCALE: '0' }, /PLEACO_DOCKER_DEADLINE_SCALE must be between 1 and 20/);
+  fails({ PLEACO_DOCKER_DEADLINE_SCALE: '1.5' }, /PLEACO_DOCKER_DEADLINE_SCALE must be an integer/);
 });
 
 test('sizes', () => {

@@ -35,7 +35,7 @@ if (why) {
     const repo = new TestRepo(tmp.dir, 'web');
     repo.commit(webApp('hello from three VMs'), 'v0');
     const daemon = await startGitDaemon(`${tmp.dir}/server`);
-    const vms = await bootLan(N, { token, name: 'pleaco-lan', env: { PLEACO_ALLOW_LOCAL_REPOS: 'true', PLEACO_DOMAIN: 'pleaco.test' } });
+    const vms = await bootLan(N, { token, name: 'pleaco-lan', env: { PLEACO_ALLOW_LOCAL_REPOS: 'true', PLEACO_DOMAIN: 'pleaco.test', PLEACO_DOCKER_DEADLINE_SCALE: '10' } });
     try {
       for (const [i, vm] of vms.entries()) {
         await waitFor(`the API of VM ${i + 1}`, async () => {

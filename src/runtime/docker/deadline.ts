@@ -34,6 +34,16 @@ export function deadlinesOf(over: Partial<EngineDeadlines> | undefined): EngineD
   return { ...DEFAULT_DEADLINES, ...over };
 }
 
+/**
+ * The defaults stretched `scale` times (config `docker.deadlineScale`): for a host whose engine is slow by nature, such
+ * as VMs emulated without KVM. The count of failed liveness pings stays; only waiting gets longer.
+ */
+export function scaledDeadlines(scale: number): EngineDeadlines {
+  const d = DEFAULT_DEADLINES;
+  const x = (ms: number): number => Math.round(ms * scale);
+  return { pingMs: x(d.pingMs), callMs: x(d.callMs), firstByteMs: x(d.firstByteMs), livenessEveryMs: x(d.livenessEveryMs), livenessFailures: d.livenessFailures };
+}
+
 /** The error of a call the Engine did not answer in time. */
 export function notAnswering(where: string, ms: number): PleacoError {
   return new PleacoError('docker_unavailable', `Docker Engine at ${where} did not answer within ${ms / 1000} s`);

@@ -2,4 +2,4 @@
 export { DockerEngine, connectDocker } from './engine.js';
 export { DockerRuntime, containerName, type DockerRuntimeOptions } from './runtime.js';
 export { decodeLogBuffer } from './logs.js';
-export { DEFAULT_DEADLINES, type EngineDeadlines } from './deadline.js';
+export { DEFAULT_DEADLINES, scaledDeadlines, type EngineDeadlines } from './deadline.js';
