@@ -11,7 +11,7 @@ import type { Config } from '../config/index.js';
 import { Reconciler } from '../link/index.js';
 import type { Logger } from '../log.js';
 import { keys, liveMemberIds, type Build } from '../model/index.js';
-import { connectDocker, DockerEngine, DockerRuntime } from '../runtime/docker/index.js';
+import { connectDocker, DockerEngine, DockerRuntime, scaledDeadlines } from '../runtime/docker/index.js';
 import { EngineMonitor, ImageService, imagesRoot } from '../runtime/index.js';
 import { ScanDbReplicator, scanDbRoot } from '../scan/index.js';
 import { SoftState, Store, type Entry } from '../state/index.js';
@@ -135,8 +135,9 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
   // The store and the cluster member first (agent.ts starts them before this module is even loaded).
   const { store, cluster } = o.core ?? (await startCore({ config, nodeId, version: o.version, log }));
   const docker = connectDocker(config.docker.socketPath);
-  const runtime = new DockerRuntime({ engine: docker, nodeId, bindHost: config.runtime.bindHost, socketPath: config.docker.socketPath });
-  const engine = new DockerEngine(docker);
+  const deadlines = scaledDeadlines(config.docker.deadlineScale);
+  const runtime = new DockerRuntime({ engine: docker, nodeId, bindHost: config.runtime.bindHost, socketPath: config.docker.socketPath, deadlines });
+  const engine = new DockerEngine(docker, { deadlines });
   // What health and the deploy route know of the engine, kept fresh in the background: they never wait on it.
   const engineMonitor = new EngineMonitor({ where: engine.where, ping: () => engine.ping(), dataRoot: () => engine.dataRoot(), log: log.child({ component: 'engine' }) });
   await engineMonitor.start();
