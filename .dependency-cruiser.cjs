@@ -42,8 +42,9 @@ module.exports = {
     layer('scan-is-a-subsystem', 'scan', ['model', 'link', 'runtime', 'config'], 'The scanner reads images through the runtime\'s ContainerEngine interface.'),
     layer('builder-is-a-subsystem', 'builder', ['model', 'link', 'runtime', 'scan', 'source', 'config'], 'The builder uses the ContainerEngine, the scanner and the git mirror through their faces.'),
     layer('proxy-is-a-subsystem', 'proxy', ['model', 'link', 'state', 'config'], 'The data plane: state in, HAProxy out.'),
-    layer('api-serves-the-agent', 'api', ['model', 'agent', 'link', 'state', 'config', 'source', 'runtime', 'scan', 'cluster', 'discovery', 'scale'], 'Routes use the agent\'s services and the interfaces main/ hands them, never an adapter.'),
+    layer('api-serves-the-agent', 'api', ['model', 'agent', 'link', 'state', 'config', 'source', 'runtime', 'scan', 'cluster', 'discovery', 'scale', 'update'], 'Routes use the agent\'s services and the interfaces main/ hands them, never an adapter.'),
     layer('discovery-finds-peers', 'discovery', ['model', 'config', 'link', 'cluster'], 'Seeds and mDNS find peers; the loop joins them through the cluster member.'),
+    layer('update-is-the-hosts-own', 'update', ['model', 'state', 'scale', 'link'], 'Host updates: bundles, the rollout over the store and placement\'s hashing, the agent\'s updater loop (the Reconciler).'),
     layer('cli-talks-only-through-the-link', 'cli', ['model', 'link'], 'The CLI is a client: it knows the API contract and the model, not the agent.'),
     {
       name: 'only-through-index', comment: 'Another folder is used through its index.ts (its face); main/ too.', severity: 'error',

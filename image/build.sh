@@ -3,8 +3,9 @@
 # filesystems are made from directories (mkfs.ext4 -d, mkfs.vfat + mcopy) and written at their offsets into a GPT
 # disk made with sgdisk; qemu-img makes the qcow2. Layout (docs/decisions.md, "The golden image"):
 #   1 esp          EFI system partition, FAT32: systemd-boot, /pleaco/a/{vmlinuz,initrd.img}, a loader entry per slot
-#   2 root-a       root slot A, ext4 (active: loader entry pleaco-a+3, boot counting)
-#   3 root-b       root slot B, same size, empty (host updates, issue #16, write it)
+#                  that holds a system (pleaco-a.conf; sort-key pleaco, version: the newest good one boots)
+#   2 root-a       root slot A, ext4 (the image's system)
+#   3 root-b       root slot B, same size, empty until a host update writes it (src/update/host.ts, issue #16)
 #   4 pleaco-data  /var/lib/pleaco and Docker's data root; grown to the disk's end on first boot (systemd-repart)
 # Two stages:
 #   os    mmdebstrap bookworm + the packages of image/provision/10-packages.sh, then that script in the chroot;
@@ -16,6 +17,11 @@
 #   IMAGE_MIRROR=URI         Debian mirror for bookworm (default: from this host's apt sources)
 #   IMAGE_NODE=PATH          the Node 20 binary to put in (default: `command -v node`; none: stage no binary)
 #   IMAGE_ROOT_MIB=2048      size of each root slot;  IMAGE_ESP_MIB=256;  IMAGE_DATA_MIB=512
+#   IMAGE_VERSION=V          the host version (os-release IMAGE_VERSION, the loader entry's version; default: package.json's)
+#   IMAGE_UPDATE_KEYS=DIR    the *.pub keys the image trusts for host updates (default image/out/keys: a development
+#                            key made on first use; release images name the release keys' directory)
+#   IMAGE_RELEASE_OUT=DIR    make a release's parts instead of a disk: DIR/{vmlinuz,initrd.img,rootfs.img.gz}
+#   IMAGE_BREAK=agent        a deliberately broken release (its agent never starts): for the rollback test only
 #   build.sh --list-provision   print the provision scripts it runs, in order (10-*.sh in stage os, the rest after)
 #   build.sh --stage-only DIR   only make the staging tree (what the Packer template uploads to /tmp/pleaco-stage)
 set -euo pipefail
@@ -46,6 +52,22 @@ provision_scripts() { (cd "$prov" && find . -maxdepth 1 -name '[0-9][0-9]-*.sh' 
 # shellcheck source=scripts/lib-release.sh
 . "$repo/scripts/lib-release.sh"
 
+image_version() {
+  local v="${IMAGE_VERSION:-$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$repo/package.json" | head -n1)}"
+  [[ $v =~ ^[0-9]{1,9}(\.[0-9]{1,9}){0,3}(-[0-9A-Za-z.]{1,32})?$ ]] || die "IMAGE_VERSION $v is not a host version (like 1.4.2)"
+  printf '%s\n' "$v"
+}
+
+# The public keys the image trusts; the default directory gets a development key pair on first use.
+update_keys_dir() {
+  keys_dir="${IMAGE_UPDATE_KEYS:-$out/keys}"
+  if [ -z "${IMAGE_UPDATE_KEYS:-}" ] && [ ! -f "$keys_dir/release.pub" ]; then
+    say "no IMAGE_UPDATE_KEYS: making a development signing key in $keys_dir (not for releases others install)"
+    node "$repo/bin/pleaco" update:keys --dir "$keys_dir" >&2
+  fi
+  compgen -G "$keys_dir/*.pub" >/dev/null || die "no *.pub key in $keys_dir (IMAGE_UPDATE_KEYS)"
+}
+
 # The staging tree both paths provision from: node (binary), pleaco/ (release), systemd/ (units).
 make_stage() {
   local dest="$1" node_bin=""
@@ -66,11 +88,17 @@ make_stage() {
   prod_modules "$dest/pleaco/node_modules"
   local f
   shopt -s nullglob
-  for f in "$repo"/systemd/*.service "$repo"/systemd/*.target "$repo"/systemd/*.timer "$repo"/systemd/*.socket; do
+  for f in "$repo"/systemd/*.service "$repo"/systemd/*.target "$repo"/systemd/*.timer "$repo"/systemd/*.socket "$repo"/systemd/*.path; do
     install -m 0644 "$f" "$dest/systemd/"
   done
   shopt -u nullglob
   [ ! -f "$repo/systemd/pleaco-node" ] || install -m 0755 "$repo/systemd/pleaco-node" "$dest/systemd/pleaco-node"
+  # host updates: the version this image is, the keys it trusts (src/update/trust.ts), a test release's breakage
+  image_version >"$dest/image-version"
+  mkdir -p "$dest/update-keys"
+  update_keys_dir
+  cp "$keys_dir"/*.pub "$dest/update-keys/"
+  [ -z "${IMAGE_BREAK:-}" ] || printf '%s\n' "$IMAGE_BREAK" >"$dest/image-break"
   # The base images apps build FROM (no registry here): saved from this host's Engine, loaded at first boot.
   if [ "${IMAGE_BASE_IMAGES:-1}" = 1 ]; then
     bash "$repo/scripts/base-images.sh" >&2
@@ -165,6 +193,8 @@ build_os() {
 
 t_start="$(now)"
 mkdir -p "$cache"
+version="$(image_version)"
+say "version $version${IMAGE_BREAK:+ (deliberately broken: $IMAGE_BREAK)}"
 os_hash="$( { echo "$SUITE"; cat "$prov/10-packages.sh"; declare -f build_os; } | hash_text)"
 os_tar="$cache/os-$os_hash.tar"
 if [ -f "$os_tar" ]; then
@@ -219,27 +249,23 @@ cp "$efi" "$esp/EFI/BOOT/BOOTX64.EFI"
 cp "$efi" "$esp/EFI/systemd/systemd-bootx64.efi"
 cp "$root/boot/vmlinuz-$kver" "$esp/pleaco/a/vmlinuz"
 cp "$root/boot/initrd.img-$kver" "$esp/pleaco/a/initrd.img"
+# No default: systemd-boot boots the first entry in its order, the highest version whose boot counter is not at 0.
+# Slot A has no counter (nothing to fall back to). A host update writes slot B and gives it `pleaco-b+1.conf` of a
+# newer version (one trial boot); blessed, it becomes pleaco-b.conf; not blessed, it is bad and A boots again.
 cat >"$esp/loader/loader.conf" <<CONF
-default pleaco-a*
 timeout 0
 editor no
 console-mode keep
 CONF
-# A: 3 tries (systemd-bless-boot marks it good once boot-complete.target is reached). B: +0, no tries: "bad", sorted
-# last and never the default until an update (#16) writes slot B, its kernel under /pleaco/b and a new entry.
-cat >"$esp/loader/entries/pleaco-a+3.conf" <<CONF
-title   pleaco (slot A)
-version $kver
-linux   /pleaco/a/vmlinuz
-initrd  /pleaco/a/initrd.img
-options root=PARTLABEL=root-a $CMDLINE
+cat >"$esp/loader/entries/pleaco-a.conf" <<CONF
+title      pleaco $version (slot A)
+sort-key   pleaco
+version    $version
+linux      /pleaco/a/vmlinuz
+initrd     /pleaco/a/initrd.img
+options    root=PARTLABEL=root-a $CMDLINE
 CONF
-cat >"$esp/loader/entries/pleaco-b+0.conf" <<CONF
-title   pleaco (slot B, empty)
-linux   /pleaco/b/vmlinuz
-initrd  /pleaco/b/initrd.img
-options root=PARTLABEL=root-b $CMDLINE
-CONF
+printf '%s\nimage\n' "$version" >"$esp/pleaco/a/version"
 mkdir -p "$work/data"
 
 rm -f "$work/esp.img" "$work/root.img" "$work/data.img"
@@ -247,7 +273,16 @@ truncate -s "${ESP_MIB}M" "$work/esp.img"
 mkfs.vfat -F 32 -n ESP "$work/esp.img" >/dev/null
 (cd "$esp" && mcopy -s -Q -i "$work/esp.img" ./* ::/)
 truncate -s "${ROOT_MIB}M" "$work/root.img"
-mkfs.ext4 -q -F -L root-a -d "$root" "$work/root.img"
+mkfs.ext4 -q -F -L pleaco-root -d "$root" "$work/root.img"
+if [ -n "${IMAGE_RELEASE_OUT:-}" ]; then   # a release's parts (make release packs and signs them), no disk
+  mkdir -p "$IMAGE_RELEASE_OUT"
+  cp "$esp/pleaco/a/vmlinuz" "$IMAGE_RELEASE_OUT/vmlinuz"
+  cp "$esp/pleaco/a/initrd.img" "$IMAGE_RELEASE_OUT/initrd.img"
+  gzip -1 -c "$work/root.img" >"$IMAGE_RELEASE_OUT/rootfs.img.gz"
+  say "release $version: $(mib "$IMAGE_RELEASE_OUT/rootfs.img.gz") MiB root filesystem (gzip) in $(elapsed "$t_start")"
+  echo "release=$IMAGE_RELEASE_OUT"
+  exit 0
+fi
 truncate -s "${DATA_MIB}M" "$work/data.img"
 mkfs.ext4 -q -F -L pleaco-data -d "$work/data" "$work/data.img"
 root_used="$(used_mib "$root")"

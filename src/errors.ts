@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'scan_failed'
   | 'digest_mismatch'
   | 'peer_error'
+  | 'bundle_refused'
   | 'internal';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -63,6 +64,8 @@ const STATUS: Record<ErrorCode, number> = {
   digest_mismatch: 422,
   /** A cluster peer answered outside the protocol. */
   peer_error: 502,
+  /** A host update bundle that is unsigned, wrongly signed, truncated, tampered with or older than the running host. */
+  bundle_refused: 422,
   internal: 500,
 };
 

@@ -27,7 +27,7 @@ function walk(dir) {
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
 // A filter matches the suite's path under dist/test (never the checkout's own path, which may contain anything).
 // Suites under full/ (several VMs, many minutes) run only when a filter names them: their own make targets
-// (make test-image-cluster); `make test` runs their reduced form (image/boot).
+// (make test-image-cluster, make test-update); `make test` runs their reduced form (image/update: one VM).
 const named = (rel) => filters.some((x) => rel.includes(x));
 const suites = walk(dist).filter((f) => {
   const rel = relative(dist, f);

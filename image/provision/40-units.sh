@@ -7,7 +7,7 @@ stage="${PLEACO_STAGE:-/tmp/pleaco-stage}"
 units=()
 if [ -d "$stage/systemd" ]; then
   shopt -s nullglob
-  for f in "$stage"/systemd/*.service "$stage"/systemd/*.target "$stage"/systemd/*.timer "$stage"/systemd/*.socket; do
+  for f in "$stage"/systemd/*.service "$stage"/systemd/*.target "$stage"/systemd/*.timer "$stage"/systemd/*.socket "$stage"/systemd/*.path; do
     install -m 0644 "$f" "/lib/systemd/system/$(basename "$f")"
     units+=("$(basename "$f")")
   done
@@ -25,6 +25,10 @@ if [ -f /lib/systemd/system/pleaco.target ]; then
   done
   systemctl set-default multi-user.target
 fi
+# host updates: pleaco-host runs when the agent files a request; the gate holds boot-complete.target on a trial boot
+for u in pleaco-host.path pleaco-update-gate.service; do
+  [ ! -f "/lib/systemd/system/$u" ] || systemctl enable "$u"
+done
 # pleaco-proxy runs HAProxy itself
 systemctl disable haproxy.service >/dev/null 2>&1 || true
 # The base images apps build FROM, loaded into Docker at first boot by pleaco-images.service

@@ -12,7 +12,7 @@ if [ "${PLEACO_DATA_FSTAB:-1}" = 1 ]; then
   mkdir -p /efi /var/lib/pleaco /etc/repart.d
   {
     echo '# pleaco: the golden image layout (docs/decisions.md). / comes from the loader entry: root=PARTLABEL=root-a|b'
-    echo 'PARTLABEL=esp          /efi             vfat  umask=0077,noauto,x-systemd.automount,x-systemd.idle-timeout=60  0 2'
+    echo 'PARTLABEL=esp          /efi             vfat  umask=0077,noauto,x-systemd.automount  0 2'
     echo 'PARTLABEL=pleaco-data  /var/lib/pleaco  ext4  defaults,x-systemd.growfs  0 2'
   } >/etc/fstab
   # the data partition is last: systemd-repart grows it into the space of a bigger disk (matched by type and label)

@@ -12,6 +12,7 @@ import { hookRoutes } from './routes/hooks.js';
 import { internalRoutes } from './routes/internal.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { scanRoutes } from './routes/scan.js';
+import { updateRoutes } from './routes/update.js';
 import { systemRoutes } from './routes/system.js';
 
 export function createApi(d: ApiDeps): { app: Koa; routes: RouteDef[] } {
@@ -26,6 +27,7 @@ export function createApi(d: ApiDeps): { app: Koa; routes: RouteDef[] } {
     ...autoscaleRoutes(d),
     ...metricsRoutes(d),
     ...scanRoutes(d),
+    ...updateRoutes(d),
     ...hookRoutes(d),
     ...internalRoutes(d),
   );

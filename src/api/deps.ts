@@ -7,6 +7,7 @@ import type { ImageCounters, ImageEnsureResult, ImageTransfer, ScanDbRecord, See
 import type { Logger } from '../log.js';
 import type { AppLogReader, EngineHealth } from '../runtime/index.js';
 import type { SoftState, Store } from '../state/index.js';
+import type { VerifiedBundle } from '../update/index.js';
 
 /** What the API shows of the cluster member (ClusterNode satisfies it). */
 export interface ClusterView {
@@ -33,6 +34,16 @@ export interface ImageControl {
   ensure(imageId: string, app: string): Promise<ImageEnsureResult>;
   counters(): ImageCounters;
   recent(): ImageTransfer[];
+}
+
+/** What the update routes use of the agent's host updater (update/updater.ts). */
+export interface UpdateControl {
+  /** The running host, null off the golden image. */
+  host: { slot: 'a' | 'b'; version: string } | null;
+  keep(tmp: string): Promise<VerifiedBundle>;
+  /** The bundle of that id when this node holds it, verified; null otherwise. */
+  held(id: string): Promise<VerifiedBundle | null>;
+  gate(): { ok: boolean; why: string };
 }
 
 export interface ApiDeps {
@@ -63,6 +74,8 @@ export interface ApiDeps {
   cluster?: ClusterView | null;
   /** Discovery of the cluster member; null when the node runs on its own. */
   discovery?: DiscoveryControl | null;
+  /** This node's host updater (update/updater.ts); absent: no host updates here (a test agent, `make up`). */
+  update?: UpdateControl;
   /** How long a deploy's event stream waits for the release's containers to run (ms). */
   rolloutTimeoutMs?: number;
 }

@@ -34,6 +34,8 @@ export interface CliDeps {
   ask?: (question: string) => Promise<string>;
   /** `pleaco init` on this host (main/init.ts); absent where the CLI cannot write the node's files. */
   init?: InitFn;
+  /** `pleaco update:keys`: writes a new release signing pair into the directory (main/ does it with update/). */
+  updateKeys?: (dir: string) => Promise<{ keyId: string; privateFile: string; publicFile: string }>;
   /** Subscribes to Ctrl-C (SIGINT); returns the unsubscribe function. */
   onInterrupt?: (fn: () => void) => () => void;
   now?: () => number;

@@ -12,6 +12,7 @@ import { logs } from './commands/logs.js';
 import { metrics } from './commands/metrics.js';
 import { token, version } from './commands/meta.js';
 import { nodeDrain, nodes } from './commands/nodes.js';
+import { updateGate, updateKeys, updateStart, updateStatus } from './commands/update.js';
 import { init, joinCluster } from './commands/cluster.js';
 import { ps, psScale } from './commands/ps.js';
 import { releases, rollback } from './commands/releases.js';
@@ -237,6 +238,35 @@ export const VERBS: Verb[] = [
     example: 'pleaco nodes:drain node-2', run: nodeDrain(true),
   },
   { name: 'nodes:undrain', group: 'Cluster', args: ['NODE'], summary: 'Let a drained node take replicas again', example: 'pleaco nodes:undrain node-2', run: nodeDrain(false) },
+  {
+    name: 'update:start', group: 'Host updates', args: ['VERSION'], json: true,
+    flags: {
+      from: { type: 'string', value: 'URL|FILE', required: true, help: 'the bundle (make release): a file here, uploaded to the node, or an http(s) URL the node fetches' },
+      'max-unavailable': { type: 'string', value: 'N', help: 'nodes updating at once (default 1)' },
+    },
+    summary: "Roll a new host version through the cluster, one node at a time",
+    details: [
+      'The bundle is verified (signature by a key the image trusts, digests, newer than the running version) before anything starts.',
+      'Each node fetches it once (from its peers), writes it to its spare root slot, and in its turn drains, reboots into',
+      'that slot and marks it good once it is healthy and back in the cluster. A node that does not become healthy boots',
+      'back into its old slot by itself; the version is then marked bad and the rollout halts on every node.',
+    ],
+    example: 'pleaco update:start 1.4.0 --from ./pleaco-1.4.0.bundle', run: updateStart,
+  },
+  { name: 'update:status', group: 'Host updates', args: [], json: true, summary: 'Show the host update: per node its slot, version, state and last error', example: 'pleaco update:status', run: updateStatus },
+  {
+    name: 'update:keys', group: 'Host updates', args: [],
+    flags: { dir: { type: 'string', value: 'DIR', help: 'where to write release.key and release.pub (default: here)' } },
+    summary: 'Make a signing key pair for host update bundles',
+    details: ['Bundles are signed with the private key (make release UPDATE_KEY=…); images built with the public key trust them.'],
+    example: 'pleaco update:keys --dir ~/pleaco-keys', run: updateKeys,
+  },
+  {
+    name: 'update:gate', group: 'Host updates', args: [],
+    flags: { timeout: { type: 'string', value: 'S', help: 'give up after S seconds (default 600)' } },
+    summary: 'Wait until this node is healthy and back in its cluster (pleaco-update-gate runs it on a new slot)',
+    example: 'pleaco update:gate --timeout 900', run: updateGate,
+  },
   {
     name: 'token', group: 'Cluster', args: [],
     summary: "Print the node's API token (for PLEACO_TOKEN on another machine)",

@@ -101,6 +101,25 @@ export class AgentClient {
     return JSON.parse(text) as T;
   }
 
+  /**
+   * Sends a file as the request body (application/octet-stream, streamed: a host update bundle is hundreds of MB);
+   * `progress` gets the bytes sent so far. Resolves with the parsed JSON answer.
+   */
+  async upload<T = unknown>(path: string, file: { stream: NodeJS.ReadableStream; size: number }, progress?: (sent: number) => void): Promise<T> {
+    const headers = { authorization: `Bearer ${this.opts.token}`, accept: 'application/json', 'content-type': 'application/octet-stream', 'content-length': String(file.size) };
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = http.request({ ...this.target(path), method: 'POST', headers, agent: false }, resolve);
+      req.on('error', (err: NodeJS.ErrnoException) => reject(new PleacoError('unavailable', `upload to the pleaco agent failed: ${err.message}`, { cause: err })));
+      let sent = 0;
+      file.stream.on('data', (c: Buffer) => progress?.((sent += c.length)));
+      file.stream.on('error', (err) => req.destroy(err));
+      file.stream.pipe(req);
+    });
+    const text = await AgentClient.readAll(res);
+    if ((res.statusCode ?? 0) >= 400) throw AgentClient.fail(res.statusCode ?? 0, text);
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
   /** Streams an ndjson response, calling onEvent for each line. Resolves when the server ends it. */
   async stream(path: string, onEvent: (ev: unknown) => void, o: RequestOptions & { method?: 'GET' | 'POST' } = {}): Promise<void> {
     const res = await this.open(o.method ?? 'GET', path, o, true);

@@ -48,6 +48,7 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
     version: packageVersion(),
     // Loaded on use: the other verbs need none of the node's modules.
     init: async (o) => (await import('./init.js')).initCluster(env, o),
+    updateKeys: async (dir) => (await import('./release.js')).writeUpdateKeys(dir),
     onInterrupt: (fn) => {
       process.on('SIGINT', fn);
       return () => void process.off('SIGINT', fn);

@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import { keys, liveMemberIds, type Build } from '../model/index.js';
 import { connectDocker, DockerEngine, DockerRuntime, scaledDeadlines } from '../runtime/docker/index.js';
 import { EngineMonitor, ImageService, imagesRoot } from '../runtime/index.js';
+import { startUpdater } from './wire-update.js';
 import { ScanDbReplicator, scanDbRoot } from '../scan/index.js';
 import { SoftState, Store, type Entry } from '../state/index.js';
 import type { ClusterParts } from './cluster.js';
@@ -152,8 +153,10 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
   const buildLogs = new BuildLogs(join(config.stateDir, 'builds'));
   const scanDb = new ScanDbReplicator({ root: scanDbRoot(config), nodeId, record: scanDbRecord(store, scan), cluster: cluster?.node ?? null, log: log.child({ component: 'scan-db' }) });
   const images = new ImageService({ root: imagesRoot(config), nodeId, engine, state: store, cluster: cluster?.node ?? null, config, log: log.child({ component: 'images' }) });
+  const updater = await startUpdater({ nodeId, stateDir: config.stateDir, store, cluster: cluster?.node ?? null, log, env: process.env });
   const { app } = createApi({
     config, nodeId, version: o.version, token: o.token, store, apps, domains, scan, nodes, scanDb, images, softState, log,
+    ...(updater ? { update: updater } : {}),
     buildLogs,
     engine: engineMonitor,
     appLogs: runtime.appLogs,
@@ -179,6 +182,7 @@ export async function createAgent(o: AgentOptions): Promise<Agent> {
     pruneBuilds: () => retention.run(),
     close: async () => {
       await servers.close();
+      await updater?.stop();
       await retention.stop();
       await takeover?.stop();
       await autoscaler.stop();

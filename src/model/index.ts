@@ -16,3 +16,4 @@ export * from './resources.js';
 export * from './schema.js';
 export * from './images.js';
 export * from './cluster.js';
+export * from './host.js';

@@ -15,6 +15,8 @@
  *   scan/policy-default        ScanPolicy       (absent: DEFAULT_SCAN_POLICY)
  *   scan/db                    ScanDbRecord     (the advisory database every node should hold; fetched by digest)
  *   nodes/<node>               NodeSpec         (what an operator decided about a node: drained or not)
+ *   update/desired             DesiredHost      (host.ts: the host version the cluster should run)
+ *   update/bad/<version>       BadVersion       (host.ts: a host version a node could not become healthy on)
  *   scans/<app>/<build>        ScanReport       (immutable: what the builder found, allowed and blocked)
  *   sboms/<app>/<build>        StoredSbom       (immutable: the CycloneDX SBOM, gzipped)
  * Observed state (one writer: the node named in the key):
@@ -22,6 +24,7 @@
  *   obs/<node>/node            NodeStatus
  *   obs/<node>/proxy           ProxyStatus      (written by that node's pleaco-proxy)
  *   obs/<node>/proxy-draining  ProxyDraining    (that node's pleaco-proxy: servers still draining; on change)
+ *   obs/<node>/host            HostStatus       (host.ts: that node's agent: slot, host version, update state)
  * Free-form (any writer; what POST /v1/internal/state admits is model/schema.ts):
  *   bench/<name>               anything         (benchmarks and cluster tests; read by nothing of pleaco)
  * Soft state (the agent's memory only, with a TTL; POST /v1/internal/soft):

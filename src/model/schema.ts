@@ -87,6 +87,9 @@ export const KEY_SCHEMA: readonly KeyShape[] = [
   { layout: 'scan/policy-default', writers: ['agent'] },
   { layout: 'scan/db', writers: ['agent'] },
   { layout: 'nodes/<node>', writers: ['agent'] },
+  { layout: 'update/desired', writers: ['agent'] },
+  { layout: 'update/bad/<word>', writers: ['agent'] },
+  { layout: 'obs/<node>/host', writers: ['agent'] },
   {
     layout: 'builds/<app>/<build>', writers: ['agent', 'builder'],
     value: (v, p) => same('app', v.app, p.app) ?? same('id', v.id, p.build) ?? (BUILD_STATUSES.includes(v.status as string) && is(v.ref, 'string') ? null : 'a build needs a ref and a status'),

@@ -39,6 +39,8 @@ export interface LanOptions {
   name?: string;
   /** vCPUs per VM: 1 by default (three VMs share this machine's 2 cores; see docs/decisions.md). */
   cpus?: number;
+  /** Guests may reboot (host updates). */
+  reboot?: boolean;
 }
 
 /** User-data of LAN node i: the cluster file (key, no seeds), the token, pleaco.env, the units probe. */
@@ -77,6 +79,7 @@ export async function bootLan(n: number, o: LanOptions): Promise<Vm[]> {
         networkConfig: lanNetworkConfig(i),
         mcast: { group, mac: lanMac(i) },
         cpus: o.cpus ?? 1,
+        ...(o.reboot ? { reboot: true } : {}),
       }));
     }
   } catch (err) {

@@ -44,6 +44,12 @@ export interface VmOptions {
   mcast?: { group: string; mac: string };
   /** NoCloud network-config (version 2), e.g. from `lanNetworkConfig` (vm-lan.ts). */
   networkConfig?: string;
+  /**
+   * A guest reboot is a power cycle: qemu exits on it (-no-reboot) and is started again on the same disk and UEFI
+   * variables, as a machine resets (host updates). By default a reboot ends the VM. Why not qemu's own warm reset:
+   * under TCG here, the kernel systemd-boot hands over to after one never starts (docs/decisions.md, "Host updates").
+   */
+  reboot?: boolean;
 }
 
 /** The pleaco units the image starts (systemd/). */
@@ -63,8 +69,29 @@ export function unitsProbeBootcmd(): string {
  * User-data lines (a `runcmd:` list): the pleaco units' journal since boot, then as it grows, on the serial console,
  * for failure messages. runcmd runs in cloud-final, after multi-user.target; `--no-tail -b` shows what came before.
  */
-export function consoleLogRuncmd(): string {
-  return `runcmd:\n  - [systemd-run, --unit=pleaco-console-log, -p, StandardOutput=tty, -p, TTYPath=/dev/ttyS0, journalctl, -b, --no-tail, -f, -o, cat, ${UNITS.map((u) => `-u, ${u}`).join(', ')}]`;
+export function consoleLogRuncmd(more: string[] = []): string {
+  return `runcmd:\n  - [systemd-run, --unit=pleaco-console-log, -p, StandardOutput=tty, -p, TTYPath=/dev/ttyS0, journalctl, -b, --no-tail, -f, -o, cat, ${[...UNITS, ...more].map((u) => `-u, ${u}`).join(', ')}]`;
+}
+
+/**
+ * User-data of a node on its own: the test's API token, these lines of /etc/pleaco/pleaco.env, the units probe, and the
+ * journal of the four units (and of `moreUnits`) on the console.
+ */
+export function nodeUserData(token: string, env: Record<string, string>, moreUnits: string[] = []): string {
+  return [
+    '#cloud-config',
+    'write_files:',
+    '  - path: /var/lib/pleaco/token',
+    "    permissions: '0600'",
+    `    content: ${token}`,
+    '  - path: /etc/pleaco/pleaco.env',
+    "    permissions: '0644'",
+    '    content: |',
+    ...Object.entries(env).map(([k, v]) => `      ${k}=${v}`),
+    unitsProbeBootcmd(),
+    consoleLogRuncmd(moreUnits),
+    '',
+  ].join('\n');
 }
 
 /** Whether the guest's last probe line says all four units are active. */
@@ -85,6 +112,9 @@ export class Vm {
   readonly httpPort: number;
   readonly serialPath: string;
   startedAt = 0;
+  /** Guest reboots so far (a VM with `reboot`). */
+  reboots = 0;
+  private stopping = false;
   private proc: ChildProcess | null = null;
   private readonly onExit = (): void => void this.proc?.kill('SIGKILL');
 
@@ -127,7 +157,7 @@ export class Vm {
       '-drive', `file=${join(d, 'disk.qcow2')},if=virtio,format=qcow2`, '-drive', `file=${join(d, 'seed.iso')},if=virtio,format=raw,readonly=on`,
       '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${this.apiPort}-:7070,hostfwd=tcp:127.0.0.1:${this.httpPort}-:80`, '-device', 'virtio-net-pci,netdev=n0',
       ...(this.o.mcast ? ['-netdev', `socket,id=n1,mcast=${this.o.mcast.group},localaddr=127.0.0.1`, '-device', `virtio-net-pci,netdev=n1,mac=${this.o.mcast.mac}`] : []),
-      '-serial', `file:${this.serialPath}`, '-display', 'none', '-monitor', 'none', '-no-reboot',
+      '-chardev', `file,id=con,path=${this.serialPath},append=on`, '-serial', 'chardev:con', '-display', 'none', '-monitor', 'none', '-no-reboot',
     ];
     this.startedAt = performance.now();
     // setpriv: qemu dies with this process even when it is killed (a suite's time-out is a SIGKILL, which skips the
@@ -135,10 +165,16 @@ export class Vm {
     this.proc = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'qemu-system-x86_64', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     this.proc.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
-    this.proc.on('exit', (code) => {
+    const proc = this.proc;
+    proc.on('exit', (code) => {
       if (code) writeFileSync(join(d, 'qemu.err'), err);
+      // exit 0 without our kill: the guest rebooted (-no-reboot); a VM that may reboot is powered on again
+      else if (this.o.reboot && !this.stopping && proc.signalCode === null) {
+        this.reboots++;
+        this.start();
+      }
     });
-    process.once('exit', this.onExit);
+    if (this.reboots === 0) process.once('exit', this.onExit);
   }
 
   /** The serial console so far. */
@@ -171,6 +207,7 @@ export class Vm {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     process.off('exit', this.onExit);
     if (this.running()) {
       this.proc!.kill('SIGKILL');

@@ -28,7 +28,7 @@ const CLOUD = join(REPO, 'cloud-init');
 const MAX_EXPOSURE = 3.5;
 const SERVICES = ['agent', 'builder', 'runner', 'proxy'] as const;
 /** Every unit with a process (templates by an instance: pleaco-retry@pleaco-agent). */
-const ALL = [...SERVICES.map((s) => `pleaco-${s}.service`), 'pleaco-firstboot.service', 'pleaco-issue.service', 'pleaco-retry@pleaco-agent.service'];
+const ALL = [...SERVICES.map((s) => `pleaco-${s}.service`), 'pleaco-firstboot.service', 'pleaco-issue.service', 'pleaco-retry@pleaco-agent.service', 'pleaco-host.service', 'pleaco-update-gate.service'];
 /** The capability bounding set of each unit (docs/decisions.md, "Systemd units"). */
 const CAPS: Record<string, string> = {
   'pleaco-agent.service': '',
@@ -38,6 +38,8 @@ const CAPS: Record<string, string> = {
   'pleaco-firstboot.service': '',
   'pleaco-issue.service': '',
   'pleaco-retry@pleaco-agent.service': '',
+  'pleaco-host.service': '',
+  'pleaco-update-gate.service': '',
 };
 const DOCKER = new Set(['pleaco-agent.service', 'pleaco-builder.service', 'pleaco-runner.service']);
 
@@ -76,7 +78,7 @@ function makeRoot(): { dir: string; cleanup: () => void } {
   const sys = join(t.dir, 'etc/systemd/system');
   mkdirSync(sys, { recursive: true });
   if (existsSync('/usr/lib/systemd/system')) cpSync('/usr/lib/systemd/system', join(t.dir, 'usr/lib/systemd/system'), { recursive: true, verbatimSymlinks: true });
-  for (const f of readdirSync(UNITS)) if (/\.(service|target)$/.test(f)) cpSync(join(UNITS, f), join(sys, f));
+  for (const f of readdirSync(UNITS)) if (/\.(service|target|path)$/.test(f)) cpSync(join(UNITS, f), join(sys, f));
   symlinkSync('pleaco-retry@.service', join(sys, 'pleaco-retry@pleaco-agent.service'));
   for (const exe of ['usr/local/bin/node', 'opt/pleaco/libexec/pleaco-node', 'bin/sleep', 'bin/systemctl']) {
     mkdirSync(join(t.dir, exe, '..'), { recursive: true });
