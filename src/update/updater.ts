@@ -275,12 +275,15 @@ export class Updater {
     }
     const left = this.o.slotsHere();
     const waited = this.now() - (this.drainingSince || Date.parse(mine.at));
-    if (left > 0 && waited < (this.o.drainTimeoutMs ?? 5 * 60_000)) {
+    // alone, there is nowhere for the replicas to go: they stop with the reboot and start again after it
+    const alone = [...this.o.members().live].every((n) => n === this.o.self);
+    if (left > 0 && !alone && waited < (this.o.drainTimeoutMs ?? 5 * 60_000)) {
       await this.publish('draining', d.version, { note: `${left} replica(s) still here` });
       this.loop.wakeAt(this.now() + 2000);
       return;
     }
-    await this.publish('rebooting', d.version, { note: left > 0 ? `rebooting with ${left} replica(s) that did not move in time` : 'rebooting into the new slot' });
+    const note = left === 0 ? 'rebooting into the new slot' : alone ? `rebooting; its ${left} replica(s) have no other node to go to` : `rebooting with ${left} replica(s) that did not move in time`;
+    await this.publish('rebooting', d.version, { note });
     await sleep(3000, undefined, { signal: this.abort.signal }).catch(() => undefined); // let the status reach the peers
     this.rebooting = true;
     const r = await this.o.askHost({ op: 'reboot', version: d.version, bundle: bundlePath(this.o.stateDir, d.bundle) }, 120_000).catch((err: unknown) => ({ ok: false, error: err instanceof Error ? err.message : String(err) }));

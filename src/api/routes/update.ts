@@ -10,6 +10,7 @@ import { Transform } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { PleacoError } from '../../errors.js';
 import { compareVersions, hostKeys, hostVersion, type BadVersion, type DesiredHost, type HostStatus } from '../../model/index.js';
+import { diskFull, lowDisks } from '../../runtime/index.js';
 import { bundlesDir, fetchFromUrl, MAX_BUNDLE_BYTES, rolloutOrder } from '../../update/index.js';
 import type { ApiDeps, UpdateControl } from '../deps.js';
 import { jsonBody } from '../http.js';
@@ -56,7 +57,13 @@ export function updateRoutes(d: ApiDeps): RouteDef[] {
           const url = (await jsonBody(ctx, limit)).url;
           if (typeof url !== 'string' || url.length > 2048) throw new PleacoError('bad_request', 'url must be an http(s) URL of a bundle');
           await fetchFromUrl(url, tmp, AbortSignal.timeout(URL_TIMEOUT_MS), URL_TIMEOUT_MS);
-        } else if (ctx.is('application/octet-stream')) await receive(ctx, tmp);
+        } else if (ctx.is('application/octet-stream')) {
+          // room for the bundle and the space pleaco keeps free, before a byte is written
+          const need = Number(ctx.get('content-length') || '0') + d.config.disk.minFreeBytes;
+          const low = await lowDisks([bundlesDir(d.config.stateDir)], need);
+          if (low.length) throw diskFull(low, need, 'cannot take the bundle');
+          await receive(ctx, tmp);
+        }
         else throw new PleacoError('unsupported_media_type', 'send the bundle as application/octet-stream, or {url} as application/json');
         const b = await u.keep(tmp);
         d.log.info('host bundle taken', { version: b.manifest.version, bundle: b.id.slice(0, 12), key: b.keyId });
