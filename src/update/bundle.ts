@@ -22,6 +22,12 @@ import { compareVersions, isHostVersion } from '../model/index.js';
 
 export const MAGIC = Buffer.from('PLEACO-BUNDLE\n');
 export const MAX_HEADER_BYTES = 256 * 1024;
+const SHA256_HEX_RE = /^[0-9a-f]{64}$/;
+
+/** A bundle id (the SHA-256 of its manifest, hex), as the API, the peers and the file names carry it. */
+export function isBundleId(v: unknown): v is string {
+  return typeof v === 'string' && SHA256_HEX_RE.test(v);
+}
 const MAX_PARTS = 8;
 const MAX_PART_BYTES = 16 * 1024 ** 3;
 const PART_NAME_RE = /^[a-z][a-z0-9-]{0,31}$/;
@@ -113,7 +119,7 @@ function validManifest(m: unknown): m is Manifest {
     const q = p as Record<string, unknown>;
     if (typeof q !== 'object' || q === null || typeof q.name !== 'string' || !PART_NAME_RE.test(q.name) || names.has(q.name)) return false;
     if (!Number.isSafeInteger(q.size) || (q.size as number) < 0 || (q.size as number) > MAX_PART_BYTES) return false;
-    if (typeof q.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(q.sha256) || (q.encoding !== undefined && q.encoding !== 'gzip')) return false;
+    if (typeof q.sha256 !== 'string' || !SHA256_HEX_RE.test(q.sha256) || (q.encoding !== undefined && q.encoding !== 'gzip')) return false;
     names.add(q.name);
   }
   return true;

@@ -2,7 +2,7 @@
  * Host self-update (issue #16): signed bundles (bundle.ts, trust.ts), the rollout without a leader (rollout.ts), and
  * the agent's updater that fetches, stages, drains, reboots into the new slot and reports (updater.ts, host.ts).
  */
-export { checkBundle, HOST_PARTS, MAGIC, packBundle, partStream, readHeader, verifyBundle, type BundleHeader, type BundlePart, type Manifest, type PackOptions, type VerifiedBundle } from './bundle.js';
+export { checkBundle, HOST_PARTS, isBundleId, MAGIC, packBundle, partStream, readHeader, verifyBundle, type BundleHeader, type BundlePart, type Manifest, type PackOptions, type VerifiedBundle } from './bundle.js';
 export { DEFAULT_TRUST_DIR, generateUpdateKey, keyIdOf, signManifest, TrustedKeys, type BundleSignature } from './trust.js';
 export { decide, fetchSources, rolloutOrder, type RolloutView, type Step } from './rollout.js';
 export { armSlot, hostInfo, HOST_PATHS, loaderEntries, otherSlot, stagedIn, stageSlot, type HostPaths, type LoaderEntry, type Slot } from './host.js';

@@ -10,6 +10,7 @@ import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PleacoError } from '../errors.js';
 import { isHostVersion } from '../model/index.js';
+import { isBundleId } from './bundle.js';
 
 export type HostAsk = { op: 'stage'; bundle: string } | { op: 'reboot'; version: string; bundle: string };
 export type HostRequest = HostAsk & { id: string };
@@ -21,7 +22,6 @@ export interface HostResult {
 }
 
 const ID_RE = /^[0-9a-f]{16}$/;
-const BUNDLE_FILE_RE = /^[0-9a-f]{64}\.bundle$/;
 
 export const hostDir = (stateDir: string): string => join(stateDir, 'host');
 export const bundlesDir = (stateDir: string): string => join(hostDir(stateDir), 'bundles');
@@ -55,7 +55,7 @@ export async function askHost(stateDir: string, req: HostAsk, timeoutMs: number,
 function parseRequest(stateDir: string, text: string): HostRequest {
   const r = JSON.parse(text) as Record<string, unknown>;
   if (typeof r.id !== 'string' || !ID_RE.test(r.id)) throw new PleacoError('bad_request', 'a request needs an id');
-  const bundle = typeof r.bundle === 'string' && BUNDLE_FILE_RE.test(basename(r.bundle)) && r.bundle === join(bundlesDir(stateDir), basename(r.bundle)) ? r.bundle : null;
+  const bundle = typeof r.bundle === 'string' && isBundleId(basename(r.bundle, '.bundle')) && r.bundle === bundlePath(stateDir, basename(r.bundle, '.bundle')) ? r.bundle : null;
   if (!bundle) throw new PleacoError('bad_request', `a request's bundle must be a file in ${bundlesDir(stateDir)}`);
   if (r.op === 'stage') return { id: r.id, op: 'stage', bundle };
   if (r.op === 'reboot' && isHostVersion(r.version)) return { id: r.id, op: 'reboot', version: r.version, bundle };

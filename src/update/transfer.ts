@@ -9,13 +9,13 @@ import { open, rm, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PleacoError } from '../errors.js';
+import { isBundleId } from './bundle.js';
 import { bundlePath } from './requests.js';
 
 export const BUNDLE_KIND = 'host-bundle';
 const CHUNK = 4 * 1024 * 1024;
 /** The largest bundle a node takes from a peer or a URL. */
 export const MAX_BUNDLE_BYTES = 8 * 1024 ** 3;
-const ID_RE = /^[0-9a-f]{64}$/;
 
 export interface BundlePeers {
   serve(kind: string, handler: (req: Record<string, unknown>, from: string) => Promise<Record<string, unknown>>): void;
@@ -25,7 +25,7 @@ export interface BundlePeers {
 /** Serves this node's bundles: `{op:'size', id}` → `{size}`; `{op:'chunk', id, offset}` → `{data}` (base64). */
 export function serveBundles(peers: BundlePeers, stateDir: string): void {
   peers.serve(BUNDLE_KIND, async (req) => {
-    const id = typeof req.id === 'string' && ID_RE.test(req.id) ? req.id : null;
+    const id = isBundleId(req.id) ? req.id : null;
     if (!id) throw new PleacoError('bad_request', 'host-bundle: id must be a bundle id');
     const path = bundlePath(stateDir, id);
     const size = await stat(path).then((s) => s.size, () => null);

@@ -13,7 +13,7 @@ import { Reconciler } from '../link/index.js';
 import type { Logger } from '../log.js';
 import { hostKeys, keys, type BadVersion, type DesiredHost, type HostState, type HostStatus, type NodeSpec, type ProxyStatus, type NodeStatus } from '../model/index.js';
 import type { Store } from '../state/index.js';
-import { verifyBundle, type VerifiedBundle } from './bundle.js';
+import { isBundleId, verifyBundle, type VerifiedBundle } from './bundle.js';
 import { bundlePath, bundlesDir, hostDir, type HostAsk, type HostResult } from './requests.js';
 import { decide, fetchSources, type Step } from './rollout.js';
 import { fetchFromPeer, fetchFromUrl, serveBundles, type BundlePeers } from './transfer.js';
@@ -150,7 +150,7 @@ export class Updater {
   async held(id: string): Promise<VerifiedBundle | null> {
     const known = this.verified.get(id);
     if (known) return known;
-    if (!/^[0-9a-f]{64}$/.test(id)) return null;
+    if (!isBundleId(id)) return null;
     const path = bundlePath(this.o.stateDir, id);
     try {
       const b = await verifyBundle(path, this.o.trusted);

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { PleacoError } from '../../errors.js';
 import { compareVersions, hostKeys, hostVersion, type BadVersion, type DesiredHost, type HostStatus } from '../../model/index.js';
 import { diskFull, lowDisks } from '../../runtime/index.js';
-import { bundlesDir, fetchFromUrl, MAX_BUNDLE_BYTES, rolloutOrder } from '../../update/index.js';
+import { bundlesDir, fetchFromUrl, isBundleId, MAX_BUNDLE_BYTES, rolloutOrder } from '../../update/index.js';
 import type { ApiDeps, UpdateControl } from '../deps.js';
 import { jsonBody } from '../http.js';
 import type { Ctx } from '../http.js';
@@ -78,7 +78,7 @@ export function updateRoutes(d: ApiDeps): RouteDef[] {
         const u = updater(d);
         const body = await jsonBody(ctx, limit);
         const version = hostVersion(body.version);
-        const bundle = typeof body.bundle === 'string' && /^[0-9a-f]{64}$/.test(body.bundle) ? body.bundle : null;
+        const bundle = isBundleId(body.bundle) ? body.bundle : null;
         if (!bundle) throw new PleacoError('bad_request', 'bundle must be the id POST /v1/update/bundles answered');
         const max = body.maxUnavailable === undefined ? 1 : body.maxUnavailable;
         if (!Number.isSafeInteger(max) || (max as number) < 1 || (max as number) > 100) throw new PleacoError('bad_request', 'maxUnavailable must be 1 to 100');
